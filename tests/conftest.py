@@ -1,0 +1,92 @@
+"""Shared fixtures: three personas (an owner, a member of the same team, an
+outsider from another team) and clients logged in as each."""
+
+import pytest
+from django.conf import settings
+
+from tests.factories import MembershipFactory, TeamFactory, UserFactory
+
+
+def pytest_collection_modifyitems(config, items):
+    if settings.DATABASE_IS_POSTGRES:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL row locks and real concurrency")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def team(db):
+    return TeamFactory(name="Northwind Pictures")
+
+
+@pytest.fixture
+def owner(team):
+    return MembershipFactory(team=team, owner=True, user__username="olivia").user
+
+
+@pytest.fixture
+def member(team, owner):
+    return MembershipFactory(team=team, user__username="mateo").user
+
+
+@pytest.fixture
+def viewer(team, owner):
+    return MembershipFactory(team=team, viewer=True, user__username="vera").user
+
+
+@pytest.fixture
+def other_team(db):
+    return TeamFactory(name="Rival Films")
+
+
+@pytest.fixture
+def outsider(other_team):
+    return MembershipFactory(team=other_team, owner=True, user__username="oscar").user
+
+
+@pytest.fixture
+def operator(db):
+    return UserFactory(username="ops", operator=True)
+
+
+def _client_for(client_class, user):
+    c = client_class()
+    c.force_login(user)
+    return c
+
+
+@pytest.fixture
+def owner_client(owner):
+    from django.test import Client
+
+    return _client_for(Client, owner)
+
+
+@pytest.fixture
+def member_client(member):
+    from django.test import Client
+
+    return _client_for(Client, member)
+
+
+@pytest.fixture
+def viewer_client(viewer):
+    from django.test import Client
+
+    return _client_for(Client, viewer)
+
+
+@pytest.fixture
+def outsider_client(outsider):
+    from django.test import Client
+
+    return _client_for(Client, outsider)
+
+
+@pytest.fixture
+def operator_client(operator):
+    from django.test import Client
+
+    return _client_for(Client, operator)
