@@ -7,7 +7,10 @@ from billing.models import Role
 class InvitationForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
     note = forms.CharField(
-        max_length=200, required=False, label="Who is it for?", help_text="Only your team sees this."
+        max_length=200,
+        required=False,
+        label="Who is it for?",
+        help_text="Only your team sees this.",
     )
 
     def __init__(self, *args, inviter=None, **kwargs):

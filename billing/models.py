@@ -120,7 +120,9 @@ def hash_token(token: str) -> str:
 
 class InvitationQuerySet(models.QuerySet):
     def pending(self):
-        return self.filter(accepted_at__isnull=True, revoked_at__isnull=True, expires__gt=timezone.now())
+        return self.filter(
+            accepted_at__isnull=True, revoked_at__isnull=True, expires__gt=timezone.now()
+        )
 
 
 class Invitation(models.Model):
@@ -198,8 +200,10 @@ class Invitation(models.Model):
         with transaction.atomic():
             # Claim the invitation with a conditional update so two people
             # opening the same link at once cannot both join.
-            claimed = Invitation.objects.pending().filter(pk=self.pk).update(
-                accepted_at=timezone.now(), accepted_by=user
+            claimed = (
+                Invitation.objects.pending()
+                .filter(pk=self.pk)
+                .update(accepted_at=timezone.now(), accepted_by=user)
             )
             problem = self.problem_for(user)
             if not claimed:

@@ -2,8 +2,10 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from billing.access import (
@@ -71,8 +73,6 @@ def invite(request):
 @role_required(Role.ADMIN)
 @require_POST
 def revoke_invitation(request, uuid):
-    from django.utils import timezone
-
     invitation = get_object_or_404(request.team.invitations.pending(), uuid=uuid)
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
@@ -96,7 +96,9 @@ def set_role(request, uuid):
     except ValidationError as e:
         messages.error(request, e.messages[0])
     else:
-        messages.success(request, f"{membership.user.username} is now {membership.get_role_display().lower()}.")
+        messages.success(
+            request, f"{membership.user.username} is now {membership.get_role_display().lower()}."
+        )
     return redirect("team")
 
 
@@ -131,34 +133,24 @@ def leave_team(request):
 def accept_invitation(request, token):
     invitation = Invitation.for_token(token)
     if invitation is None:
-        return render(
-            request,
-            "billing/invitation.html",
-            {"problem": "This invitation link is not valid. Check that you copied all of it."},
-            status=404,
-        )
+        ctx = {"problem": "This invitation link is not valid. Check that you copied all of it."}
+        return render(request, "billing/invitation.html", ctx, status=404)
     problem = invitation.problem_for(request.user)
-    signup_form = None
-    if request.method == "POST" and not problem:
-        user = request.user
-        if not user.is_authenticated:
-            signup_form = SignupForm(request.POST)
-            if signup_form.is_valid():
-                user = signup_form.save()
-            else:
-                user = None
-        if user is not None:
-            try:
+    is_new_user = not request.user.is_authenticated
+    signup_form = SignupForm(request.POST or None) if is_new_user else None
+    form_ok = signup_form is None or signup_form.is_valid()
+    if request.method == "POST" and not problem and form_ok:
+        try:
+            with transaction.atomic():
+                user = signup_form.save() if is_new_user else request.user
                 invitation.accept(user)
-            except ValidationError as e:
-                problem = e.messages[0]
-            else:
-                if not request.user.is_authenticated:
-                    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-                switch_team(request, invitation.team.uuid)
-                messages.success(request, f"Welcome to {invitation.team.name}.")
-                return redirect("home")
-    elif not request.user.is_authenticated:
-        signup_form = SignupForm()
+        except ValidationError as e:
+            problem = e.messages[0]
+        else:
+            if is_new_user:
+                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            switch_team(request, invitation.team.uuid)
+            messages.success(request, f"Welcome to {invitation.team.name}.")
+            return redirect("home")
     ctx = {"invitation": invitation, "problem": problem, "signup_form": signup_form}
     return render(request, "billing/invitation.html", ctx, status=410 if problem else 200)

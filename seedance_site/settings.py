@@ -72,6 +72,8 @@ def database_from_url(url: str) -> dict:
             "CONN_MAX_AGE": envint("DB_CONN_MAX_AGE", 60),
             "CONN_HEALTH_CHECKS": True,
             "OPTIONS": options,
+            # Lets two test runs share one server without dropping each other's database.
+            "TEST": {"NAME": envstr("TEST_DATABASE_NAME") or None},
         }
     if parts.scheme == "sqlite":
         # sqlite:///relative/path or sqlite:////absolute/path
@@ -112,7 +114,7 @@ SECRET_KEY = envstr("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "dev-only-insecure-secret-key-never-use-in-production-0123456789"
+    SECRET_KEY = "dev-only-insecure-secret-key-never-use-in-production-0123456789"  # noqa: S105
 
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])

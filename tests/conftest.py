@@ -90,3 +90,20 @@ def operator_client(operator):
     from django.test import Client
 
     return _client_for(Client, operator)
+
+
+_skipped_postgres_tests = []
+
+
+def pytest_runtest_logreport(report):
+    # On PostgreSQL a postgres-only test must run: a skip there hides a broken guarantee.
+    if settings.DATABASE_IS_POSTGRES and report.skipped and "postgres" in report.keywords:
+        _skipped_postgres_tests.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _skipped_postgres_tests:
+        print("\nPostgreSQL-only tests were skipped on PostgreSQL:")
+        for nodeid in _skipped_postgres_tests:
+            print(f"  {nodeid}")
+        session.exitstatus = 1
