@@ -28,3 +28,47 @@ class InvitationAdmin(admin.ModelAdmin):
     list_display = ["team", "role", "note", "invited_by", "created", "expires", "accepted_by"]
     list_filter = ["role"]
     readonly_fields = ["token_hash"]
+
+
+# --- The ledger ---
+# Read-only: money moves only through billing.ledger, and corrections are new
+# transfers (the Grants page), never edits here.
+
+from billing.models import Account, Hold, Transfer  # noqa: E402
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Account)
+class AccountAdmin(ReadOnlyAdmin):
+    list_display = ["__str__", "kind", "team", "vendor", "balance", "may_go_negative"]
+    list_filter = ["kind"]
+    search_fields = ["team__name", "vendor", "vendor_label"]
+
+
+@admin.register(Transfer)
+class TransferAdmin(ReadOnlyAdmin):
+    list_display = ["created", "kind", "team", "amount", "debit", "credit", "member", "memo"]
+    list_filter = ["kind"]
+    list_select_related = ["team", "debit__team", "credit__team", "member"]
+    search_fields = ["team__name", "memo", "reference", "project_name", "vendor_label"]
+    date_hierarchy = "created"
+    show_full_result_count = False
+
+
+@admin.register(Hold)
+class HoldAdmin(ReadOnlyAdmin):
+    list_display = ["created", "team", "member", "amount", "status", "captured_amount", "reference"]
+    list_filter = ["status"]
+    list_select_related = ["team", "member"]
+    search_fields = ["uuid", "team__name", "reference", "idempotency_key", "project_name"]
+    date_hierarchy = "created"

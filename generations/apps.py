@@ -1,6 +1,16 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class GenerationsConfig(AppConfig):
-    default_auto_field = 'django.db.models.BigAutoField'
-    name = 'generations'
+    default_auto_field = "django.db.models.BigAutoField"
+    name = "generations"
+
+    def ready(self):
+        post_migrate.connect(_ensure_schedules, sender=self)
+
+
+def _ensure_schedules(**kwargs):
+    from generations.tasks import ensure_schedules
+
+    ensure_schedules()

@@ -102,7 +102,11 @@ def sqlite_database(path: Path) -> dict:
                 "PRAGMA foreign_keys=ON;"
             ),
         },
-        "TEST": {"NAME": path.with_name("test-" + path.name)},
+        # One test database per test run, so parallel runs never share a file.
+        "TEST": {
+            "NAME": envstr("TEST_DATABASE_NAME")
+            or str(path.with_name(f"test-{os.getpid()}-{path.name}"))
+        },
     }
 
 

@@ -6,6 +6,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("billing/", include("billing.money_urls")),
     path("", include("billing.urls")),
+    path("", include("generations.urls")),
 ]
 
 if settings.SANDBOX_ENABLED:

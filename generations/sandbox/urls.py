@@ -1,3 +1,43 @@
-from django.urls import path  # noqa: F401
+"""Each vendor answers under /sandbox/<protocol>/ at the paths its document gives, so
+a vendor account's base URL in the app is {PUBLIC_BASE_URL}/sandbox/<protocol>."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from . import views
+from .protocols import PROTOCOLS
+
+app_name = "sandbox"
+
+
+def vendor_routes(vendor):
+    where = {"protocol": vendor.name}
+    routes = [
+        path(
+            f"{vendor.name}/{vendor.create_path}",
+            views.create_task,
+            where,
+            name=f"{vendor.name}-create",
+        ),
+        path(
+            f"{vendor.name}/{vendor.query_path}",
+            views.query_task,
+            where,
+            name=f"{vendor.name}-query",
+        ),
+    ]
+    if vendor.cancel_path:
+        routes.append(
+            path(
+                f"{vendor.name}/{vendor.cancel_path}",
+                views.cancel_task,
+                where,
+                name=f"{vendor.name}-cancel",
+            )
+        )
+    return routes
+
+
+urlpatterns = [
+    path("files/<slug:token>.mp4", views.output_file, name="file"),
+    *(route for vendor in PROTOCOLS.values() for route in vendor_routes(vendor)),
+]

@@ -1,0 +1,59 @@
+"""Vendor adapters: one module per Seedance reseller, one registry line each."""
+
+from .aigptimage import AigptimageAdapter
+from .base import (
+    CallbackHint,
+    Created,
+    ErrorKind,
+    Family,
+    Mode,
+    TaskSnapshot,
+    TaskState,
+    VendorAdapter,
+    VendorError,
+    VideoRequest,
+)
+from .evolink import EvolinkAdapter
+from .http import make_client
+from .kinovi import KinoviAdapter
+from .pricing import DEFAULT_CREDIT_VALUE, DEFAULT_PRICE_RULES
+from .seedance2_ink import Seedance2InkAdapter
+from .seedanceapi_org import SeedanceApiOrgAdapter
+
+REGISTRY: dict[str, type[VendorAdapter]] = {
+    adapter.protocol: adapter
+    for adapter in (
+        KinoviAdapter,
+        Seedance2InkAdapter,
+        SeedanceApiOrgAdapter,
+        EvolinkAdapter,
+        AigptimageAdapter,
+    )
+}
+
+
+def get_adapter(protocol, api_key, base_url=None, client=None) -> VendorAdapter:
+    try:
+        adapter_class = REGISTRY[protocol]
+    except KeyError:
+        raise ValueError(f"No vendor adapter for protocol {protocol!r}") from None
+    return adapter_class(api_key, base_url=base_url, client=client)
+
+
+__all__ = [
+    "DEFAULT_CREDIT_VALUE",
+    "DEFAULT_PRICE_RULES",
+    "REGISTRY",
+    "CallbackHint",
+    "Created",
+    "ErrorKind",
+    "Family",
+    "Mode",
+    "TaskSnapshot",
+    "TaskState",
+    "VendorAdapter",
+    "VendorError",
+    "VideoRequest",
+    "get_adapter",
+    "make_client",
+]

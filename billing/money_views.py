@@ -1,0 +1,386 @@
+"""The Billing pages: balance and statement for a team, caps for its admins, grants for operators.
+
+Each view checks access, validates a form, calls the ledger and renders; htmx
+requests get the named partial of the same template.
+"""
+
+import csv
+import datetime as dt
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Q
+from django.http import HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import push_url, trigger_client_event
+
+from billing import ledger
+from billing.access import role_required, team_required
+from billing.models import Account, AccountKind, Role, Team, Transfer, TransferKind
+from billing.money_forms import (
+    AdjustForm,
+    CapForm,
+    GrantForm,
+    StatementFilterForm,
+    ThresholdForm,
+    decode_cursor,
+    encode_cursor,
+)
+
+STATEMENT_PAGE_SIZE = 50
+GRANTS_PAGE_SIZE = 50
+CHART_DAYS = 30
+
+
+def operator_required(view):
+    """Django staff only; anyone else gets 403 (operators need not belong to a team)."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_staff:
+            raise PermissionDenied("Only operators can grant credits.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def money_moved(response, message):
+    """Tell the page the balance changed (the badge refreshes itself) and show a toast."""
+    trigger_client_event(response, "balanceChanged")
+    trigger_client_event(response, "toast", {"message": message, "level": "success"})
+    return response
+
+
+def _page(query, size):
+    """One keyset page: (rows, cursor of the next page or None)."""
+    rows = list(query[: size + 1])
+    if len(rows) > size:
+        return rows[:size], encode_cursor(rows[size - 1])
+    return rows, None
+
+
+def _filter_query(request, fields) -> str:
+    """The filters in use as a query string: no page cursor, no empty fields."""
+    query = request.GET.copy()
+    for name in list(query):
+        if name not in fields or not query.get(name):
+            del query[name]
+    return query.urlencode()
+
+
+# --- Billing: balance, charts, statement ---------------------------------------
+
+
+@team_required
+@require_GET
+def billing(request):
+    team = request.team
+    form = StatementFilterForm(request.GET, team=team)
+    statement = _statement(request, form)
+    if request.htmx:
+        # The next page's rows replace the "older entries" row; anything else, the whole table.
+        if request.GET.get("cursor") and form.is_valid():
+            return render(request, "billing/money/billing.html#statement-rows", statement)
+        response = render(request, "billing/money/billing.html#statement", statement)
+        # The address bar gets the tidy, shareable form of the filters.
+        query = statement["filter_query"]
+        return push_url(response, reverse("billing") + (f"?{query}" if query else ""))
+    return render(request, "billing/money/billing.html", _billing_context(request, statement))
+
+
+def _statement(request, form) -> dict:
+    lines, next_cursor = [], None
+    if form.is_valid():
+        query = ledger.statement(request.team, **form.statement_filters())
+        transfers, next_cursor = _page(query, STATEMENT_PAGE_SIZE)
+        lines = list(ledger.statement_lines(request.team, transfers))
+    return {
+        "filter_form": form,
+        "lines": lines,
+        "next_cursor": next_cursor,
+        "filter_query": _filter_query(request, StatementFilterForm.FIELDS),
+        "paged": bool(request.GET.get("cursor")),
+    }
+
+
+def _billing_context(request, statement, threshold_form=None) -> dict:
+    team = request.team
+    balances = ledger.balances(team)
+    since = timezone.now() - dt.timedelta(days=CHART_DAYS)
+    cap = request.membership.monthly_cap
+    ctx = {
+        **statement,
+        "balances": balances,
+        "low": balances.available < team.low_balance_threshold,
+        "my_cap": cap,
+        "my_usage": ledger.member_usage_this_month(team, request.user) if cap is not None else None,
+        "by_day": ledger.spend_by_day(team, CHART_DAYS),
+        "by_member": ledger.spend_by(team, "member", since),
+        "by_project": ledger.spend_by(team, "project", since),
+        "by_vendor": ledger.spend_by(team, "vendor", since),
+    }
+    if request.membership.can_manage:
+        ctx["threshold_form"] = threshold_form or ThresholdForm(
+            initial={"threshold": team.low_balance_threshold}
+        )
+    return ctx
+
+
+class Echo:
+    """A file-like object for csv.writer that hands each line back instead of storing it."""
+
+    def write(self, value):
+        return value
+
+
+def _cell(text):
+    # A memo like "=HYPERLINK(...)" must not become a formula in a spreadsheet.
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _csv_amount(micro):
+    return ledger.dollars(micro).replace("$", "").replace(",", "") if micro else "0.00"
+
+
+@team_required
+@require_GET
+def statement_csv(request):
+    team = request.team
+    form = StatementFilterForm(request.GET, team=team)
+    if not form.is_valid():
+        # The page shows what is wrong with the filters, next to each one.
+        return redirect(f"{reverse('billing')}?{request.GET.urlencode()}")
+    filters = form.statement_filters() | {"after": None}
+    transfers = ledger.statement(team, **filters).iterator(chunk_size=2000)
+    writer = csv.writer(Echo())
+    header = [
+        "created (UTC)", "entry", "member", "project", "project id", "vendor", "memo",
+        "reference", "available change ($)", "on hold change ($)", "spent ($)", "transfer id",
+    ]  # fmt: skip
+
+    def lines():
+        yield writer.writerow(header)
+        for line in ledger.statement_lines(team, transfers):
+            t = line.transfer
+            yield writer.writerow(
+                [
+                    t.created.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S"),
+                    t.get_kind_display(),
+                    _cell(t.member.username if t.member else ""),
+                    _cell(t.project_name),
+                    t.project_uuid or "",
+                    _cell(t.vendor_label or t.vendor),
+                    _cell(t.memo),
+                    _cell(t.reference),
+                    _csv_amount(line.available),
+                    _csv_amount(line.on_hold),
+                    _csv_amount(line.spent),
+                    t.uuid,
+                ]
+            )
+
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    filename = f"{slugify(team.name) or 'team'}-statement-{timezone.now():%Y-%m-%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@role_required(Role.ADMIN)
+@require_POST
+def set_threshold(request):
+    form = ThresholdForm(request.POST)
+    if not form.is_valid():
+        statement = _statement(request, StatementFilterForm({}, team=request.team))
+        ctx = _billing_context(request, statement, threshold_form=form)
+        return render(request, "billing/money/billing.html", ctx)
+    request.team.low_balance_threshold = form.cleaned_data["threshold"]
+    request.team.save(update_fields=["low_balance_threshold"])
+    messages.success(
+        request, f"The team is warned when available credit falls below "
+        f"{ledger.dollars(request.team.low_balance_threshold)}."
+    )  # fmt: skip
+    return redirect("billing")
+
+
+# --- The balance badge ---------------------------------------------------------
+
+
+@login_required
+@require_GET
+def balance_badge(request):
+    if not request.membership:
+        return HttpResponse(status=204)  # Nothing to show; htmx leaves the page alone.
+    available = ledger.available_balance(request.team)
+    ctx = {
+        "badge_available": available,
+        "badge_low": available < request.team.low_balance_threshold,
+    }
+    return render(request, "billing/money/balance_badge.html#badge", ctx)
+
+
+# --- Member caps (owners and admins) -------------------------------------------
+
+
+def _cap_row(team, membership, usage, form=None) -> dict:
+    return {
+        "membership": membership,
+        "usage": usage,
+        "form": form or CapForm(initial={"monthly_cap": membership.monthly_cap}, team=team),
+    }
+
+
+@role_required(Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def caps(request):
+    team = request.team
+    form = CapForm(request.POST, team=team) if request.method == "POST" else None
+    # An id of another team's member is a 404 from inside is_valid().
+    if form is not None and form.is_valid():
+        membership = form.cleaned_data["member"]
+        membership.monthly_cap = form.cleaned_data["monthly_cap"]
+        membership.save(update_fields=["monthly_cap"])
+        name, cap = membership.user.username, membership.monthly_cap
+        message = (
+            f"{name} may spend {ledger.dollars(cap)} a month."
+            if cap is not None
+            else f"{name} has no monthly cap."
+        )
+        if not request.htmx:
+            messages.success(request, message)
+            return redirect("member_caps")
+        usage = ledger.member_usage_this_month(team, membership.user)
+        response = render(
+            request, "billing/money/caps.html#cap-row", {"row": _cap_row(team, membership, usage)}
+        )
+        return trigger_client_event(response, "toast", {"message": message, "level": "success"})
+
+    failed = form.cleaned_data.get("member") if form is not None else None
+    if request.htmx and form is not None:
+        if failed is None:  # The member itself was wrong.
+            return render(request, "billing/money/caps.html#cap-errors", {"cap_form": form})
+        usage = ledger.member_usage_this_month(team, failed.user)
+        row = _cap_row(team, failed, usage, form)
+        return render(request, "billing/money/caps.html#cap-row", {"row": row})
+    usage = ledger.members_usage_this_month(team)
+    rows = [
+        _cap_row(team, m, usage.get(m.user_id, 0), form if failed and m.pk == failed.pk else None)
+        for m in team.memberships.select_related("user").order_by("user__username")
+    ]
+    return render(request, "billing/money/caps.html", {"rows": rows, "cap_form": form})
+
+
+# --- Grants and adjustments (operators) ----------------------------------------
+
+
+def _grants_context(request, grant_form=None, adjust_form=None) -> dict:
+    query = (
+        Transfer.objects.filter(kind__in=[TransferKind.GRANT, TransferKind.ADJUSTMENT])
+        .select_related("team", "created_by", "credit")
+        .order_by("-created", "-pk")
+    )
+    cursor = request.GET.get("cursor")
+    if cursor:
+        try:
+            created, pk = decode_cursor(cursor)
+        except ValidationError:
+            cursor = None  # A mangled link starts again from the newest.
+        else:
+            query = query.filter(Q(created__lt=created) | Q(created=created, pk__lt=pk))
+    entries, next_cursor = _page(query, GRANTS_PAGE_SIZE)
+    for t in entries:
+        t.signed = t.amount if t.credit.kind == AccountKind.AVAILABLE else -t.amount
+    preselect = {"team": request.GET.get("team")} if request.GET.get("team") else {}
+    return {
+        "grant_form": grant_form or GrantForm(initial=dict(preselect)),
+        "adjust_form": adjust_form or AdjustForm(initial=dict(preselect)),
+        "entries": entries,
+        "next_cursor": next_cursor,
+        "paged": bool(cursor),
+        "teams": _team_balances(),
+    }
+
+
+def _team_balances():
+    balances = {}
+    for team_id, kind, balance in Account.objects.filter(team__isnull=False).values_list(
+        "team", "kind", "balance"
+    ):
+        balances.setdefault(team_id, {})[kind] = balance
+    teams = list(Team.objects.order_by("name"))
+    for team in teams:
+        team.available = balances.get(team.pk, {}).get(AccountKind.AVAILABLE, 0)
+        team.on_hold = balances.get(team.pk, {}).get(AccountKind.HOLDS, 0)
+        team.low = team.available < team.low_balance_threshold
+    return teams
+
+
+@operator_required
+@require_GET
+def grants(request):
+    ctx = _grants_context(request)
+    if request.htmx:
+        partial = "grant-rows" if request.GET.get("cursor") else "grants-list"
+        return render(request, f"billing/money/grants.html#{partial}", ctx)
+    return render(request, "billing/money/grants.html", ctx)
+
+
+@operator_required
+@require_POST
+def grant(request):
+    form = GrantForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            ledger.grant(data["team"], data["amount"], request.user, data["memo"], data["key"])
+        except ledger.KeyReused:
+            form.add_error(
+                None,
+                "This form was already sent with other values. Reload the page to make a new grant.",
+            )
+        else:
+            message = f"Granted {ledger.dollars(data['amount'])} to {data['team'].name}."
+            return _after_money_moved(request, message, "grant-form", {"grant_form": GrantForm()})
+    return _render_form(request, "grant-form", {"grant_form": form})
+
+
+@operator_required
+@require_POST
+def adjust(request):
+    form = AdjustForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            ledger.adjust(data["team"], data["amount"], request.user, data["reason"], data["key"])
+        except ledger.Refused as e:
+            form.add_error("amount", str(e))
+        except ledger.KeyReused:
+            form.add_error(
+                None,
+                "This form was already sent with other values. Reload the page to make a new adjustment.",
+            )
+        else:
+            message = f"Adjusted {data['team'].name} by {ledger.dollars(data['amount'])}."
+            return _after_money_moved(
+                request, message, "adjust-form", {"adjust_form": AdjustForm()}
+            )
+    return _render_form(request, "adjust-form", {"adjust_form": form})
+
+
+def _after_money_moved(request, message, partial, ctx):
+    if request.htmx:
+        return money_moved(render(request, f"billing/money/grants.html#{partial}", ctx), message)
+    messages.success(request, message)
+    return redirect("grants")
+
+
+def _render_form(request, partial, ctx):
+    if request.htmx:
+        return render(request, f"billing/money/grants.html#{partial}", ctx)
+    return render(request, "billing/money/grants.html", _grants_context(request, **ctx))

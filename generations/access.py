@@ -1,0 +1,97 @@
+"""Team-scoped lookups of projects, scenes and generations for the views.
+
+One helper per object kind returns the object of the current team or raises 404 (an
+object of another team is never confirmed to exist); a `_for_write` twin also demands
+the member role, so a viewer who tries to change something gets PermissionDenied.
+Scoping comes first, so a viewer of another team sees 404, not 403.
+"""
+
+from uuid import UUID
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import get_object_or_404
+
+from billing.access import demand_role, scoped
+from billing.models import Role
+from generations.models import Clip, Generation, Project, Scene
+
+
+def parse_uuid(value) -> UUID | None:
+    """A public id from a query string or form; None when it is not one."""
+    try:
+        return value if isinstance(value, UUID) else UUID(str(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _public_id(value) -> UUID:
+    uuid = parse_uuid(value)
+    if uuid is None:
+        raise Http404("No such object.")
+    return uuid
+
+
+def get_project(request, uuid) -> Project:
+    return scoped(request, Project.objects.all(), uuid=_public_id(uuid))
+
+
+def get_project_for_write(request, uuid) -> Project:
+    project = get_project(request, uuid)
+    demand_role(request, Role.MEMBER)
+    return project
+
+
+def get_scene(request, uuid) -> Scene:
+    # Scenes belong to a team through their project.
+    return get_object_or_404(
+        Scene.objects.select_related("project"),
+        project__team=request.team,
+        uuid=_public_id(uuid),
+    )
+
+
+def get_scene_for_write(request, uuid) -> Scene:
+    scene = get_scene(request, uuid)
+    demand_role(request, Role.MEMBER)
+    return scene
+
+
+def generations(request):
+    """The current team's generations with what every page shows about them."""
+    return Generation.objects.filter(team=request.team).select_related(
+        "project", "scene", "vendor_account", "pinned_account", "created_by", "hold", "clip"
+    )
+
+
+def get_generation(request, uuid) -> Generation:
+    return get_object_or_404(generations(request), uuid=_public_id(uuid))
+
+
+def get_generation_for_write(request, uuid) -> Generation:
+    generation = get_generation(request, uuid)
+    demand_role(request, Role.MEMBER)
+    return generation
+
+
+def may_cancel(membership, generation) -> bool:
+    """The member who started a job may cancel it; so may the team's admins."""
+    if membership is None or not membership.has_role(Role.MEMBER):
+        return False
+    return generation.created_by_id == membership.user_id or membership.has_role(Role.ADMIN)
+
+
+def get_generation_for_cancel(request, uuid) -> Generation:
+    generation = get_generation_for_write(request, uuid)
+    if not may_cancel(request.membership, generation):
+        raise PermissionDenied("Only the member who started this job, or an admin, can cancel it.")
+    return generation
+
+
+def get_clip(request, generation_uuid) -> Clip:
+    """The stored clip of one of the team's generations (its public id is the generation's)."""
+    return get_object_or_404(
+        Clip.objects.select_related("generation"),
+        generation__team=request.team,
+        generation__uuid=_public_id(generation_uuid),
+    )

@@ -1,0 +1,447 @@
+"""A project's storyboard as files: the chosen takes zipped, or joined into one MP4.
+
+The MP4 is made by a background task. There is no model for exports: the task records
+its progress in a small JSON file beside the result in the media storage, which every
+web and worker machine shares, and the storyboard page polls it.
+"""
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import zipfile
+from contextlib import ExitStack, contextmanager
+from datetime import timedelta
+from fractions import Fraction
+from pathlib import Path
+
+import av
+from django.contrib.auth import get_user_model
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.text import slugify
+from django_q.tasks import async_task
+from PIL import Image
+
+from generations import media
+from generations.models import Project
+
+log = logging.getLogger(__name__)
+
+EXPORTS_DIR = "exports"
+# A queued or running export older than this is taken to have died with its worker.
+STALE_AFTER = timedelta(minutes=15)
+AUDIO_RATE = 48_000
+AUDIO_FRAME = 1024
+CHUNK = 256 * 1024
+
+
+# --- what the storyboard is --------------------------------------------------------
+
+
+def storyboard_scenes(project):
+    """The project's scenes in order, each with its chosen take and clip loaded."""
+    return list(
+        project.scenes.select_related("chosen_take__clip", "chosen_take__vendor_account").order_by(
+            "number"
+        )
+    )
+
+
+def chosen_scenes(scenes):
+    """The scenes whose chosen take has a stored clip, in order."""
+    return [s for s in scenes if s.chosen_take_id and hasattr(s.chosen_take, "clip")]
+
+
+def fingerprint(scenes) -> str:
+    """Names the storyboard's content: the same takes in the same order, the same export."""
+    takes = "|".join(str(s.chosen_take.uuid) for s in chosen_scenes(scenes))
+    return hashlib.sha256(takes.encode()).hexdigest()[:16]
+
+
+# --- the zip ---------------------------------------------------------------------------
+
+
+class _Pipe:
+    """A write-only file for ZipFile that hands each written piece on to a generator."""
+
+    def __init__(self):
+        self.pieces = []
+
+    def write(self, data):
+        self.pieces.append(bytes(data))
+        return len(data)
+
+    def flush(self):
+        pass
+
+    def take(self) -> bytes:
+        data = b"".join(self.pieces)
+        self.pieces.clear()
+        return data
+
+
+def take_filename(scene) -> str:
+    title = slugify(scene.title)[:50] or "scene"
+    return f"{scene.number:02d}-{title}.mp4"
+
+
+def manifest(project, scenes) -> str:
+    lines = [f"{project.name} — storyboard", f"projectId: {project.uuid}", ""]
+    for scene in chosen_scenes(scenes):
+        take, clip = scene.chosen_take, scene.chosen_take.clip
+        lines += [
+            f"{take_filename(scene)}",
+            f"  scene {scene.number}: {scene.title}",
+            f"  sceneId: {scene.uuid}",
+            f"  take: {take.uuid} ({take.family_label}, {clip.duration:.1f} s, "
+            f"{clip.width}×{clip.height})",
+            f"  prompt: {take.prompt}",
+            "",
+        ]
+    return "\n".join(lines)
+
+
+def zip_storyboard(project, scenes):
+    """The chosen takes in order as a zip, produced piece by piece for a streamed response.
+
+    Stored, not deflated: MP4 does not compress, and storing keeps the work per byte low.
+    """
+    pipe = _Pipe()
+    with zipfile.ZipFile(pipe, "w", compression=zipfile.ZIP_STORED) as archive:
+        for scene in chosen_scenes(scenes):
+            clip = scene.chosen_take.clip
+            info = zipfile.ZipInfo(
+                take_filename(scene), date_time=timezone.localtime(clip.created).timetuple()[:6]
+            )
+            info.file_size = clip.bytes
+            with (
+                clip.file.storage.open(clip.file.name, "rb") as source,
+                archive.open(info, "w") as target,
+            ):
+                while chunk := source.read(CHUNK):
+                    target.write(chunk)
+                    yield pipe.take()
+        archive.writestr("storyboard.txt", manifest(project, scenes))
+    yield pipe.take()
+
+
+# --- the MP4: status ----------------------------------------------------------------------
+
+
+def status_name(project) -> str:
+    return f"{EXPORTS_DIR}/{project.uuid}/status.json"
+
+
+def read_status(project) -> dict | None:
+    try:
+        with default_storage.open(status_name(project), "rb") as handle:
+            return json.loads(handle.read())
+    except (FileNotFoundError, OSError, ValueError):
+        return None
+
+
+def write_status(project, **status) -> dict:
+    status["updated"] = timezone.now().isoformat()
+    name = status_name(project)
+    # Storage has no atomic replace; a reader in the gap sees "no export" for a moment.
+    default_storage.delete(name)
+    default_storage.save(name, ContentFile(json.dumps(status).encode()))
+    return status
+
+
+def is_busy(status) -> bool:
+    if not status or status.get("state") not in ("queued", "running"):
+        return False
+    updated = parse_datetime(status.get("updated") or "")
+    return bool(updated and timezone.now() - updated < STALE_AFTER)
+
+
+def export_file(status):
+    """The finished export as a FieldFile-like object the download view can stream."""
+    return _StoredFile(status.get("file") or "")
+
+
+class _StoredFile:
+    def __init__(self, name):
+        self.name = name
+        self.storage = default_storage
+
+    def __bool__(self):
+        return bool(self.name)
+
+
+def start_storyboard_export(project, user, scenes=None) -> dict:
+    scenes = storyboard_scenes(project) if scenes is None else scenes
+    status = write_status(
+        project,
+        state="queued",
+        progress=0,
+        fingerprint=fingerprint(scenes),
+        takes=len(chosen_scenes(scenes)),
+        by=user.username,
+        started=timezone.now().isoformat(),
+    )
+    async_task(
+        "generations.exports.build_storyboard_export",
+        project.pk,
+        user.pk,
+        task_name=f"storyboard-export-{project.pk}",
+        group="exports",
+    )
+    return status
+
+
+def build_storyboard_export(project_pk: int, user_pk: int) -> str:
+    """The background task: join the chosen takes into one MP4 under exports/."""
+    project = Project.objects.get(pk=project_pk)
+    user = get_user_model().objects.filter(pk=user_pk).first()
+    scenes = storyboard_scenes(project)
+    chosen = chosen_scenes(scenes)
+    common = {
+        "fingerprint": fingerprint(scenes),
+        "takes": len(chosen),
+        "by": user.username if user else "",
+        "started": timezone.now().isoformat(),
+    }
+    if not chosen:
+        write_status(
+            project, state="failed", progress=0, error="No scene has a chosen take.", **common
+        )
+        return ""
+    write_status(project, state="running", progress=0, **common)
+    shown = {"progress": 0}
+
+    def progress(fraction):
+        percent = int(fraction * 100)
+        if percent >= shown["progress"] + 5 and percent < 100:
+            shown["progress"] = percent
+            write_status(project, state="running", progress=percent, **common)
+
+    try:
+        with tempfile.TemporaryDirectory(prefix="storyboard-") as work:
+            with ExitStack() as stack:
+                paths = [
+                    stack.enter_context(_local_copy(s.chosen_take.clip.file, work)) for s in chosen
+                ]
+                out = Path(work) / "storyboard.mp4"
+                duration = concatenate(paths, out, progress=progress)
+            name = f"{EXPORTS_DIR}/{project.uuid}/{common['fingerprint']}.mp4"
+            default_storage.delete(name)
+            with open(out, "rb") as handle:
+                name = default_storage.save(name, File(handle))
+            size = default_storage.size(name)
+    except Exception as exc:
+        log.exception("Storyboard export of project %s failed", project_pk)
+        write_status(
+            project, state="failed", progress=shown["progress"], error=str(exc)[:300], **common
+        )
+        raise
+    _remove_older_exports(project, keep=name)
+    write_status(
+        project,
+        state="done",
+        progress=100,
+        file=name,
+        bytes=size,
+        duration=round(duration, 2),
+        finished=timezone.now().isoformat(),
+        **common,
+    )
+    return name
+
+
+def _remove_older_exports(project, keep):
+    folder = f"{EXPORTS_DIR}/{project.uuid}"
+    try:
+        _, files = default_storage.listdir(folder)
+    except (FileNotFoundError, OSError):
+        return
+    for filename in files:
+        name = f"{folder}/{filename}"
+        if filename.endswith(".mp4") and name != keep:
+            default_storage.delete(name)
+
+
+@contextmanager
+def _local_copy(fieldfile, work):
+    """A path PyAV can open: the file itself on local storage, else a temporary copy."""
+    try:
+        local = fieldfile.storage.path(fieldfile.name)
+    except NotImplementedError:
+        local = None
+    if local:
+        yield local
+        return
+    handle, path = tempfile.mkstemp(suffix=".mp4", dir=work)
+    with os.fdopen(handle, "wb") as out, fieldfile.storage.open(fieldfile.name, "rb") as source:
+        shutil.copyfileobj(source, out, CHUNK)
+    yield path
+
+
+# --- the MP4: joining clips --------------------------------------------------------------
+
+
+def _even(n: int) -> int:
+    return max(2, n - n % 2)
+
+
+def video_codec() -> str:
+    return "libx264" if "libx264" in av.codecs_available else "mpeg4"
+
+
+def concatenate(paths, out_path, *, progress=None) -> float:
+    """Join MP4 clips end to end into `out_path`; returns the joined duration in seconds.
+
+    Every clip is re-encoded to the first clip's size (others are letterboxed, never
+    stretched) and frame rate, so each clip keeps its own duration whatever its rate.
+    When any clip has sound the result has an AAC track, silent under the clips that
+    have none, cut or padded to each clip's length so sound never drifts from picture.
+    """
+    paths = [str(p) for p in paths]
+    if not paths:
+        raise ValueError("Nothing to join: no clips were given.")
+    probes = [media.probe(p) for p in paths]
+    width, height = _even(probes[0].width), _even(probes[0].height)
+    rate = Fraction(round(probes[0].fps or 24) or 24)
+    total_frames = sum(max(1, round(p.duration * rate)) for p in probes)
+    with_audio = any(p.has_audio for p in probes)
+
+    with av.open(str(out_path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
+        video = out.add_stream(video_codec(), rate=rate)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        if video.codec_context.name == "libx264":
+            video.options = {"preset": "veryfast", "crf": "20"}
+        sound = None
+        if with_audio:
+            sound = out.add_stream("aac", rate=AUDIO_RATE)
+            sound.layout = "stereo"
+        joined = _Joined(out, video, sound, rate, width, height)
+        for path, probe in zip(paths, probes, strict=True):
+            frames = max(1, round(probe.duration * rate))
+            joined.add(path, frames, probe.has_audio)
+            if progress:
+                progress(joined.frames / total_frames)
+        joined.finish()
+    return float(joined.frames / rate)
+
+
+class _Joined:
+    """The output being written: frame and sample counters and the audio FIFO."""
+
+    def __init__(self, out, video, sound, rate, width, height):
+        self.out, self.video, self.sound = out, video, sound
+        self.rate, self.width, self.height = rate, width, height
+        self.frames = 0  # video frames written
+        self.samples = 0  # audio samples encoded
+        self.fed = 0  # audio samples placed in the FIFO
+        self.fifo = av.AudioFifo() if sound is not None else None
+
+    def add(self, path, frames, has_audio):
+        end_frame = self.frames + frames
+        clip_audio = av.AudioFifo() if self.sound is not None and has_audio else None
+        resampler = (
+            av.AudioResampler(format="fltp", layout="stereo", rate=AUDIO_RATE)
+            if clip_audio is not None
+            else None
+        )
+        with av.open(path) as source:
+            streams = [source.streams.video[0]]
+            if clip_audio is not None and source.streams.audio:
+                streams.append(source.streams.audio[0])
+            start = None
+            held = None  # the last picture, shown until the next one is due
+            for frame in source.decode(*streams):
+                if isinstance(frame, av.AudioFrame):
+                    for piece in resampler.resample(frame):
+                        piece.pts = None
+                        clip_audio.write(piece)
+                    continue
+                at = frame.time if frame.time is not None else 0.0
+                start = at if start is None else start
+                due = at - start
+                while (
+                    held is not None
+                    and self.frames < end_frame
+                    and ((self.frames - (end_frame - frames)) / self.rate < due)
+                ):
+                    self._picture(held)
+                held = self._fit(frame)
+            while held is not None and self.frames < end_frame:
+                self._picture(held)
+            if clip_audio is not None:
+                for piece in resampler.resample(None):
+                    piece.pts = None
+                    clip_audio.write(piece)
+        self._sound_until(end_frame, clip_audio)
+
+    def _fit(self, frame):
+        if frame.width == self.width and frame.height == self.height:
+            return frame.reformat(format="yuv420p")
+        picture = frame.to_image()
+        scale = min(self.width / picture.width, self.height / picture.height)
+        size = (max(2, round(picture.width * scale)), max(2, round(picture.height * scale)))
+        canvas = Image.new("RGB", (self.width, self.height))
+        canvas.paste(
+            picture.resize(size, Image.BILINEAR),
+            ((self.width - size[0]) // 2, (self.height - size[1]) // 2),
+        )
+        return av.VideoFrame.from_image(canvas).reformat(format="yuv420p")
+
+    def _picture(self, frame):
+        frame.pts = self.frames
+        frame.time_base = 1 / self.rate
+        for packet in self.video.encode(frame):
+            self.out.mux(packet)
+        self.frames += 1
+
+    def _sound_until(self, end_frame, clip_audio):
+        if self.sound is None:
+            return
+        # Samples that belong under the pictures written so far, counted from the start,
+        # so rounding never accumulates across clips.
+        budget = round(end_frame / self.rate * AUDIO_RATE) - self.fed
+        if clip_audio is not None and clip_audio.samples and budget > 0:
+            piece = clip_audio.read(min(clip_audio.samples, budget))
+            if piece is not None:
+                self.fifo.write(piece)
+                self.fed += piece.samples
+                budget -= piece.samples
+        while budget > 0:
+            count = min(budget, AUDIO_FRAME)
+            self.fifo.write(_silence(count))
+            self.fed += count
+            budget -= count
+        self._drain(whole_frames_only=True)
+
+    def _drain(self, whole_frames_only):
+        while self.fifo.samples >= AUDIO_FRAME or (not whole_frames_only and self.fifo.samples):
+            piece = self.fifo.read(min(AUDIO_FRAME, self.fifo.samples))
+            piece.pts = self.samples
+            piece.time_base = Fraction(1, AUDIO_RATE)
+            piece.sample_rate = AUDIO_RATE
+            for packet in self.sound.encode(piece):
+                self.out.mux(packet)
+            self.samples += piece.samples
+
+    def finish(self):
+        for packet in self.video.encode():
+            self.out.mux(packet)
+        if self.sound is not None:
+            self._drain(whole_frames_only=False)
+            for packet in self.sound.encode():
+                self.out.mux(packet)
+
+
+def _silence(samples: int):
+    frame = av.AudioFrame(format="fltp", layout="stereo", samples=samples)
+    for plane in frame.planes:
+        plane.update(bytes(plane.buffer_size))
+    frame.sample_rate = AUDIO_RATE
+    frame.pts = None
+    return frame

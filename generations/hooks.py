@@ -1,0 +1,37 @@
+"""Vendor callbacks. No vendor signs them, so the URL carries a per-generation
+secret and the body is only a hint: the worker re-reads the task from the vendor."""
+
+import hmac
+import logging
+
+from django.db import transaction
+from django.http import HttpResponse, HttpResponseNotFound, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from generations.models import Generation, State
+
+log = logging.getLogger(__name__)
+MAX_CALLBACK_BYTES = 256 * 1024
+
+
+@csrf_exempt
+@require_POST
+def vendor_callback(request, uuid, token):
+    from generations import tasks
+
+    generation = (
+        Generation.objects.filter(uuid=uuid)
+        .only("pk", "state", "callback_token_hash", "vendor_task_id")
+        .first()
+    )
+    presented = Generation.hash_callback_token(token)
+    # Compared in constant time; an unknown id and a wrong token look the same.
+    if generation is None or not hmac.compare_digest(presented, generation.callback_token_hash):
+        return HttpResponseNotFound("Not found")
+    if len(request.body) > MAX_CALLBACK_BYTES:
+        return HttpResponse("Too large", status=413)
+    if generation.state == State.RUNNING:
+        generation.log("callback", "The vendor called back; checking the task with the vendor.")
+        transaction.on_commit(lambda: tasks.enqueue_check(generation.pk))
+    return JsonResponse({"ok": True})

@@ -1,0 +1,74 @@
+"""What a stored clip is (probed with PyAV) and what it looks like (a poster JPEG)."""
+
+import io
+from dataclasses import dataclass
+
+import av
+from PIL import Image
+
+POSTER_WIDTH = 640
+
+
+class NotAVideo(Exception):
+    pass
+
+
+@dataclass
+class Probe:
+    duration: float
+    width: int
+    height: int
+    fps: float
+    codec: str
+    has_audio: bool
+
+
+def probe(path) -> Probe:
+    try:
+        with av.open(str(path)) as container:
+            video = next((s for s in container.streams if s.type == "video"), None)
+            if video is None:
+                raise NotAVideo("The file has no video stream.")
+            if container.duration is not None:
+                duration = container.duration / av.time_base
+            elif video.duration is not None and video.time_base:
+                duration = float(video.duration * video.time_base)
+            else:
+                duration = 0.0
+            rate = video.average_rate or video.guessed_rate
+            return Probe(
+                duration=round(duration, 3),
+                width=video.codec_context.width,
+                height=video.codec_context.height,
+                fps=round(float(rate), 3) if rate else 0.0,
+                codec=video.codec_context.name,
+                has_audio=any(s.type == "audio" for s in container.streams),
+            )
+    except av.FFmpegError as exc:
+        raise NotAVideo(
+            f"The file could not be read as a video ({exc.__class__.__name__})."
+        ) from None
+
+
+def poster_jpeg(path, at_seconds: float = 1.0) -> bytes:
+    """A JPEG of the frame near `at_seconds` (or the first frame of a shorter clip)."""
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            chosen = None
+            for frame in container.decode(stream):
+                chosen = frame
+                if frame.time is not None and frame.time >= at_seconds:
+                    break
+            if chosen is None:
+                raise NotAVideo("The video has no frames.")
+            image = chosen.to_image()
+    except av.FFmpegError as exc:
+        raise NotAVideo(f"No poster could be made ({exc.__class__.__name__}).") from None
+    if image.width > POSTER_WIDTH:
+        image = image.resize(
+            (POSTER_WIDTH, round(image.height * POSTER_WIDTH / image.width)), Image.LANCZOS
+        )
+    buffer = io.BytesIO()
+    image.convert("RGB").save(buffer, "JPEG", quality=82, optimize=True)
+    return buffer.getvalue()

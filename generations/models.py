@@ -1,0 +1,353 @@
+import hashlib
+from decimal import ROUND_CEILING, Decimal
+from uuid import uuid4
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from generations import crypto
+
+MICROS = 1_000_000
+
+
+class VendorAccountQuerySet(models.QuerySet):
+    def usable(self):
+        now = timezone.now()
+        return self.filter(enabled=True).filter(
+            Q(cooldown_until__isnull=True) | Q(cooldown_until__lte=now)
+        )
+
+
+class VendorAccount(models.Model):
+    """One API key at one vendor, with its prices: what the router chooses from."""
+
+    uuid = models.UUIDField(default=uuid4, unique=True, editable=False)
+    protocol = models.CharField(max_length=40)
+    label = models.CharField(max_length=100)
+    base_url = models.URLField(blank=True, help_text="Empty means the vendor's own API address.")
+    api_key_encrypted = models.TextField(editable=False)
+    api_key_last4 = models.CharField(max_length=4, editable=False)
+    enabled = models.BooleanField(default=True)
+    priority = models.PositiveIntegerField(
+        default=100, help_text="Lower goes first when a team routes by priority."
+    )
+    max_concurrent = models.PositiveIntegerField(
+        default=10, help_text="Jobs this account may have at the vendor at once."
+    )
+    credit_value = models.DecimalField(
+        max_digits=16,
+        decimal_places=8,
+        help_text="US dollars one vendor credit is worth.",
+    )
+    price_rules = models.JSONField(help_text="Vendor credits per request, as rules.")
+    cooldown_until = models.DateTimeField(null=True, blank=True)
+    consecutive_errors = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now)
+
+    objects = VendorAccountQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["priority", "label"]
+
+    def __str__(self):
+        return f"{self.label} ({self.protocol})"
+
+    # The key is write-only: set it, use it to call the vendor, show its last 4.
+    def set_api_key(self, plaintext: str) -> None:
+        self.api_key_encrypted = crypto.encrypt(plaintext)
+        self.api_key_last4 = plaintext[-4:]
+
+    @property
+    def masked_key(self) -> str:
+        return f"••••{self.api_key_last4}" if self.api_key_last4 else "not set"
+
+    def adapter(self, client=None):
+        from generations.vendors import get_adapter
+
+        return get_adapter(
+            self.protocol,
+            crypto.decrypt(self.api_key_encrypted),
+            base_url=self.base_url or None,
+            client=client,
+        )
+
+    @property
+    def adapter_class(self):
+        from generations.vendors import REGISTRY
+
+        return REGISTRY[self.protocol]
+
+    def quote_credits(self, request) -> Decimal:
+        from generations.vendors.pricing import quote_credits
+
+        return quote_credits(request, self.price_rules)
+
+    def credits_to_micros(self, credits: Decimal) -> int:
+        micros = Decimal(credits) * self.credit_value * MICROS
+        return int(micros.to_integral_value(rounding=ROUND_CEILING))
+
+    def in_flight(self) -> int:
+        return self.generations.filter(state__in=Generation.AT_VENDOR).count()
+
+    def note_error(self, message: str, cooldown_seconds: float | None = None) -> None:
+        now = timezone.now()
+        updates = {
+            "consecutive_errors": models.F("consecutive_errors") + 1,
+            "last_error": message[:1000],
+            "last_error_at": now,
+        }
+        if cooldown_seconds:
+            updates["cooldown_until"] = now + timezone.timedelta(seconds=cooldown_seconds)
+        VendorAccount.objects.filter(pk=self.pk).update(**updates)
+
+    def note_success(self) -> None:
+        if self.consecutive_errors:
+            VendorAccount.objects.filter(pk=self.pk).update(consecutive_errors=0)
+
+    @property
+    def cooling_down(self) -> bool:
+        return bool(self.cooldown_until and self.cooldown_until > timezone.now())
+
+
+class Project(models.Model):
+    uuid = models.UUIDField(default=uuid4, unique=True, editable=False)
+    team = models.ForeignKey("billing.Team", models.CASCADE, related_name="projects")
+    name = models.CharField(max_length=120)
+    description = models.TextField(blank=True)
+    spend_cap = models.BigIntegerField(
+        null=True, blank=True, help_text="Micro-dollars this project may spend in all."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+"
+    )
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+    def next_scene_number(self) -> int:
+        last = self.scenes.aggregate(n=models.Max("number"))["n"]
+        return (last or 0) + 1
+
+
+class Scene(models.Model):
+    uuid = models.UUIDField(default=uuid4, unique=True, editable=False)
+    project = models.ForeignKey(Project, models.CASCADE, related_name="scenes")
+    number = models.PositiveIntegerField()
+    title = models.CharField(max_length=120)
+    notes = models.TextField(blank=True)
+    chosen_take = models.ForeignKey(
+        "Generation", models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["project", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="scene_numbers_are_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.number}. {self.title}"
+
+    @property
+    def team_id(self):
+        return self.project.team_id
+
+
+class State(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    SUBMITTING = "submitting", "Sending to vendor"
+    RUNNING = "running", "Generating"
+    FINALIZING = "finalizing", "Saving clip"
+    SUCCEEDED = "succeeded", "Done"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired"
+    NEEDS_ATTENTION = "needs_attention", "Needs attention"
+
+
+class GenerationQuerySet(models.QuerySet):
+    def active(self):
+        return self.exclude(state__in=Generation.FINISHED)
+
+
+class Generation(models.Model):
+    FINISHED = (State.SUCCEEDED, State.FAILED, State.CANCELLED, State.EXPIRED)
+    AT_VENDOR = (State.SUBMITTING, State.RUNNING, State.FINALIZING)
+    # State only moves forward along this order (NEEDS_ATTENTION sits beside it).
+    ORDER = {
+        State.QUEUED: 0,
+        State.SUBMITTING: 1,
+        State.NEEDS_ATTENTION: 2,
+        State.RUNNING: 3,
+        State.FINALIZING: 4,
+        State.SUCCEEDED: 5,
+        State.FAILED: 5,
+        State.CANCELLED: 5,
+        State.EXPIRED: 5,
+    }
+
+    uuid = models.UUIDField(default=uuid4, unique=True, editable=False)
+    team = models.ForeignKey("billing.Team", models.CASCADE, related_name="generations")
+    project = models.ForeignKey(Project, models.PROTECT, related_name="generations")
+    scene = models.ForeignKey(
+        Scene, models.SET_NULL, null=True, blank=True, related_name="generations"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="generations"
+    )
+    batch = models.UUIDField(default=uuid4, help_text="Variants submitted together.")
+    remix_of = models.ForeignKey(
+        "self", models.SET_NULL, null=True, blank=True, related_name="remixes"
+    )
+    request = models.JSONField(help_text="The normalized request (VideoRequest.to_dict()).")
+    family = models.CharField(max_length=40)
+    prompt = models.TextField()
+    pinned_account = models.ForeignKey(
+        VendorAccount, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    vendor_account = models.ForeignKey(
+        VendorAccount, models.PROTECT, null=True, blank=True, related_name="generations"
+    )
+    vendor_task_id = models.CharField(max_length=200, blank=True)
+    output_url = models.URLField(max_length=2000, blank=True)
+    state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
+    progress = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_kind = models.CharField(max_length=30, blank=True)
+    error_code = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+
+    quote_micros = models.BigIntegerField(help_text="Expected cost at the first-choice vendor.")
+    quote_credits = models.DecimalField(max_digits=14, decimal_places=4, null=True)
+    hold = models.OneToOneField(
+        "billing.Hold", models.PROTECT, null=True, blank=True, related_name="generation"
+    )
+    charge_micros = models.BigIntegerField(null=True, blank=True)
+    charge_credits = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+
+    callback_token_hash = models.CharField(max_length=64, blank=True, editable=False)
+    next_check_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker should next submit, poll or resume it."
+    )
+    poll_count = models.PositiveIntegerField(default=0)
+    submit_attempts = models.PositiveIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+
+    created = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    vendor_done_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    objects = GenerationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created"]
+        indexes = [
+            # poll_due_generations: active rows whose next check is due.
+            models.Index(
+                fields=["next_check_at"],
+                name="generation_due_for_check",
+                condition=~Q(state__in=["succeeded", "failed", "cancelled", "expired"]),
+            ),
+            # The gallery and jobs pages: a team's generations, newest first.
+            models.Index(fields=["team", "-created", "-id"], name="generation_team_recent"),
+        ]
+
+    def __str__(self):
+        return f"{self.prompt[:40]} ({self.get_state_display()})"
+
+    @property
+    def video_request(self):
+        from generations.vendors import VideoRequest
+
+        return VideoRequest.from_dict(self.request)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in self.FINISHED
+
+    @property
+    def family_label(self) -> str:
+        from generations.vendors import Family
+
+        try:
+            return Family(self.family).label
+        except ValueError:
+            return self.family
+
+    @staticmethod
+    def hash_callback_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def log(self, kind: str, message: str, **data) -> "GenerationEvent":
+        return GenerationEvent.objects.create(
+            generation=self, kind=kind, message=message, data=data
+        )
+
+
+class Clip(models.Model):
+    uuid = models.UUIDField(default=uuid4, unique=True, editable=False)
+    generation = models.OneToOneField(Generation, models.CASCADE, related_name="clip")
+    file = models.FileField(upload_to="clips/", max_length=300)
+    poster = models.FileField(upload_to="posters/", max_length=300)
+    duration = models.FloatField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    fps = models.FloatField()
+    codec = models.CharField(max_length=40)
+    has_audio = models.BooleanField()
+    bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"Clip of {self.generation_id}"
+
+
+class Favourite(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
+    generation = models.ForeignKey(Generation, models.CASCADE, related_name="favourites")
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "generation"], name="one_favourite_each")
+        ]
+
+    def __str__(self):
+        return f"{self.user_id} likes {self.generation_id}"
+
+
+class GenerationEvent(models.Model):
+    """The append-only story of a generation."""
+
+    generation = models.ForeignKey(Generation, models.CASCADE, related_name="events")
+    created = models.DateTimeField(default=timezone.now)
+    kind = models.CharField(max_length=40)
+    message = models.TextField()
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["created", "id"]
+
+    def __str__(self):
+        return f"{self.kind}: {self.message[:60]}"
+
+
+class WorkerLease(models.Model):
+    """A named lease so that one sweeper runs at a time across every machine."""
+
+    name = models.CharField(max_length=60, primary_key=True)
+    holder = models.CharField(max_length=100, blank=True)
+    until = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return f"{self.name} held by {self.holder or 'nobody'} until {self.until}"

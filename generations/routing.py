@@ -1,0 +1,88 @@
+"""Which vendor accounts can take a request, in what order, at what price."""
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cache
+
+import httpx
+from django.conf import settings
+
+from billing.models import RoutingPolicy
+from generations.models import Generation, VendorAccount
+from generations.vendors import REGISTRY
+from generations.vendors.http import make_client
+from generations.vendors.pricing import PriceRuleError
+
+
+@cache
+def shared_client():
+    """One connection pool per process for every vendor call (httpx.Client is thread-safe)."""
+    read = getattr(settings, "VENDOR_READ_TIMEOUT_SECONDS", 20.0)
+    return make_client(timeout=httpx.Timeout(connect=5.0, read=read, write=20.0, pool=5.0))
+
+
+@dataclass
+class Route:
+    account: VendorAccount
+    credits: Decimal
+    micros: int
+
+
+@dataclass
+class Routing:
+    routes: list[Route] = field(default_factory=list)
+    # Why each enabled account cannot take the request as asked, in words.
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def first(self) -> Route | None:
+        return self.routes[0] if self.routes else None
+
+    @property
+    def hold_micros(self) -> int:
+        """The most any candidate would cost, so a fail-over never needs more money."""
+        return max((r.micros for r in self.routes), default=0)
+
+
+def check_request(account: VendorAccount, request) -> list[str]:
+    adapter_class = REGISTRY.get(account.protocol)
+    if adapter_class is None:
+        return [f"{account.label} uses an unknown protocol {account.protocol!r}"]
+    adapter = adapter_class("", base_url=account.base_url or None, client=shared_client())
+    return adapter.check(request)
+
+
+def route(team, request, pinned: VendorAccount | None = None, accounts=None) -> Routing:
+    """Every enabled account that can serve `request` as asked, in the team's order.
+
+    Cooling-down and busy accounts stay in the list: the worker skips them at
+    submit time, when it knows the state of the moment.
+    """
+    if accounts is None:
+        accounts = VendorAccount.objects.filter(enabled=True)
+        if pinned is not None:
+            accounts = accounts.filter(pk=pinned.pk)
+    routing = Routing()
+    for account in accounts:
+        problems = check_request(account, request)
+        if not problems:
+            try:
+                credits = account.quote_credits(request)
+            except PriceRuleError as exc:
+                problems = [f"{account.label} has no price for this: {exc}"]
+        if problems:
+            routing.problems.extend(problems)
+            continue
+        routing.routes.append(Route(account, credits, account.credits_to_micros(credits)))
+    if team.routing_policy == RoutingPolicy.CHEAPEST:
+        routing.routes.sort(key=lambda r: (r.micros, r.account.priority, r.account.pk))
+    else:
+        routing.routes.sort(key=lambda r: (r.account.priority, r.micros, r.account.pk))
+    return routing
+
+
+def has_room(account: VendorAccount) -> bool:
+    in_flight = Generation.objects.filter(
+        vendor_account=account, state__in=Generation.AT_VENDOR
+    ).count()
+    return in_flight < account.max_concurrent

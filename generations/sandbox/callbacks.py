@@ -1,0 +1,52 @@
+"""POSTing a vendor's end-of-task callback, the way that vendor does it.
+
+Runs on the engine's callback thread pool, never on a request thread, and never
+raises: a callback that cannot be delivered is logged, as a vendor would shrug.
+"""
+
+import logging
+import time
+
+import httpx
+
+logger = logging.getLogger(__name__)
+
+# Seams for tests: an httpx.MockTransport to capture what is sent, and the pause
+# between retries (evolink's 1/2/4 s) so a test need not wait for it.
+transport: httpx.BaseTransport | None = None
+pause = time.sleep
+
+
+def deliver(url: str, body: dict, *, timeout: float, retry_delays=(), copies: int = 1, label=""):
+    """POST `body` to `url` `copies` times, each with the vendor's retries after a failure."""
+    with httpx.Client(
+        transport=transport,
+        timeout=timeout,
+        follow_redirects=False,
+        headers={"User-Agent": "seedance-sandbox/1.0"},
+    ) as client:
+        for _ in range(copies):
+            _post_with_retries(client, url, body, retry_delays, label)
+
+
+def _post_with_retries(client: httpx.Client, url: str, body: dict, retry_delays, label) -> bool:
+    for attempt, delay in enumerate((0, *retry_delays), start=1):
+        if delay:
+            pause(delay)
+        try:
+            response = client.post(url, json=body)
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            logger.warning(
+                "sandbox: callback for %s to %s failed (try %d): %s", label, url, attempt, exc
+            )
+            continue
+        if response.is_success:
+            return True
+        logger.warning(
+            "sandbox: callback for %s to %s answered %s (try %d)",
+            label,
+            url,
+            response.status_code,
+            attempt,
+        )
+    return False

@@ -1,0 +1,312 @@
+"""The sandbox's clockwork: accepting tasks, rendering their clips, sending callbacks.
+
+Nothing here keeps state that matters in memory. A task's state comes from its stored
+timestamps and from whether its clip is on disk; whatever is still owed (a render
+that died with its process, a callback not yet sent) is picked up by `advance()`,
+which every query calls, and by `sandbox_tick()`, which anything may call (the app's
+workers do). While `SANDBOX_AUTOTICK` is on, timers in this process also tick each
+task when it ends, so callbacks go out on time for a client that only waits for them.
+
+For tests and the demo: `sandbox_tick()`, `backdate()` to move a task back in time,
+`wait_for_background()` to let renders and callbacks finish, and
+`reset_process_state()` to forget everything held in memory, as a restart would.
+"""
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_for_futures
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from . import callbacks, rendering
+from . import faults as fault_rules
+from .models import KEY_PREFIX, SandboxTask, Snapshot, State, hash_key
+from .protocols import PROTOCOLS
+from .protocols.base import SandboxProtocol, TaskSpec
+
+logger = logging.getLogger(__name__)
+
+_render_pool = ThreadPoolExecutor(
+    max_workers=int(getattr(settings, "SANDBOX_RENDER_WORKERS", 2)),
+    thread_name_prefix="sandbox-render",
+)
+_callback_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="sandbox-callback")
+_lock = threading.Lock()
+_futures: set[Future] = set()
+_rendering: set[str] = set()  # output tokens this process is rendering
+_timers: dict[tuple[int, datetime], threading.Timer] = {}
+
+
+def setting(name: str, default):
+    return getattr(settings, name, default)
+
+
+def api_key(request) -> str:
+    """The bearer key of a request, or "" when there is none."""
+    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
+    return key.strip() if scheme.lower() == "bearer" else ""
+
+
+def key_is_valid(key: str) -> bool:
+    return key.startswith(KEY_PREFIX) and len(key) > len(KEY_PREFIX)
+
+
+def output_url(task: SandboxTask) -> str:
+    path = reverse("sandbox:file", args=[task.output_token])
+    return settings.PUBLIC_BASE_URL.rstrip("/") + path
+
+
+def create_task(vendor: SandboxProtocol, key: str, body: dict, spec: TaskSpec, faults: dict):
+    now = timezone.now()
+    starts_at = now + timedelta(seconds=float(setting("SANDBOX_QUEUE_SECONDS", 1.0)))
+    ends_at = starts_at + timedelta(seconds=float(setting("SANDBOX_RUN_SECONDS", 3.0)))
+    outcome = State.SUCCEEDED
+    fail_after = fault_rules.arg(faults, "fail_after")
+    if fail_after is not None:
+        ends_at = now + timedelta(seconds=fail_after)
+        starts_at = min(starts_at, ends_at)
+        outcome = State.FAILED
+    for attempt in range(5):
+        try:
+            # Ids are random; on the rare clash draw another.
+            with transaction.atomic():
+                task = SandboxTask.objects.create(
+                    protocol=vendor.name,
+                    task_id=vendor.new_task_id(),
+                    key_hash=hash_key(key),
+                    request=body,
+                    model=spec.model,
+                    prompt=spec.prompt,
+                    duration=spec.duration,
+                    aspect_ratio=spec.aspect_ratio,
+                    resolution=spec.resolution,
+                    audio=spec.audio,
+                    callback_url=spec.callback_url,
+                    charge=spec.charge,
+                    faults=faults,
+                    created=now,
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    outcome=outcome,
+                    output_token=SandboxTask.new_output_token(),
+                )
+            break
+        except IntegrityError:
+            if attempt == 4:
+                raise
+    ensure_render(task)
+    if task.callback_url:
+        _schedule_tick(task.pk, task.ends_at)
+    return task
+
+
+def find_task(vendor: SandboxProtocol, key: str, task_id: str) -> SandboxTask | None:
+    """The caller's own task; another key's task is as absent as a made-up id."""
+    return SandboxTask.objects.filter(
+        protocol=vendor.name, task_id=task_id, key_hash=hash_key(key)
+    ).first()
+
+
+def advance(task: SandboxTask) -> Snapshot:
+    """Do whatever the task is owed as of now, and return its snapshot."""
+    snap = task.snapshot()
+    if not snap.terminal:
+        # Also resumes a render that died with a restarted process.
+        ensure_render(task)
+        return snap
+    due = task.callback_due_at(snap)
+    if due is not None and task.callback_sent_at is None:
+        if due > timezone.now():
+            _schedule_tick(task.pk, due)
+            return snap
+        _send_callback(task, snap)
+    if task.settled_at is None:
+        SandboxTask.objects.filter(pk=task.pk, settled_at__isnull=True).update(
+            settled_at=timezone.now()
+        )
+    return snap
+
+
+def cancel(task: SandboxTask) -> bool:
+    """Cancel a task that has not ended; False if it already had."""
+    if task.snapshot().terminal:
+        return False
+    now = timezone.now()
+    updated = SandboxTask.objects.filter(pk=task.pk, cancelled_at__isnull=True).update(
+        cancelled_at=now
+    )
+    if not updated:
+        return False
+    task.cancelled_at = now
+    advance(task)
+    return True
+
+
+def sandbox_tick(limit: int = 500) -> int:
+    """Advance every task that still has something to do; return how many were looked at."""
+    if not getattr(settings, "SANDBOX_ENABLED", False):
+        return 0
+    tasks = list(SandboxTask.objects.filter(settled_at__isnull=True).order_by("created")[:limit])
+    for task in tasks:
+        try:
+            advance(task)
+        except Exception:
+            logger.exception("sandbox: could not advance %s", task)
+    return len(tasks)
+
+
+def ensure_render(task: SandboxTask) -> None:
+    """Start rendering the task's clip unless it exists or this process renders it already.
+
+    Two processes may both render one clip (say a web process and a worker after a
+    restart); each writes a private file and renames it into place, so that is only
+    wasted work.
+    """
+    if not task.needs_render or task.output_path.exists():
+        return
+    with _lock:
+        if task.output_token in _rendering:
+            return
+        _rendering.add(task.output_token)
+    width, height = rendering.rendered_size(task.resolution, task.aspect_ratio)
+    job = {
+        "path": task.output_path,
+        "width": width,
+        "height": height,
+        "duration": task.duration,
+        "fps": int(setting("SANDBOX_RENDER_FPS", 10)),
+        "text": task.prompt,
+        "audio": task.audio,
+    }
+    tick_at = task.ends_at if task.callback_url else None
+    _submit(_render_pool, _render, task.pk, task.output_token, job, tick_at)
+
+
+def _render(pk: int, token: str, job: dict, tick_at: datetime | None) -> None:
+    started = time.monotonic()
+    try:
+        rendering.render_clip(**job)
+        logger.info("sandbox: rendered %s in %.2fs", job["path"].name, time.monotonic() - started)
+    except Exception:
+        logger.exception("sandbox: could not render %s", job["path"])
+    finally:
+        with _lock:
+            _rendering.discard(token)
+    if tick_at is not None:
+        _schedule_tick(pk, tick_at)
+
+
+def _send_callback(task: SandboxTask, snap: Snapshot) -> None:
+    now = timezone.now()
+    # The claim makes the callback go out once however many processes tick.
+    claimed = SandboxTask.objects.filter(pk=task.pk, callback_sent_at__isnull=True).update(
+        callback_sent_at=now
+    )
+    if not claimed:
+        return
+    task.callback_sent_at = now
+    vendor = PROTOCOLS[task.protocol]
+    body = vendor.callback_body(task, snap, output_url(task))
+    timeout = vendor.callback_timeout or float(setting("SANDBOX_CALLBACK_TIMEOUT", 5.0))
+    _submit(
+        _callback_pool,
+        callbacks.deliver,
+        task.callback_url,
+        body,
+        timeout=timeout,
+        retry_delays=vendor.callback_retry_delays,
+        copies=2 if "dup_callback" in task.faults else 1,
+        label=str(task),
+    )
+
+
+def _schedule_tick(pk: int, at: datetime) -> None:
+    if not setting("SANDBOX_AUTOTICK", True):
+        return
+    delay = max(0.0, (at - timezone.now()).total_seconds()) + 0.05
+    with _lock:
+        if (pk, at) in _timers:
+            return
+        timer = threading.Timer(delay, _tick_one, (pk, at))
+        timer.daemon = True
+        _timers[(pk, at)] = timer
+    timer.start()
+
+
+def _tick_one(pk: int, at: datetime) -> None:
+    with _lock:
+        _timers.pop((pk, at), None)
+    try:
+        task = SandboxTask.objects.filter(pk=pk, settled_at__isnull=True).first()
+        if task is not None:
+            advance(task)
+    except Exception:
+        # Typically the database went away under a test; the next tick catches up.
+        logger.debug("sandbox: timer tick for task %s failed", pk, exc_info=True)
+    finally:
+        connection.close()
+
+
+def _submit(pool: ThreadPoolExecutor, fn, *args, **kwargs) -> Future:
+    future = pool.submit(_logged, fn, *args, **kwargs)
+    with _lock:
+        _futures.add(future)
+    future.add_done_callback(_forget)
+    return future
+
+
+def _logged(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except Exception:
+        logger.exception("sandbox: background job %s failed", getattr(fn, "__name__", fn))
+
+
+def _forget(future: Future) -> None:
+    with _lock:
+        _futures.discard(future)
+
+
+# Helpers for tests and the demo.
+
+
+def wait_for_background(timeout: float = 15.0) -> bool:
+    """Wait until every render and callback started so far has finished."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with _lock:
+            pending = [future for future in _futures if not future.done()]
+        remaining = deadline - time.monotonic()
+        if not pending:
+            return True
+        if remaining <= 0:
+            return False
+        wait_for_futures(pending, timeout=remaining)
+
+
+def reset_process_state() -> None:
+    """Forget what this process holds in memory, as a restart would."""
+    with _lock:
+        for timer in _timers.values():
+            timer.cancel()
+        _timers.clear()
+        _rendering.clear()
+
+
+def backdate(task: SandboxTask | str, seconds: float) -> SandboxTask:
+    """Move a task `seconds` into the past, as if that much time had gone by."""
+    if not isinstance(task, SandboxTask):
+        task = SandboxTask.objects.get(task_id=task)
+    shift = timedelta(seconds=seconds)
+    for field in ("created", "starts_at", "ends_at", "cancelled_at"):
+        moment = getattr(task, field)
+        if moment is not None:
+            setattr(task, field, moment - shift)
+    task.save(update_fields=["created", "starts_at", "ends_at", "cancelled_at"])
+    return task

@@ -1,0 +1,40 @@
+from django.urls import path
+
+from generations import hooks, views
+
+urlpatterns = [
+    path("hooks/<uuid:uuid>/<str:token>/", hooks.vendor_callback, name="vendor_callback"),
+    # Generate
+    path("generate/", views.generate, name="generate"),
+    path("generate/quote/", views.generate_quote, name="generate_quote"),
+    # Jobs
+    path("jobs/", views.jobs, name="jobs"),
+    path("jobs/<uuid:uuid>/", views.job, name="job"),
+    path("jobs/<uuid:uuid>/card/", views.job_card, name="job_card"),
+    path("jobs/<uuid:uuid>/cancel/", views.cancel_job, name="cancel_job"),
+    # Gallery and clips (a clip's public id is its generation's)
+    path("gallery/", views.gallery, name="gallery"),
+    path("clips/<uuid:uuid>/", views.clip, name="clip"),
+    path("clips/<uuid:uuid>/video.mp4", views.clip_video, name="clip_video"),
+    path("clips/<uuid:uuid>/poster.jpg", views.clip_poster, name="clip_poster"),
+    path("clips/<uuid:uuid>/favourite/", views.favourite, name="favourite"),
+    # Projects, scenes, storyboards
+    path("projects/", views.projects, name="projects"),
+    path("projects/<uuid:uuid>/", views.project, name="project"),
+    path("projects/<uuid:uuid>/scenes/", views.create_scene, name="create_scene"),
+    path("projects/<uuid:uuid>/storyboard/", views.storyboard, name="storyboard"),
+    path("projects/<uuid:uuid>/storyboard.zip", views.storyboard_zip, name="storyboard_zip"),
+    path(
+        "projects/<uuid:uuid>/storyboard/export/",
+        views.storyboard_export,
+        name="storyboard_export",
+    ),
+    path(
+        "projects/<uuid:uuid>/storyboard/export/status/",
+        views.storyboard_export_status,
+        name="storyboard_export_status",
+    ),
+    path("projects/<uuid:uuid>/storyboard.mp4", views.storyboard_mp4, name="storyboard_mp4"),
+    path("scenes/<uuid:uuid>/edit/", views.edit_scene, name="edit_scene"),
+    path("scenes/<uuid:uuid>/take/", views.choose_take, name="choose_take"),
+]

@@ -1,0 +1,78 @@
+import time
+
+import pytest
+
+from billing import ledger
+from generations import lifecycle, routing
+from generations.models import Generation, VendorAccount
+from generations.vendors import VideoRequest
+from generations.vendors.pricing import DEFAULT_CREDIT_VALUE, default_price_rules
+
+PROTOCOLS = ["kinovi", "seedance2_ink", "seedanceapi_org", "evolink", "aigptimage"]
+
+
+@pytest.fixture
+def sandbox(live_server, settings, tmp_path):
+    """The app's own sandbox over real HTTP, fast enough for tests."""
+    settings.PUBLIC_BASE_URL = live_server.url
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.SANDBOX_ROOT = tmp_path / "sandbox"
+    settings.SANDBOX_QUEUE_SECONDS = 0.1
+    settings.SANDBOX_RUN_SECONDS = 0.4
+    settings.SANDBOX_RENDER_SCALE = 0.1
+    settings.SANDBOX_HANG_SECONDS = 3
+    settings.GENERATION_POLL_FIRST_SECONDS = 0.1
+    settings.GENERATION_POLL_MAX_SECONDS = 0.3
+    settings.VENDOR_COOLDOWN_SECONDS = 0.5
+    settings.VENDOR_READ_TIMEOUT_SECONDS = 1.0
+    routing.shared_client.cache_clear()
+    yield live_server.url
+    routing.shared_client.cache_clear()
+
+
+def make_account(protocol, base, *, label=None, key="sk-sandbox-test", **fields):
+    account = VendorAccount(
+        protocol=protocol,
+        label=label or f"{protocol} sandbox",
+        base_url=f"{base}/sandbox/{protocol}",
+        credit_value=DEFAULT_CREDIT_VALUE[protocol],
+        price_rules=default_price_rules(protocol),
+        **fields,
+    )
+    account.set_api_key(key)
+    account.save()
+    return account
+
+
+@pytest.fixture
+def funded(team, operator):
+    ledger.grant(team, 100_000_000, by=operator, memo="Test budget", key="test-grant")
+    return team
+
+
+@pytest.fixture
+def project(team, owner):
+    from generations.models import Project
+
+    return Project.objects.create(team=team, name="Trailer", created_by=owner)
+
+
+def text_request(prompt="A red fox runs through snow", **kw):
+    kw.setdefault("family", "seedance-2.0")
+    kw.setdefault("duration", 5)
+    kw.setdefault("resolution", "720p")
+    kw.setdefault("aspect_ratio", "16:9")
+    return VideoRequest(prompt=prompt, **kw)
+
+
+def drive(generation, seconds=20.0, until=Generation.FINISHED):
+    """Run sweeps as the worker would until the generation reaches one of `until`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        generation.refresh_from_db()
+        if generation.state in until:
+            return generation
+        lifecycle.sweep()
+        time.sleep(0.05)
+    generation.refresh_from_db()
+    return generation

@@ -1,0 +1,231 @@
+"""The Gallery: team clips only, filters as a shareable GET form, keyset infinite scroll."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from generations.models import Favourite
+from tests.factories import MembershipFactory
+from tests.generations.factories import (
+    ClipFactory,
+    GenerationFactory,
+    ProjectFactory,
+    SceneFactory,
+    VendorAccountFactory,
+)
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def project(team, owner):
+    return ProjectFactory(team=team, name="Orchard")
+
+
+def clip(project, **kwargs):
+    return GenerationFactory(project=project, succeeded=True, **kwargs)
+
+
+def cards(html):
+    return html.count('<li class="clip-card"')
+
+
+def next_page_url(html):
+    """The address the last card asks for when it scrolls into view."""
+    last = html.split('hx-trigger="revealed"')[0].rsplit('<li class="clip-card"', 1)[1]
+    return last.split('hx-get="')[1].split('"')[0].replace("&amp;", "&")
+
+
+def test_it_shows_the_teams_finished_clips_only(member_client, project, other_team):
+    clip(project, prompt="Apples falling in slow motion")
+    GenerationFactory(project=project, running=True, prompt="Still rendering pears")
+    GenerationFactory(project=project, failed=True, prompt="Failed plums")
+    clip(ProjectFactory(team=other_team), prompt="The rival's cherries")
+    html = member_client.get("/gallery/").content.decode()
+    assert "Apples falling in slow motion" in html
+    assert "Still rendering pears" not in html
+    assert "Failed plums" not in html
+    assert "cherries" not in html
+    assert cards(html) == 1
+
+
+def test_the_number_of_queries_is_the_same_at_10_and_at_200_clips(
+    member_client, member, team, project, django_assert_num_queries
+):
+    scene = SceneFactory(project=project)
+    account = VendorAccountFactory()
+    MembershipFactory(team=team)  # another member in the "made by" filter
+
+    def add(count):
+        for n in range(count):
+            g = clip(
+                project, scene=scene if n % 2 else None, vendor_account=account, created_by=member
+            )
+            if n % 3 == 0:
+                Favourite.objects.create(user=member, generation=g)
+
+    add(10)
+    with CaptureQueriesContext(connection) as warm_up:
+        member_client.get("/gallery/")
+    expected = len(warm_up)
+    with django_assert_num_queries(expected):
+        html = member_client.get("/gallery/").content.decode()
+    assert cards(html) == 10
+    add(190)
+    with django_assert_num_queries(expected):
+        html = member_client.get("/gallery/").content.decode()
+    assert cards(html) == 24
+    assert html.count('aria-pressed="true"') >= 8
+
+
+def test_keyset_pages_follow_each_other_without_repeats_or_gaps(member_client, project):
+    now = timezone.now()
+    made = [clip(project, prompt=f"Blossom number {n:03d}") for n in range(60)]
+    # Ties on `created` must still page cleanly: the id breaks them.
+    for n, g in enumerate(made):
+        g.created = now - timedelta(minutes=n // 10)
+        g.save(update_fields=["created"])
+
+    seen = []
+    html = member_client.get("/gallery/").content.decode()
+    while True:
+        seen += [g.prompt for g in made if f">{g.prompt}</a>" in html]
+        if 'hx-trigger="revealed"' not in html:
+            break
+        html = member_client.get(next_page_url(html), HTTP_HX_REQUEST="true").content.decode()
+        assert "<html" not in html
+        assert 'id="gallery-results"' not in html  # the cards alone, swapped in after the last
+    assert len(seen) == 60
+    assert len(set(seen)) == 60
+
+
+def test_only_the_last_card_of_a_page_that_has_more_asks_for_the_next(member_client, project):
+    for _ in range(25):
+        clip(project)
+    html = member_client.get("/gallery/").content.decode()
+    assert html.count('hx-trigger="revealed"') == 1
+    assert 'hx-swap="afterend"' in html
+    last = html.split('hx-trigger="revealed"')[0]
+    assert last.count('<li class="clip-card"') == 24
+    assert "Older clips" in html  # the same next page as a plain link, without JavaScript
+    final = member_client.get(next_page_url(html), HTTP_HX_REQUEST="true").content.decode()
+    assert cards(final) == 1
+    assert "revealed" not in final
+
+
+def test_the_next_page_keeps_the_filters(member_client, project):
+    for n in range(60):
+        clip(project, prompt=f"{'Pear' if n % 2 else 'Apple'} tree in wind {n}")
+    html = member_client.get("/gallery/?q=pear&family=seedance-2.0").content.decode()
+    assert cards(html) == 24
+    url = next_page_url(html)
+    assert "q=pear" in url
+    assert "family=seedance-2.0" in url
+    rest = member_client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert cards(rest) == 6
+    assert "Apple" not in rest
+
+
+def test_prompt_search_from_htmx_gets_the_results_fragment_and_a_clean_address(
+    member_client, project
+):
+    clip(project, prompt="Apples falling in slow motion")
+    clip(project, prompt="A tractor at dawn")
+    response = member_client.get(
+        "/gallery/?q=tractor&project=&scene=&family=",
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="gallery-results",
+    )
+    html = response.content.decode()
+    assert "<html" not in html
+    assert html.lstrip().startswith('<section id="gallery-results"')
+    assert "A tractor at dawn" in html
+    assert "Apples" not in html
+    assert response["HX-Push-Url"] == "/gallery/?q=tractor"
+
+
+def test_a_filtered_address_is_shareable_as_a_whole_page(member_client, project):
+    clip(project, prompt="A tractor at dawn")
+    clip(project, prompt="Apples falling")
+    html = member_client.get("/gallery/?q=tractor").content.decode()
+    assert "<html" in html
+    assert 'value="tractor"' in html
+    assert 'hx-trigger="input changed delay:250ms, search"' in html
+    assert 'hx-push-url="true"' in html
+    assert "A tractor at dawn" in html
+    assert "Apples falling" not in html
+
+
+def test_every_filter_narrows_the_clips(member_client, member, owner, project, team):
+    other_project = ProjectFactory(team=team, name="Vineyard")
+    scene = SceneFactory(project=project, title="Harvest")
+    fast = VendorAccountFactory(label="Fast vendor")
+    old = clip(project, prompt="Old clip", created_by=owner)
+    old.created = timezone.now() - timedelta(days=40)
+    old.save(update_fields=["created"])
+    clip(project, prompt="Scene clip", scene=scene, created_by=member)
+    clip(other_project, prompt="Vineyard clip", family="seedance-2.0-fast", vendor_account=fast)
+    favourite = clip(project, prompt="Loved clip")
+    Favourite.objects.create(user=member, generation=favourite)
+
+    def shown(query):
+        html = member_client.get("/gallery/?" + query).content.decode()
+        return {p for p in ("Old clip", "Scene clip", "Vineyard clip", "Loved clip") if p in html}
+
+    assert shown(f"project={other_project.uuid}") == {"Vineyard clip"}
+    assert shown(f"scene={scene.uuid}") == {"Scene clip"}
+    assert shown("family=seedance-2.0-fast") == {"Vineyard clip"}
+    assert shown(f"account={fast.uuid}") == {"Vineyard clip"}
+    assert shown(f"member={owner.username}") == {"Old clip"}
+    since = (timezone.now() - timedelta(days=1)).date().isoformat()
+    assert "Old clip" not in shown(f"since={since}")
+    until = (timezone.now() - timedelta(days=30)).date().isoformat()
+    assert shown(f"until={until}") == {"Old clip"}
+    assert shown("favourites=on") == {"Loved clip"}
+
+
+def test_the_filters_offer_only_the_teams_projects_and_people(
+    member_client, project, other_team, outsider
+):
+    ProjectFactory(team=other_team, name="Rival secret project")
+    html = member_client.get("/gallery/").content.decode()
+    assert "Orchard" in html
+    assert "Rival secret project" not in html
+    assert outsider.username not in html
+
+
+def test_a_cursor_that_does_not_parse_starts_from_the_newest(member_client, project):
+    clip(project, prompt="Newest blossom")
+    html = member_client.get("/gallery/?cursor=garbage!").content.decode()
+    assert "Newest blossom" in html
+
+
+def test_viewers_browse_the_gallery_and_may_keep_favourites(viewer_client, viewer, project):
+    g = clip(project, prompt="Apple blossom")
+    html = viewer_client.get("/gallery/").content.decode()
+    assert "Apple blossom" in html
+    assert "New clip" not in html
+    response = viewer_client.post(f"/clips/{g.uuid}/favourite/", HTTP_HX_REQUEST="true")
+    assert 'aria-pressed="true"' in response.content.decode()
+    assert Favourite.objects.filter(user=viewer, generation=g).exists()
+
+
+def test_the_poster_links_to_the_clip_and_carries_the_preview_address(member_client, project):
+    g = clip(project)
+    html = member_client.get("/gallery/").content.decode()
+    assert f'data-preview="/clips/{g.uuid}/video.mp4"' in html
+    assert f'src="/clips/{g.uuid}/poster.jpg"' in html
+    assert f'href="/clips/{g.uuid}/"' in html
+
+
+def test_a_clip_without_its_file_record_is_left_out(member_client, project):
+    GenerationFactory(project=project, state="succeeded", prompt="Succeeded but nothing stored")
+    assert "Succeeded but nothing stored" not in member_client.get("/gallery/").content.decode()
+    ClipFactory(generation__project=project, generation__prompt="Stored clip")
+    assert "Stored clip" in member_client.get("/gallery/").content.decode()

@@ -1,0 +1,209 @@
+"""Projects, their scenes and takes, choosing takes, and the storyboard."""
+
+import pytest
+
+from generations.models import Project, Scene
+from tests.generations.factories import GenerationFactory, ProjectFactory, SceneFactory
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def project(team, owner):
+    return ProjectFactory(team=team, name="Coastline", created_by=owner)
+
+
+@pytest.fixture
+def scene(project):
+    return SceneFactory(project=project, title="Cliffs")
+
+
+@pytest.fixture
+def take(scene):
+    return GenerationFactory(
+        project=scene.project, scene=scene, succeeded=True, prompt="Waves on cliffs"
+    )
+
+
+def test_the_projects_page_lists_the_teams_projects_only(member_client, project, other_team):
+    ProjectFactory(team=other_team, name="Rival harbour")
+    html = member_client.get("/projects/").content.decode()
+    assert "Coastline" in html
+    assert "Rival harbour" not in html
+
+
+def test_a_member_creates_a_project(member_client, member, team):
+    response = member_client.post("/projects/", {"name": "Desert road", "description": "Heat haze"})
+    project = Project.objects.get(name="Desert road")
+    assert response.status_code == 302
+    assert response["Location"] == f"/projects/{project.uuid}/"
+    assert project.team == team
+    assert project.created_by == member
+
+
+def test_a_project_needs_a_name_and_the_error_sits_by_the_field(member_client):
+    html = member_client.post("/projects/", {"name": "", "description": "Kept"}).content.decode()
+    name_field = html.split('for="id_name"')[1].split("</div>")[0]
+    assert "This field is required." in name_field
+    assert "Kept</textarea>" in html
+    assert not Project.objects.exists()
+
+
+def test_viewers_may_browse_projects_but_not_create_them(viewer_client, project):
+    html = viewer_client.get("/projects/").content.decode()
+    assert "Coastline" in html
+    assert "Create project" not in html
+    assert viewer_client.post("/projects/", {"name": "Sneaky"}).status_code == 403
+    assert not Project.objects.filter(name="Sneaky").exists()
+
+
+def test_outsiders_get_not_found_for_every_project_and_scene_address(
+    outsider_client, project, scene, take
+):
+    for url in ("", "storyboard/", "storyboard.zip", "storyboard/export/status/", "storyboard.mp4"):
+        assert outsider_client.get(f"/projects/{project.uuid}/{url}").status_code == 404, url
+    assert (
+        outsider_client.post(f"/projects/{project.uuid}/scenes/", {"new-title": "x"}).status_code
+        == 404
+    )
+    assert outsider_client.post(f"/projects/{project.uuid}/storyboard/export/").status_code == 404
+    assert outsider_client.post(f"/scenes/{scene.uuid}/edit/").status_code == 404
+    assert (
+        outsider_client.post(f"/scenes/{scene.uuid}/take/", {"take": str(take.uuid)}).status_code
+        == 404
+    )
+    scene.refresh_from_db()
+    assert scene.chosen_take is None
+
+
+def test_the_project_page_shows_scenes_in_order_with_their_takes_side_by_side(
+    member_client, project
+):
+    second = SceneFactory(project=project, number=2, title="Lighthouse")
+    first = SceneFactory(project=project, number=1, title="Dawn")
+    GenerationFactory(project=project, scene=first, succeeded=True, prompt="Dawn take one")
+    GenerationFactory(project=project, scene=first, succeeded=True, prompt="Dawn take two")
+    GenerationFactory(project=project, scene=second, running=True, prompt="Lighthouse in progress")
+    GenerationFactory(project=project, scene=second, failed=True, prompt="Lighthouse failure")
+    html = member_client.get(f"/projects/{project.uuid}/").content.decode()
+    assert html.index("Dawn") < html.index("Lighthouse")
+    dawn = html.split(f'id="scene-{first.uuid}"')[1].split("</section>")[0]
+    assert dawn.count('<li class="take') == 2
+    assert dawn.count("Use this take") == 2
+    lighthouse = html.split(f'id="scene-{second.uuid}"')[1].split("</section>")[0]
+    assert "Generating · 40%" in lighthouse
+    assert "Lighthouse failure" not in lighthouse
+    assert f'href="/generate/?scene={second.uuid}"' in lighthouse
+
+
+def test_a_member_adds_scenes_numbered_in_order(member_client, project, scene):
+    response = member_client.post(
+        f"/projects/{project.uuid}/scenes/", {"new-title": "Storm", "new-notes": "Dark sky"}
+    )
+    storm = Scene.objects.get(title="Storm")
+    assert storm.number == scene.number + 1
+    assert storm.notes == "Dark sky"
+    assert response["Location"] == f"/projects/{project.uuid}/#scene-{storm.uuid}"
+
+
+def test_viewers_cannot_add_or_edit_scenes_or_choose_takes(viewer_client, project, scene, take):
+    assert (
+        viewer_client.post(f"/projects/{project.uuid}/scenes/", {"new-title": "x"}).status_code
+        == 403
+    )
+    edit = {f"scene-{scene.uuid}-title": "Hijacked"}
+    assert viewer_client.post(f"/scenes/{scene.uuid}/edit/", edit).status_code == 403
+    assert (
+        viewer_client.post(f"/scenes/{scene.uuid}/take/", {"take": str(take.uuid)}).status_code
+        == 403
+    )
+    scene.refresh_from_db()
+    assert scene.title == "Cliffs" and scene.chosen_take is None
+
+
+def test_editing_a_scene_from_htmx_returns_the_scene_fragment(member_client, scene):
+    data = {
+        f"scene-{scene.uuid}-title": "Cliffs at noon",
+        f"scene-{scene.uuid}-notes": "Harsh light",
+    }
+    response = member_client.post(f"/scenes/{scene.uuid}/edit/", data, HTTP_HX_REQUEST="true")
+    html = response.content.decode()
+    assert "<html" not in html
+    assert html.lstrip().startswith(f'<section class="card scene" id="scene-{scene.uuid}"')
+    assert "Cliffs at noon" in html
+    scene.refresh_from_db()
+    assert (scene.title, scene.notes) == ("Cliffs at noon", "Harsh light")
+
+
+def test_an_edit_with_errors_comes_back_open_with_what_was_typed(member_client, scene):
+    data = {f"scene-{scene.uuid}-title": "", f"scene-{scene.uuid}-notes": "Keep these notes"}
+    html = member_client.post(
+        f"/scenes/{scene.uuid}/edit/", data, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert '<details class="edit-scene" open>' in html
+    assert "This field is required." in html
+    assert "Keep these notes</textarea>" in html
+    scene.refresh_from_db()
+    assert scene.title == "Cliffs"
+
+
+def test_choosing_a_take_sets_it_on_the_scene(member_client, scene, take):
+    GenerationFactory(project=scene.project, scene=scene, succeeded=True)
+    response = member_client.post(f"/scenes/{scene.uuid}/take/", {"take": str(take.uuid)})
+    assert response.status_code == 302
+    scene.refresh_from_db()
+    assert scene.chosen_take == take
+
+
+def test_choosing_from_htmx_swaps_the_scene_with_the_choice_marked(member_client, scene, take):
+    response = member_client.post(
+        f"/scenes/{scene.uuid}/take/", {"take": str(take.uuid)}, HTTP_HX_REQUEST="true"
+    )
+    html = response.content.decode()
+    assert "<html" not in html
+    assert '<li class="take chosen">' in html
+    assert "Unchoose" in html
+    response = member_client.post(
+        f"/scenes/{scene.uuid}/take/", {"take": ""}, HTTP_HX_REQUEST="true"
+    )
+    assert '<li class="take chosen">' not in response.content.decode()
+    scene.refresh_from_db()
+    assert scene.chosen_take is None
+
+
+def test_only_a_finished_take_of_the_same_scene_can_be_chosen(
+    member_client, project, scene, other_team
+):
+    elsewhere = GenerationFactory(
+        project=project, scene=SceneFactory(project=project), succeeded=True
+    )
+    running = GenerationFactory(project=project, scene=scene, running=True)
+    foreign = GenerationFactory(project=ProjectFactory(team=other_team), succeeded=True)
+    for generation in (elsewhere, running, foreign):
+        response = member_client.post(f"/scenes/{scene.uuid}/take/", {"take": str(generation.uuid)})
+        assert response.status_code == 404
+    assert (
+        member_client.post(f"/scenes/{scene.uuid}/take/", {"take": "nonsense"}).status_code == 404
+    )
+    scene.refresh_from_db()
+    assert scene.chosen_take is None
+
+
+def test_the_storyboard_shows_the_chosen_takes_in_scene_order(member_client, project):
+    second = SceneFactory(project=project, number=2, title="Second scene")
+    first = SceneFactory(project=project, number=1, title="First scene")
+    SceneFactory(project=project, number=3, title="Third, not chosen yet")
+    for scene in (second, first):
+        scene.chosen_take = GenerationFactory(
+            project=project, scene=scene, succeeded=True, prompt=f"Take for {scene.title}"
+        )
+        scene.save()
+    html = member_client.get(f"/projects/{project.uuid}/storyboard/").content.decode()
+    assert html.index("Take for First scene") < html.index("Take for Second scene")
+    assert "No take chosen" in html
+    assert "2 of 3 scenes with a chosen take" in html
+    assert f'href="/projects/{project.uuid}/storyboard.zip"' in html
+    assert "Make one MP4" in html
