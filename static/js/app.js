@@ -43,9 +43,6 @@
     setTimeout(function () { item.remove(); }, 6000);
   }
   window.seedanceToast = toast;
-  document.body && document.body.addEventListener("toast", function (e) {
-    toast(e.detail.message, e.detail.level);
-  });
   document.addEventListener("DOMContentLoaded", function () {
     document.body.addEventListener("toast", function (e) { toast(e.detail.message, e.detail.level); });
   });
