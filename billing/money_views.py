@@ -113,7 +113,9 @@ def _statement(request, form) -> dict:
 def _billing_context(request, statement, threshold_form=None) -> dict:
     team = request.team
     balances = ledger.balances(team)
-    since = timezone.now() - dt.timedelta(days=CHART_DAYS)
+    by_day = ledger.spend_by_day(team, CHART_DAYS)
+    # The breakdowns cover the same UTC days as the bars, so their totals agree.
+    since = dt.datetime.combine(by_day[0][0], dt.time.min, tzinfo=dt.UTC)
     cap = request.membership.monthly_cap
     ctx = {
         **statement,
@@ -121,7 +123,7 @@ def _billing_context(request, statement, threshold_form=None) -> dict:
         "low": balances.available < team.low_balance_threshold,
         "my_cap": cap,
         "my_usage": ledger.member_usage_this_month(team, request.user) if cap is not None else None,
-        "by_day": ledger.spend_by_day(team, CHART_DAYS),
+        "by_day": by_day,
         "by_member": ledger.spend_by(team, "member", since),
         "by_project": ledger.spend_by(team, "project", since),
         "by_vendor": ledger.spend_by(team, "vendor", since),

@@ -129,6 +129,20 @@ def test_the_charts_are_inline_svg_with_titles_and_no_inline_style_or_script(
     assert "<script>" not in html and "onclick" not in html
 
 
+def test_the_breakdowns_cover_the_same_days_as_the_bars(member_client, activity, team):
+    first_day = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    first_day -= dt.timedelta(days=29)
+    Transfer.objects.filter(kind=TransferKind.CAPTURE).update(
+        created=first_day + dt.timedelta(minutes=1)
+    )
+
+    response = member_client.get(reverse("billing"))
+
+    assert sum(total for _, total in response.context["by_day"]) == 2_500_000
+    assert response.context["by_member"] == [("mateo", 2_500_000)]
+    assert response.context["by_vendor"] == [("BytePlus ModelArk", 2_500_000)]
+
+
 def test_a_member_with_a_cap_sees_what_is_left(member_client, activity, member):
     Membership.objects.filter(user=member).update(monthly_cap=10 * USD)
 
