@@ -285,6 +285,20 @@ def _hold_fields(h: Hold) -> dict:
     }
 
 
+def refusal(team, member, project, amount, available=None) -> Refused | None:
+    """Why a hold of `amount` would be refused now, or None.
+
+    For quotes: the same checks and words as `hold`, with nothing locked or moved.
+    """
+    if available is None:
+        available = balances(team).available
+    try:
+        _check_limits(team, member, project, amount, available)
+    except Refused as refused:
+        return refused
+    return None
+
+
 def _check_limits(team, member, project, amount, available) -> None:
     if amount > available:
         raise Refused(

@@ -435,25 +435,9 @@ class QuoteSummary:
             return summary
         summary.hold_total = quote.hold_micros * variants
         summary.expected_total = quote.expected_micros * variants
-        if summary.hold_total > available:
-            summary.reasons.append(
-                f"This needs {ledger.dollars(summary.hold_total)} on hold; the team has "
-                f"{ledger.dollars(available)} available."
-            )
-        membership = team.memberships.filter(user=user).only("monthly_cap").first()
-        if membership and membership.monthly_cap is not None:
-            left = max(membership.monthly_cap - ledger.member_usage_this_month(team, user), 0)
-            if summary.hold_total > left:
-                summary.reasons.append(
-                    f"Your monthly cap leaves {ledger.dollars(left)} of "
-                    f"{ledger.dollars(membership.monthly_cap)}."
-                )
-        if project is not None and project.spend_cap is not None:
-            left = max(project.spend_cap - ledger.project_usage(team, project.uuid), 0)
-            if summary.hold_total > left:
-                summary.reasons.append(
-                    f"The project “{project.name}” has {ledger.dollars(left)} left of its cap."
-                )
+        refused = ledger.refusal(team, user, project, summary.hold_total, available)
+        if refused:
+            summary.reasons.append(str(refused))
         return summary
 
     @property

@@ -715,3 +715,11 @@ def test_members_can_share_a_team_budget_across_teams(funded, member, other_team
 
     assert ledger.balances(funded).available == 10 * USD
     assert ledger.balances(other_team).available == 0
+
+
+def test_refusal_names_the_limit_a_hold_would_meet_without_moving_money(team, member):
+    refused = ledger.refusal(team, member, None, 1_000_000)
+    assert str(refused) == "This needs $1.00; the team has $0.00 available."
+    assert refused.limit == "team"
+    assert ledger.balances(team).on_hold == 0
+    assert ledger.refusal(team, member, None, 0) is None

@@ -136,7 +136,7 @@ def test_the_submit_button_is_disabled_with_the_reason_when_money_is_short(
 ):
     html = member_client.get("/generate/").content.decode()
     assert 'disabled aria-describedby="quote-reasons"' in html
-    assert "This needs $1.00 on hold; the team has $0.00 available." in html
+    assert "This needs $1.00; the team has $0.00 available." in html
 
 
 def test_the_submit_button_is_disabled_when_no_vendor_can_take_the_request(
