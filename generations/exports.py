@@ -25,10 +25,9 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
-from django_q.tasks import async_task
 from PIL import Image
 
-from generations import media
+from generations import media, tasks
 from generations.models import Project
 
 log = logging.getLogger(__name__)
@@ -187,13 +186,7 @@ def start_storyboard_export(project, user, scenes=None) -> dict:
         by=user.username,
         started=timezone.now().isoformat(),
     )
-    async_task(
-        "generations.exports.build_storyboard_export",
-        project.pk,
-        user.pk,
-        task_name=f"storyboard-export-{project.pk}",
-        group="exports",
-    )
+    tasks.enqueue_storyboard_export(project.pk, user.pk)
     return status
 
 

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import Q
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import async_task
@@ -32,6 +33,22 @@ def enqueue_check(pk: int) -> None:
     async_task("generations.tasks.check_generation", pk, task_name=f"check-{pk}", group="check")
 
 
+def enqueue_storyboard_export(project_pk: int, user_pk: int) -> None:
+    async_task(
+        "generations.tasks.build_storyboard_export",
+        project_pk,
+        user_pk,
+        task_name=f"storyboard-export-{project_pk}",
+        group="exports",
+    )
+
+
+def build_storyboard_export(project_pk: int, user_pk: int) -> str:
+    from generations import exports
+
+    return exports.build_storyboard_export(project_pk, user_pk)
+
+
 def submit_generation(pk: int) -> None:
     lifecycle.run_submit(pk)
 
@@ -44,8 +61,6 @@ def _take_lease(holder: str, seconds: float) -> bool:
     now = timezone.now()
     until = now + timedelta(seconds=seconds)
     WorkerLease.objects.get_or_create(name=SWEEPER, defaults={"until": now})
-    from django.db.models import Q
-
     return bool(
         WorkerLease.objects.filter(name=SWEEPER)
         .filter(Q(until__lt=now) | Q(holder=holder))

@@ -91,9 +91,7 @@ def test_the_mp4_export_runs_in_the_background_and_the_status_polls_until_done(
     member_client, member, project, storyboard, monkeypatch
 ):
     queued = []
-    monkeypatch.setattr(
-        "generations.exports.async_task", lambda *args, **kwargs: queued.append(args)
-    )
+    monkeypatch.setattr("generations.tasks.async_task", lambda *args, **kwargs: queued.append(args))
     response = member_client.post(
         f"/projects/{project.uuid}/storyboard/export/", HTTP_HX_REQUEST="true"
     )
@@ -101,7 +99,7 @@ def test_the_mp4_export_runs_in_the_background_and_the_status_polls_until_done(
     assert "<html" not in html
     assert 'hx-trigger="every 2s"' in html
     assert "Waiting for a worker" in html
-    assert queued == [("generations.exports.build_storyboard_export", project.pk, member.pk)]
+    assert queued == [("generations.tasks.build_storyboard_export", project.pk, member.pk)]
 
     # The worker's part, run here by hand.
     exports.build_storyboard_export(project.pk, member.pk)
