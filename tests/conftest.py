@@ -16,6 +16,12 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def fast_passwords(settings):
+    # PBKDF2 would otherwise be most of the time each persona takes to create.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def team(db):
     return TeamFactory(name="Northwind Pictures")

@@ -17,11 +17,6 @@ USD = 1_000_000
 HX = {"HTTP_HX_REQUEST": "true"}
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 class Project:
     def __init__(self, name, spend_cap=None):
         self.uuid, self.name, self.spend_cap = uuid.uuid4(), name, spend_cap

@@ -34,12 +34,6 @@ class Project:
     uuid: UUID = field(default_factory=uuid4)
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    # The personas' passwords are hashed with PBKDF2 otherwise: most of each test's time.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def funded(team, operator):
     ledger.grant(team, 10 * USD, operator, "Welcome credits", "welcome")

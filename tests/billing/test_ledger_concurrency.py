@@ -17,11 +17,6 @@ USD = 1_000_000
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(autouse=True)
-def fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 def race(count, work):
     """Run work(i) in `count` threads released at the same instant; results by index."""
     start = threading.Barrier(count)

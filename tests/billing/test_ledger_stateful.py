@@ -228,7 +228,7 @@ class LedgerMachine(RuleBasedStateMachine):
 
 
 @pytest.mark.django_db
-def test_the_ledger_stays_consistent_under_any_sequence_of_operations(settings_fast_passwords):
+def test_the_ledger_stays_consistent_under_any_sequence_of_operations():
     run_state_machine_as_test(
         LedgerMachine,
         settings=settings(
@@ -238,8 +238,3 @@ def test_the_ledger_stays_consistent_under_any_sequence_of_operations(settings_f
             suppress_health_check=[HealthCheck.too_slow],
         ),
     )
-
-
-@pytest.fixture
-def settings_fast_passwords(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
