@@ -703,3 +703,11 @@ def test_teams_are_never_deleted_from_under_the_ledger(team, operator):
 
     with pytest.raises(ProtectedError):
         Team.objects.filter(pk=team.pk).delete()
+
+
+def test_every_page_header_carries_the_balance_badge_that_refreshes_when_money_moves(
+    member_client,
+):
+    html = member_client.get(reverse("team")).content.decode()
+    assert 'id="balance-badge"' in html
+    assert 'hx-trigger="load, balanceChanged from:body"' in html
