@@ -640,10 +640,8 @@ def due_checks(limit=200) -> list[int]:
     )
 
 
-def sweep(run_check=check, run_submit_=None, run_finalize=None) -> dict:
-    """One pass over everything that is due. Returns counts for the benchmark."""
-    run_submit_ = run_submit_ or run_submit
-    run_finalize = run_finalize or finalize
+def sweep() -> dict:
+    """One pass over everything that is due; returns what it did, by kind."""
     now = timezone.now()
     counts = {"submitted": 0, "checked": 0, "finalized": 0, "expired": 0, "stuck": 0}
 
@@ -681,7 +679,7 @@ def sweep(run_check=check, run_submit_=None, run_finalize=None) -> dict:
     for pk in Generation.objects.filter(state=State.QUEUED, next_check_at__lte=now).values_list(
         "pk", flat=True
     )[:100]:
-        run_submit_(pk)
+        run_submit(pk)
         counts["submitted"] += 1
     for pk in (
         Generation.objects.filter(state=State.FINALIZING)
@@ -689,11 +687,11 @@ def sweep(run_check=check, run_submit_=None, run_finalize=None) -> dict:
         .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
         .values_list("pk", flat=True)[:50]
     ):
-        run_finalize(pk)
+        finalize(pk)
         counts["finalized"] += 1
     due = due_checks()
     if due:
-        list(_pool().map(_in_thread(run_check), due))
+        list(_pool().map(_in_thread(check), due))
         counts["checked"] = len(due)
     return counts
 
