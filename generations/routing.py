@@ -82,7 +82,4 @@ def route(team, request, pinned: VendorAccount | None = None, accounts=None) -> 
 
 
 def has_room(account: VendorAccount) -> bool:
-    in_flight = Generation.objects.filter(
-        vendor_account=account, state__in=Generation.AT_VENDOR
-    ).count()
-    return in_flight < account.max_concurrent
+    return account.in_flight() < account.max_concurrent
