@@ -8,7 +8,7 @@ import httpx
 from django.conf import settings
 
 from billing.models import RoutingPolicy
-from generations.models import Generation, VendorAccount
+from generations.models import VendorAccount
 from generations.vendors import REGISTRY
 from generations.vendors.http import make_client
 from generations.vendors.pricing import PriceRuleError
