@@ -5,10 +5,12 @@ by hand: an object of another team is a 404 (never a 403 that confirms it
 exists), and a role that is too low to write gets PermissionDenied.
 """
 
+import uuid
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 
 from billing.models import Membership, Role
@@ -29,6 +31,10 @@ def current_membership(request) -> Membership | None:
 
 
 def switch_team(request, team_uuid) -> Membership:
+    try:
+        team_uuid = uuid.UUID(str(team_uuid))
+    except ValueError:
+        raise Http404("No such team.") from None
     membership = get_object_or_404(
         Membership.objects.select_related("team"), user=request.user, team__uuid=team_uuid
     )
@@ -60,6 +66,19 @@ def role_required(role: str):
         return wrapper
 
     return decorator
+
+
+def operator_required(view):
+    """Django staff only; anyone else gets 403 (operators need not belong to a team)."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_staff:
+            raise PermissionDenied("This page is for operators.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 def demand_role(request, role: str) -> None:

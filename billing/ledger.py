@@ -37,11 +37,13 @@ from django.db.models import BigIntegerField, Count, F, Max, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
+from billing import audit
 from billing.models import (
     SPEND_KINDS,
     TEAM_ACCOUNT_KINDS,
     Account,
     AccountKind,
+    AuditAction,
     Hold,
     HoldStatus,
     Membership,
@@ -563,7 +565,8 @@ def grant(team, amount, by, memo, key) -> Transfer:
     """An operator adds credits to the team's available balance, from GRANTS.
 
     Idempotent under `key` (unique per team among grants); the key again with
-    another amount, memo or operator raises KeyReused.
+    another amount, memo or operator raises KeyReused. The audit entry is written
+    with the transfer, so a repeated call records nothing twice.
     """
     _check_amount(amount)
     _check_key(key)
@@ -574,7 +577,7 @@ def grant(team, amount, by, memo, key) -> Transfer:
         return {"amount": t.amount, "memo": t.memo, "by": t.created_by_id}
 
     def perform(available):
-        return _move(
+        transfer = _move(
             _system_account(AccountKind.GRANTS),
             available,
             amount,
@@ -584,6 +587,14 @@ def grant(team, amount, by, memo, key) -> Transfer:
             memo=memo,
             idempotency_key=key,
         )
+        audit.record(
+            by,
+            AuditAction.CREDITS_GRANTED,
+            team=team,
+            target=team.name,
+            changes={"amount": [None, dollars(amount)], "memo": [None, memo]},
+        )
+        return transfer
 
     return _keyed_transfer(team, TransferKind.GRANT, key, arguments, describe, perform)
 
@@ -592,7 +603,8 @@ def adjust(team, amount, by, reason, key) -> Transfer:
     """A correction: a positive amount credits the team, a negative one debits it.
 
     A debit is refused (`Refused`) if it would take the available balance below
-    zero. Idempotent under `key` (unique per team among adjustments).
+    zero. Idempotent under `key` (unique per team among adjustments), audited as
+    grant() is.
     """
     _check_amount(amount, allow_negative=True)
     _check_key(key)
@@ -616,7 +628,7 @@ def adjust(team, amount, by, reason, key) -> Transfer:
                 needed=-amount,
                 left=available.balance,
             )
-        return _move(
+        transfer = _move(
             debit,
             credit,
             abs(amount),
@@ -626,6 +638,15 @@ def adjust(team, amount, by, reason, key) -> Transfer:
             memo=reason,
             idempotency_key=key,
         )
+        signed = dollars(amount) if amount < 0 else "+" + dollars(amount)
+        audit.record(
+            by,
+            AuditAction.BALANCE_ADJUSTED,
+            team=team,
+            target=team.name,
+            changes={"amount": [None, signed], "reason": [None, reason]},
+        )
+        return transfer
 
     return _keyed_transfer(team, TransferKind.ADJUSTMENT, key, arguments, describe, perform)
 

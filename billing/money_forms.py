@@ -157,7 +157,10 @@ class StatementFilterForm(forms.Form):
 
         return {
             "since": day(data["since"]) if data.get("since") else None,
-            "until": day(data["until"] + dt.timedelta(days=1)) if data.get("until") else None,
+            # Up to the last day there is means no end (its next midnight would overflow).
+            "until": day(data["until"] + dt.timedelta(days=1))
+            if data.get("until") and data["until"] < dt.date.max
+            else None,
             "member": data["member"].user if data.get("member") else None,
             "project_uuid": uuid.UUID(data["project"]) if data.get("project") else None,
             "vendor": data.get("vendor") or None,

@@ -6,11 +6,11 @@ requests get the named partial of the same template.
 
 import csv
 import datetime as dt
-from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -20,9 +20,17 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import push_url, trigger_client_event
 
-from billing import ledger
-from billing.access import role_required, team_required
-from billing.models import Account, AccountKind, Role, Team, Transfer, TransferKind
+from billing import audit, ledger
+from billing.access import operator_required, role_required, team_required
+from billing.models import (
+    Account,
+    AccountKind,
+    AuditAction,
+    Role,
+    Team,
+    Transfer,
+    TransferKind,
+)
 from billing.money_forms import (
     AdjustForm,
     CapForm,
@@ -36,19 +44,6 @@ from billing.money_forms import (
 STATEMENT_PAGE_SIZE = 50
 GRANTS_PAGE_SIZE = 50
 CHART_DAYS = 30
-
-
-def operator_required(view):
-    """Django staff only; anyone else gets 403 (operators need not belong to a team)."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_staff:
-            raise PermissionDenied("Only operators can grant credits.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
 
 
 def money_moved(response, message):
@@ -202,8 +197,21 @@ def set_threshold(request):
         statement = _statement(request, StatementFilterForm({}, team=request.team))
         ctx = _billing_context(request, statement, threshold_form=form)
         return render(request, "billing/money/billing.html", ctx)
-    request.team.low_balance_threshold = form.cleaned_data["threshold"]
-    request.team.save(update_fields=["low_balance_threshold"])
+    team = request.team
+    before = team.low_balance_threshold
+    team.low_balance_threshold = form.cleaned_data["threshold"]
+    with transaction.atomic():
+        team.save(update_fields=["low_balance_threshold"])
+        audit.record_change(
+            request.user,
+            AuditAction.THRESHOLD_SET,
+            team=team,
+            target=team.name,
+            field="low_balance_threshold",
+            before=before,
+            after=team.low_balance_threshold,
+            as_text=ledger.dollars,
+        )
     messages.success(
         request, f"The team is warned when available credit falls below "
         f"{ledger.dollars(request.team.low_balance_threshold)}."
@@ -246,8 +254,20 @@ def caps(request):
     # An id of another team's member is a 404 from inside is_valid().
     if form is not None and form.is_valid():
         membership = form.cleaned_data["member"]
+        before = membership.monthly_cap
         membership.monthly_cap = form.cleaned_data["monthly_cap"]
-        membership.save(update_fields=["monthly_cap"])
+        with transaction.atomic():
+            membership.save(update_fields=["monthly_cap"])
+            audit.record_change(
+                request.user,
+                AuditAction.MEMBER_CAP_SET,
+                team=team,
+                target=membership.user.username,
+                field="monthly_cap",
+                before=before,
+                after=membership.monthly_cap,
+                as_text=audit.cap_text,
+            )
         name, cap = membership.user.username, membership.monthly_cap
         message = (
             f"{name} may spend {ledger.dollars(cap)} a month."

@@ -1,11 +1,11 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from billing import views
+from billing import auth, views
 
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("login/", auth.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path(
         "account/password/",
@@ -25,5 +25,7 @@ urlpatterns = [
     path("team/invitations/<uuid:uuid>/revoke/", views.revoke_invitation, name="revoke_invitation"),
     path("team/members/<uuid:uuid>/role/", views.set_role, name="set_role"),
     path("team/members/<uuid:uuid>/remove/", views.remove_member, name="remove_member"),
+    path("team/audit/", views.team_audit, name="team_audit"),
+    path("audit/", views.audit_log, name="audit"),
     path("invitations/<str:token>/", views.accept_invitation, name="accept_invitation"),
 ]

@@ -3,19 +3,26 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
 
+from billing import audit
 from billing.access import (
     get_membership_for_admin,
+    operator_required,
     role_required,
     switch_team,
     team_required,
 )
 from billing.forms import InvitationForm, RoleForm, SignupForm
-from billing.models import Invitation, Role
+from billing.models import AuditAction, AuditEntry, Invitation, Role, Team
+from billing.money_forms import decode_cursor, encode_cursor
+
+AUDIT_PAGE_SIZE = 50
 
 
 @login_required
@@ -37,7 +44,12 @@ def no_team(request):
 def switch(request):
     membership = switch_team(request, request.POST.get("team", ""))
     messages.info(request, f"You are now working in {membership.team.name}.")
-    return redirect(request.POST.get("next") or "home")
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = "home"
+    return redirect(next_url)
 
 
 @team_required
@@ -61,9 +73,17 @@ def invite(request):
     if not form.is_valid():
         messages.error(request, "Choose a role for the invitation.")
         return redirect("team")
-    _, token = Invitation.create(
-        request.team, form.cleaned_data["role"], request.user, form.cleaned_data["note"]
-    )
+    with transaction.atomic():
+        invitation, token = Invitation.create(
+            request.team, form.cleaned_data["role"], request.user, form.cleaned_data["note"]
+        )
+        audit.record(
+            request.user,
+            AuditAction.INVITATION_CREATED,
+            team=request.team,
+            target=_invitation_target(invitation),
+            changes={"role": [None, invitation.get_role_display()]},
+        )
     link = request.build_absolute_uri(reverse("accept_invitation", args=[token]))
     # Shown once: only its hash is stored.
     request.session["new_invitation_link"] = link
@@ -75,12 +95,21 @@ def invite(request):
 def revoke_invitation(request, uuid):
     invitation = get_object_or_404(request.team.invitations.pending(), uuid=uuid)
     invitation.revoked_at = timezone.now()
-    invitation.save(update_fields=["revoked_at"])
+    with transaction.atomic():
+        invitation.save(update_fields=["revoked_at"])
+        audit.record(
+            request.user,
+            AuditAction.INVITATION_REVOKED,
+            team=request.team,
+            target=_invitation_target(invitation),
+            changes={"status": ["pending", "withdrawn"]},
+        )
     messages.info(request, "The invitation link no longer works.")
     return redirect("team")
 
 
 @require_POST
+@team_required
 def set_role(request, uuid):
     membership = get_membership_for_admin(request, uuid)
     form = RoleForm(request.POST)
@@ -91,8 +120,18 @@ def set_role(request, uuid):
     touches_owner = Role.OWNER in (role, membership.role)
     if touches_owner and not request.membership.has_role(Role.OWNER):
         raise PermissionDenied("Only an owner can make or unmake owners.")
+    before = membership.get_role_display()
     try:
-        membership.change_role(role)
+        with transaction.atomic():
+            membership.change_role(role)
+            if membership.get_role_display() != before:
+                audit.record(
+                    request.user,
+                    AuditAction.ROLE_CHANGED,
+                    team=request.team,
+                    target=membership.user.username,
+                    changes={"role": [before, membership.get_role_display()]},
+                )
     except ValidationError as e:
         messages.error(request, e.messages[0])
     else:
@@ -103,12 +142,15 @@ def set_role(request, uuid):
 
 
 @require_POST
+@team_required
 def remove_member(request, uuid):
     membership = get_membership_for_admin(request, uuid)
     if membership.role == Role.OWNER and not request.membership.has_role(Role.OWNER):
         raise PermissionDenied("Only an owner can remove an owner.")
     try:
-        membership.leave()
+        with transaction.atomic():
+            membership.leave()
+            _record_departure(request, membership, AuditAction.MEMBER_REMOVED)
     except ValidationError as e:
         messages.error(request, e.messages[0])
     else:
@@ -121,7 +163,9 @@ def remove_member(request, uuid):
 def leave_team(request):
     team_name = request.team.name
     try:
-        request.membership.leave()
+        with transaction.atomic():
+            request.membership.leave()
+            _record_departure(request, request.membership, AuditAction.MEMBER_LEFT)
     except ValidationError as e:
         messages.error(request, e.messages[0])
         return redirect("team")
@@ -143,7 +187,14 @@ def accept_invitation(request, token):
         try:
             with transaction.atomic():
                 user = signup_form.save() if is_new_user else request.user
-                invitation.accept(user)
+                membership = invitation.accept(user)
+                audit.record(
+                    user,
+                    AuditAction.INVITATION_ACCEPTED,
+                    team=invitation.team,
+                    target=user.username,
+                    changes={"role": [None, membership.get_role_display()]},
+                )
         except ValidationError as e:
             problem = e.messages[0]
         else:
@@ -154,3 +205,81 @@ def accept_invitation(request, token):
             return redirect("home")
     ctx = {"invitation": invitation, "problem": problem, "signup_form": signup_form}
     return render(request, "billing/invitation.html", ctx, status=410 if problem else 200)
+
+
+def _invitation_target(invitation) -> str:
+    role = invitation.get_role_display().lower()
+    return f"Invitation as {role}" + (f" for {invitation.note}" if invitation.note else "")
+
+
+def _record_departure(request, membership, action) -> None:
+    audit.record(
+        request.user,
+        action,
+        team=membership.team,
+        target=membership.user.username,
+        changes={"role": [membership.get_role_display(), None]},
+    )
+
+
+# --- The audit log -------------------------------------------------------------
+
+
+def _audit_page(request, entries, template_context) -> dict:
+    cursor = request.GET.get("cursor")
+    if cursor:
+        try:
+            created, pk = decode_cursor(cursor)
+        except ValidationError:
+            cursor = None  # A mangled link starts again from the newest.
+        else:
+            entries = entries.filter(Q(created__lt=created) | Q(created=created, pk__lt=pk))
+    rows = list(entries.order_by("-created", "-pk")[: AUDIT_PAGE_SIZE + 1])
+    next_cursor = encode_cursor(rows[AUDIT_PAGE_SIZE - 1]) if len(rows) > AUDIT_PAGE_SIZE else None
+    return {
+        **template_context,
+        "entries": rows[:AUDIT_PAGE_SIZE],
+        "next_cursor": next_cursor,
+        "paged": bool(cursor),
+    }
+
+
+def _render_audit(request, ctx):
+    partial = "#audit-rows" if request.htmx and request.GET.get("cursor") else ""
+    return render(request, "billing/audit.html" + partial, ctx)
+
+
+@role_required(Role.ADMIN)
+@require_GET
+def team_audit(request):
+    """The team's own entries, for its owners and admins."""
+    entries = AuditEntry.objects.filter(team=request.team)
+    ctx = _audit_page(request, entries, {"page_url": reverse("team_audit"), "filter_query": ""})
+    return _render_audit(request, ctx)
+
+
+@operator_required
+@require_GET
+def audit_log(request):
+    """Every entry, for operators; `?team=<uuid>` or `?team=none` (vendor accounts) narrows it."""
+    entries = AuditEntry.objects.select_related("team")
+    chosen = request.GET.get("team", "")
+    teams = list(Team.objects.order_by("name"))
+    if chosen == "none":
+        entries = entries.filter(team__isnull=True)
+    elif chosen:
+        team = next((t for t in teams if str(t.uuid) == chosen), None)
+        entries = entries.filter(team=team) if team else entries
+        chosen = chosen if team else ""
+    ctx = _audit_page(
+        request,
+        entries,
+        {
+            "page_url": reverse("audit"),
+            "all_teams": True,
+            "teams": teams,
+            "chosen_team": chosen,
+            "filter_query": f"team={chosen}&" if chosen else "",
+        },
+    )
+    return _render_audit(request, ctx)

@@ -1,5 +1,10 @@
 from django.contrib import admin
+from django.db import models
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters
 
+from billing import audit
+from billing.models import AuditAction
 from generations.models import (
     Clip,
     Favourite,
@@ -10,15 +15,58 @@ from generations.models import (
     VendorAccount,
     WorkerLease,
 )
+from generations.vendor_forms import VendorAccountForm
 
 
 @admin.register(VendorAccount)
 class VendorAccountAdmin(admin.ModelAdmin):
+    """The Vendors page's form and audit entries; the key is as write-only here as there."""
+
+    form = VendorAccountForm
     list_display = ["label", "protocol", "enabled", "priority", "max_concurrent", "masked_key"]
     list_filter = ["protocol", "enabled"]
-    # The API key is write-only: the admin shows its last four characters, never the value.
-    exclude = ["api_key_encrypted"]
+    fields = [
+        "label",
+        "protocol",
+        "base_url",
+        "masked_key",
+        "api_key",
+        "enabled",
+        "priority",
+        "max_concurrent",
+        "credit_value",
+        "price_rules",
+        "cooldown_until",
+        "consecutive_errors",
+        "last_error",
+    ]
     readonly_fields = ["masked_key", "cooldown_until", "consecutive_errors", "last_error"]
+
+    @method_decorator(sensitive_post_parameters("api_key"))
+    def changeform_view(self, request, *args, **kwargs):
+        return super().changeform_view(request, *args, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        form.record(request.user)
+
+    def delete_model(self, request, obj):
+        _record_deletion(request, obj)
+        super().delete_model(request, obj)
+
+    def delete_queryset(self, request, queryset):
+        for account in queryset:
+            _record_deletion(request, account)
+        super().delete_queryset(request, queryset)
+
+
+def _record_deletion(request, account):
+    audit.record(
+        request.user,
+        AuditAction.VENDOR_DELETED,
+        target=str(account),
+        changes={"api_key": [audit.masked(account.api_key_last4), None]},
+    )
 
 
 class SceneInline(admin.TabularInline):
@@ -33,6 +81,20 @@ class ProjectAdmin(admin.ModelAdmin):
     list_filter = ["team"]
     search_fields = ["name"]
     inlines = [SceneInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if "spend_cap" in form.changed_data:
+            audit.record_change(
+                request.user,
+                AuditAction.PROJECT_CAP_SET,
+                team=obj.team,
+                target=obj.name,
+                field="spend_cap",
+                before=form.initial.get("spend_cap"),
+                after=obj.spend_cap,
+                as_text=audit.cap_text,
+            )
 
 
 @admin.register(Scene)
@@ -55,6 +117,8 @@ class GenerationAdmin(admin.ModelAdmin):
     search_fields = ["prompt", "vendor_task_id", "uuid"]
     raw_id_fields = ["project", "scene", "created_by", "remix_of", "hold"]
     readonly_fields = ["callback_token_hash"]
+    # Vendors' file addresses are https; say so rather than take Django 5's http default.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [EventInline]
 
 

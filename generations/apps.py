@@ -7,6 +7,9 @@ class GenerationsConfig(AppConfig):
     name = "generations"
 
     def ready(self):
+        # Connects the cluster start-up signal, so a restarted cluster sweeps at once.
+        from generations import tasks  # noqa: F401
+
         post_migrate.connect(_ensure_schedules, sender=self)
 
 

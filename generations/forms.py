@@ -3,7 +3,7 @@
 import base64
 import binascii
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -12,6 +12,7 @@ from django.forms.utils import ErrorDict
 from django.utils import timezone
 
 from billing import ledger
+from billing.money_forms import DollarsField
 from generations import lifecycle
 from generations.models import Generation, Project, Scene, VendorAccount
 from generations.vendors import REGISTRY, Family, VideoRequest
@@ -507,6 +508,15 @@ class ProjectForm(forms.ModelForm):
         help_texts = {"description": "Optional: the brief, the look, links for the team."}
 
 
+class ProjectCapForm(forms.Form):
+    spend_cap = DollarsField(
+        sign="not-negative",
+        required=False,
+        label="Spending cap",
+        help_text="Dollars this project may spend in all; empty means no cap.",
+    )
+
+
 class SceneForm(forms.ModelForm):
     class Meta:
         model = Scene
@@ -615,8 +625,14 @@ def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, pk = raw.split("|")
         created = datetime.fromisoformat(stamp)
-    except (ValueError, binascii.Error, UnicodeDecodeError):
+        if timezone.is_naive(created):
+            return None
+        # The database compares in UTC: a time at the calendar's edge with an offset
+        # would overflow there, as a 500, instead of here.
+        created = created.astimezone(UTC)
+    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
         return None
-    if timezone.is_naive(created) or not pk.isdigit():
+    # str.isdigit() also accepts "²", which int() refuses.
+    if not (pk.isascii() and pk.isdigit()):
         return None
     return created, int(pk)

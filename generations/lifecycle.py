@@ -12,16 +12,18 @@ import os
 import random
 import secrets
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 from functools import cache
+from queue import Empty, SimpleQueue
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, Q, Value, When
 from django.urls import reverse
 from django.utils import timezone
 
@@ -37,8 +39,14 @@ def setting(name, default):
     return getattr(settings, name, default)
 
 
-# How long one worker may hold a row it claimed before another may take over.
-LEASE = timedelta(seconds=90)
+def lease() -> timedelta:
+    """How long one worker may hold a row it claimed before another may take over."""
+    return timedelta(seconds=setting("GENERATION_LEASE_SECONDS", 90.0))
+
+
+def finalize_lease() -> timedelta:
+    """Saving a clip may take the whole download deadline: its claim lasts that much longer."""
+    return lease() + timedelta(seconds=setting("CLIP_DOWNLOAD_SECONDS", 60))
 
 
 class SubmitRefused(Exception):
@@ -160,14 +168,31 @@ def submit(
     return created
 
 
-def _claim(pk, from_states, **updates) -> bool:
-    """Take a row for this worker: True only for the one worker that wins it."""
-    now = timezone.now()
-    return bool(
+def _claim(pk, from_states, *, held_for=None, **updates):
+    """Take a row for this worker: when the claim took effect for the one worker that wins
+    it, else None.
+
+    The conditional update may first wait on another worker's transaction, so the time
+    it stores (which starts the lease) can be older than the moment the row became ours:
+    the lease only gets shorter by that wait, and the worker's record uses the later time.
+    """
+    asked = timezone.now()
+    won = (
         Generation.objects.filter(pk=pk, state__in=from_states)
-        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - LEASE))
-        .update(claimed_at=now, **updates)
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=asked - (held_for or lease())))
+        .update(claimed_at=asked, **updates)
     )
+    return timezone.now() if won else None
+
+
+def worker_name() -> str:
+    """Who does a step: this machine, process and thread."""
+    return f"{os.uname().nodename}:{os.getpid()}:{threading.get_ident()}"
+
+
+def _by_worker(claimed_at) -> dict:
+    """Event data naming the worker that did a step and when it claimed the row for it."""
+    return {"worker": worker_name(), "claimed_at": claimed_at.isoformat() if claimed_at else None}
 
 
 def _move(generation, from_states, to_state, **fields) -> bool:
@@ -188,11 +213,14 @@ def _move(generation, from_states, to_state, **fields) -> bool:
 
 def run_submit(pk) -> None:
     """Send one queued generation to the first vendor account that takes it."""
-    if not _claim(
+    claimed = _claim(
         pk, [State.QUEUED], state=State.SUBMITTING, submit_attempts=F("submit_attempts") + 1
-    ):
+    )
+    if not claimed:
         return
     generation = Generation.objects.select_related("team", "pinned_account").get(pk=pk)
+    generation.claimed_at = claimed  # when the row became ours, for the record (see _claim)
+    step = _by_worker(generation.claimed_at)
     if generation.expires_at <= timezone.now():
         finish_unsuccessfully(
             generation,
@@ -214,6 +242,7 @@ def run_submit(pk) -> None:
         try:
             with account.adapter(client=routing.shared_client()) as adapter:
                 created = adapter.create(request, callback_url(generation))
+                called_back = adapter.accepts_callback_url(callback_url(generation))
         except VendorError as exc:
             if exc.kind == ErrorKind.UNKNOWN_OUTCOME:
                 _move(
@@ -224,7 +253,9 @@ def run_submit(pk) -> None:
                     error_message=exc.message,
                 )
                 generation.log(
-                    "needs_attention", exc.message + " An operator must check with the vendor."
+                    "needs_attention",
+                    exc.message + " An operator must check with the vendor.",
+                    **step,
                 )
                 return
             _note_vendor_error(account, exc)
@@ -234,29 +265,36 @@ def run_submit(pk) -> None:
                 )
                 return
             generation.log(
-                "vendor_refused", exc.message, vendor=account.label, error_kind=str(exc.kind)
+                "vendor_refused",
+                exc.message,
+                vendor=account.label,
+                error_kind=str(exc.kind),
+                **step,
             )
             if exc.retryable_elsewhere:
                 busy.append(account.label)
             Generation.objects.filter(pk=pk).update(vendor_account=None)
             continue
         account.note_success()
-        poll_in = setting("GENERATION_POLL_FIRST_SECONDS", 2.0)
-        moved = _move(
-            generation,
-            [State.SUBMITTING],
-            State.RUNNING,
-            vendor_task_id=created.task_id,
-            charge_credits=created.charge_credits,
-            submitted_at=timezone.now(),
-            next_check_at=timezone.now() + timedelta(seconds=poll_in),
-            poll_count=0,
-        )
-        if moved:
-            accepted = f"{account.label} accepted the job as task {created.task_id}"
-            if created.charge_credits is not None:
-                accepted += f" and reserved {created.charge_credits.normalize():f} credits"
-            generation.log("accepted", accepted + ".")
+        poll_in = _seconds_to_next_check(0, called_back)
+        # The event is written in the transaction that lets go of the row, so the story
+        # never shows this step ending after the next worker's claim.
+        with transaction.atomic():
+            moved = _move(
+                generation,
+                [State.SUBMITTING],
+                State.RUNNING,
+                vendor_task_id=created.task_id,
+                charge_credits=created.charge_credits,
+                submitted_at=timezone.now(),
+                next_check_at=timezone.now() + timedelta(seconds=poll_in),
+                poll_count=0,
+            )
+            if moved:
+                accepted = f"{account.label} accepted the job as task {created.task_id}"
+                if created.charge_credits is not None:
+                    accepted += f" and reserved {created.charge_credits.normalize():f} credits"
+                generation.log("accepted", accepted + ".", **step)
         return
     if busy:
         wait = setting("GENERATION_REQUEUE_SECONDS", 5.0)
@@ -270,6 +308,7 @@ def run_submit(pk) -> None:
         generation.log(
             "waiting",
             "Every vendor that can take this job is busy or cooling down; trying again shortly.",
+            **step,
         )
         return
     finish_unsuccessfully(
@@ -314,31 +353,63 @@ def _note_vendor_error(account, exc: VendorError) -> None:
 # --- Following -------------------------------------------------------------------
 
 
+def _seconds_to_next_check(checks: int, called_back: bool) -> float:
+    """How long to wait before asking the vendor again, after `checks` checks.
+
+    Polls start often and back off to GENERATION_POLL_MAX_SECONDS. A vendor that was
+    given our callback URL tells us when the task ends, so then polling is only a
+    safety net against a lost callback, and far slower.
+    """
+    longest = setting("GENERATION_POLL_MAX_SECONDS", 8.0)
+    if called_back:
+        delay = setting("GENERATION_CALLBACK_POLL_SECONDS", 4 * longest)
+    else:
+        delay = min(setting("GENERATION_POLL_FIRST_SECONDS", 2.0) * 1.5**checks, longest)
+    # Jobs sent together would keep being polled together, in waves that the sweep
+    # works through seconds late; a little randomness spreads them out.
+    return delay * random.uniform(0.8, 1.0)  # noqa: S311 - jitter, not security
+
+
 def check(pk) -> None:
     """Read the task from the vendor and advance the generation (from a poll or a callback)."""
-    now = timezone.now()
-    if not _claim(pk, [State.RUNNING]):
+    now = _claim(pk, [State.RUNNING])
+    if not now:
         return
     generation = Generation.objects.select_related("vendor_account").get(pk=pk)
+    generation.claimed_at = now
     try:
         with generation.vendor_account.adapter(client=routing.shared_client()) as adapter:
             snapshot = adapter.query(generation.vendor_task_id)
+            called_back = adapter.accepts_callback_url(callback_url(generation))
     except VendorError as exc:
         _after_failed_check(generation, exc)
         return
     generation.vendor_account.note_success()
-    advance(generation, snapshot)
+    advance(generation, snapshot, save_progress=False)
     if generation.state == State.RUNNING:
         count = generation.poll_count + 1
-        delay = min(
-            setting("GENERATION_POLL_FIRST_SECONDS", 2.0) * 1.5**count,
-            setting("GENERATION_POLL_MAX_SECONDS", 8.0),
-        )
+        delay = _seconds_to_next_check(count, called_back)
         Generation.objects.filter(pk=pk, state=State.RUNNING).update(
-            claimed_at=None, poll_count=count, next_check_at=now + timedelta(seconds=delay)
+            claimed_at=None,
+            progress=generation.progress,
+            poll_count=count,
+            # A callback that came in while we asked (request_check) wants another
+            # look at once: the answer we have may predate what it announced.
+            next_check_at=Case(
+                When(next_check_at__gt=now, then=F("next_check_at")),
+                default=Value(now + timedelta(seconds=delay)),
+            ),
         )
     elif generation.state == State.FINALIZING:
         finalize(pk)
+
+
+def request_check(pk) -> None:
+    """A callback says the task changed: make the job due now, for the next sweep to check.
+
+    Also when a check is under way: that check keeps this time instead of its own.
+    """
+    Generation.objects.filter(pk=pk, state=State.RUNNING).update(next_check_at=timezone.now())
 
 
 def _after_failed_check(generation, exc: VendorError) -> None:
@@ -353,21 +424,28 @@ def _after_failed_check(generation, exc: VendorError) -> None:
         )
         return
     _note_vendor_error(generation.vendor_account, exc)
-    generation.log("check_failed", exc.message, error_kind=str(exc.kind))
+    generation.log(
+        "check_failed", exc.message, error_kind=str(exc.kind), **_by_worker(generation.claimed_at)
+    )
     delay = exc.retry_after or setting("GENERATION_POLL_MAX_SECONDS", 8.0)
     Generation.objects.filter(pk=generation.pk, state=State.RUNNING).update(
         claimed_at=None, poll_count=count, next_check_at=timezone.now() + timedelta(seconds=delay)
     )
 
 
-def advance(generation: Generation, snapshot) -> None:
-    """Apply what the vendor says now; anything that would move backwards is ignored."""
+def advance(generation: Generation, snapshot, save_progress=True) -> None:
+    """Apply what the vendor says now; anything that would move backwards is ignored.
+
+    `save_progress=False`: the caller writes `generation.progress` with its own update.
+    """
+    step = _by_worker(generation.claimed_at)
     if snapshot.state in (TaskState.QUEUED, TaskState.RUNNING):
         if snapshot.progress is not None and snapshot.progress > (generation.progress or 0):
-            Generation.objects.filter(pk=generation.pk, state=State.RUNNING).update(
-                progress=min(snapshot.progress, 100)
-            )
-            generation.progress = snapshot.progress
+            generation.progress = min(snapshot.progress, 100)
+            if save_progress:
+                Generation.objects.filter(pk=generation.pk, state=State.RUNNING).update(
+                    progress=generation.progress
+                )
         return
     charge = (
         snapshot.charge_credits
@@ -383,16 +461,17 @@ def advance(generation: Generation, snapshot) -> None:
                 "The vendor finished but gave no video address.",
             )
             return
-        if _move(
-            generation,
-            [State.RUNNING],
-            State.FINALIZING,
-            progress=100,
-            output_url=snapshot.output_urls[0],
-            charge_credits=charge,
-            vendor_done_at=timezone.now(),
-        ):
-            generation.log("vendor_done", "The vendor finished the clip; saving it.")
+        with transaction.atomic():  # the event lands before the row is free (see above)
+            if _move(
+                generation,
+                [State.RUNNING],
+                State.FINALIZING,
+                progress=100,
+                output_url=snapshot.output_urls[0],
+                charge_credits=charge,
+                vendor_done_at=timezone.now(),
+            ):
+                generation.log("vendor_done", "The vendor finished the clip; saving it.", **step)
         return
     target = {
         TaskState.FAILED: State.FAILED,
@@ -464,22 +543,19 @@ def _charge_micros(generation) -> int:
 
 def finalize(pk) -> None:
     """Store the clip, probe it, make its poster and capture the hold. Safe to repeat."""
-    now = timezone.now()
-    claimed = (
-        Generation.objects.filter(pk=pk, state=State.FINALIZING)
-        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - LEASE))
-        .update(claimed_at=now)
-    )
+    claimed = _claim(pk, [State.FINALIZING], held_for=finalize_lease())
     if not claimed:
         return
     generation = Generation.objects.select_related("vendor_account", "hold", "team").get(pk=pk)
+    generation.claimed_at = claimed
+    step = _by_worker(generation.claimed_at)
     if not Clip.objects.filter(generation=generation).exists():
         try:
             store_clip(generation)
         except (fetch.FetchRefused, media.NotAVideo) as exc:
             transient = getattr(exc, "transient", False)
             attempts = generation.events.filter(kind="download_failed").count() + 1
-            generation.log("download_failed", str(exc))
+            generation.log("download_failed", str(exc), **step)
             if transient and attempts < setting("GENERATION_DOWNLOAD_ATTEMPTS", 3):
                 Generation.objects.filter(pk=pk).update(
                     claimed_at=None, next_check_at=timezone.now() + timedelta(seconds=5)
@@ -512,12 +588,14 @@ def finalize(pk) -> None:
             if generation.charge_credits is not None
             else ""
         )
-        generation.log("succeeded", f"Clip saved. Charged {ledger.dollars(actual)}{credits}.")
+        generation.log(
+            "succeeded", f"Clip saved. Charged {ledger.dollars(actual)}{credits}.", **step
+        )
 
 
 def store_clip(generation) -> Clip:
     max_bytes = setting("CLIP_MAX_BYTES", 500 * 2**20)
-    deadline = setting("CLIP_DOWNLOAD_SECONDS", 300)
+    deadline = setting("CLIP_DOWNLOAD_SECONDS", 60)
     handle, path = tempfile.mkstemp(suffix=".mp4", dir=setting("CLIP_TEMP_DIR", None))
     try:
         with os.fdopen(handle, "wb") as out:
@@ -526,7 +604,6 @@ def store_clip(generation) -> Clip:
                 out,
                 max_bytes=max_bytes,
                 deadline_seconds=deadline,
-                client=routing.shared_client(),
             )
         info = media.probe(path)
         poster = media.poster_jpeg(path, at_seconds=min(1.0, info.duration / 2))
@@ -550,6 +627,7 @@ def store_clip(generation) -> Clip:
             "stored",
             f"Stored {info.width}×{info.height}, {info.duration:.1f} s at {info.fps:g} fps"
             f"{', with audio' if info.has_audio else ''} ({fetched.bytes / 2**20:.1f} MB).",
+            **_by_worker(generation.claimed_at),
         )
         return clip
     finally:
@@ -634,7 +712,7 @@ def due_checks(limit=200) -> list[int]:
     now = timezone.now()
     return list(
         Generation.objects.filter(state=State.RUNNING, next_check_at__lte=now)
-        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - LEASE))
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - lease()))
         .order_by("next_check_at")
         .values_list("pk", flat=True)[:limit]
     )
@@ -659,7 +737,7 @@ def sweep() -> dict:
             counts["expired"] += 1
 
     # A worker died during the create call: the vendor may have the task.
-    stale = now - LEASE
+    stale = now - lease()
     for generation in Generation.objects.filter(state=State.SUBMITTING, claimed_at__lt=stale):
         if generation.vendor_account_id is None:
             _move(generation, [State.SUBMITTING], State.QUEUED, next_check_at=now)
@@ -676,43 +754,66 @@ def sweep() -> dict:
             )
             counts["stuck"] += 1
 
-    for pk in Generation.objects.filter(state=State.QUEUED, next_check_at__lte=now).values_list(
-        "pk", flat=True
-    )[:100]:
-        run_submit(pk)
-        counts["submitted"] += 1
-    for pk in (
+    queued = (
+        Generation.objects.filter(state=State.QUEUED, next_check_at__lte=now)
+        .order_by("next_check_at")  # longest waiting first
+        .values_list("pk", flat=True)[:100]
+    )
+    finalizing = (
         Generation.objects.filter(state=State.FINALIZING)
-        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=stale))
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - finalize_lease()))
         .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
+        .order_by("next_check_at")
         .values_list("pk", flat=True)[:50]
-    ):
-        finalize(pk)
-        counts["finalized"] += 1
+    )
+    steps = [(run_submit, pk) for pk in queued]
+    counts["submitted"] = len(steps)
+    steps += [(finalize, pk) for pk in finalizing]
+    counts["finalized"] = len(steps) - counts["submitted"]
+    # Claimed one by one as the threads get to them: a callback's own check task may
+    # still take one first, at once, instead of waiting behind the whole pass.
     due = due_checks()
-    if due:
-        list(_pool().map(_in_thread(check), due))
-        counts["checked"] = len(due)
+    steps += [(check, pk) for pk in due]
+    counts["checked"] = len(due)
+    _run_on_pool(steps)
     return counts
 
 
 @cache
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(
-        max_workers=setting("SWEEP_THREADS", 8), thread_name_prefix="generation-check"
+        max_workers=setting("SWEEP_THREADS", 8), thread_name_prefix="generation-sweep"
     )
 
 
-def _in_thread(function):
-    def run(pk):
+def _run_on_pool(steps) -> None:
+    """Run (function, pk) steps on the pool's threads, each taking the next as it frees up.
+
+    A slow create or download holds up one thread, not the checks queued behind it,
+    and a step that fails is logged without stopping the rest. Each thread keeps one
+    database connection for the whole pass.
+    """
+    waiting = SimpleQueue()
+    for step in steps:
+        waiting.put(step)
+
+    def drain(_):
         try:
-            return function(pk)
-        except Exception:
-            log.exception("Checking generation %s failed", pk)
+            while True:
+                try:
+                    function, pk = waiting.get_nowait()
+                except Empty:
+                    return
+                try:
+                    function(pk)
+                except Exception:
+                    log.exception("%s of generation %s failed", function.__name__, pk)
+                    connection.close()  # it may be unusable now
         finally:
             connection.close()
 
-    return run
+    threads = min(len(steps), setting("SWEEP_THREADS", 8))
+    list(_pool().map(drain, range(threads)))
 
 
 def new_lease_holder() -> str:

@@ -2,8 +2,10 @@
 
 Tasks take primary keys, never model instances. A sweeper task runs in a loop
 for most of a minute and then queues its successor, so polling never waits for
-django-q2's once-a-minute scheduler; the schedule only restarts the chain if a
-cluster died. A lease row makes sure one sweeper runs at a time, on any machine.
+django-q2's once-a-minute scheduler. Every worker process that starts asks for a
+sweeper too, so a cluster restarted after a crash resumes at once; the schedule
+only restarts the chain if all else failed. A lease row makes sure one sweeper
+runs at a time, on any machine, and one worker of each cluster is taken by it.
 """
 
 import logging
@@ -13,8 +15,10 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import connection
 from django.db.models import Q
+from django.dispatch import receiver
 from django.utils import timezone
 from django_q.models import Schedule
+from django_q.signals import post_spawn
 from django_q.tasks import async_task
 
 from generations import lifecycle
@@ -30,7 +34,24 @@ def enqueue_submit(pk: int) -> None:
 
 
 def enqueue_check(pk: int) -> None:
+    # The sweeper sees it within a second even when the queue is long with submits.
+    lifecycle.request_check(pk)
     async_task("generations.tasks.check_generation", pk, task_name=f"check-{pk}", group="check")
+
+
+def enqueue_sweeper() -> None:
+    async_task("generations.tasks.sweep_generations", task_name="sweeper", group="sweeper")
+
+
+@receiver(post_spawn)
+def sweep_when_a_cluster_starts(sender, proc_name=None, **kwargs):
+    """Each new worker process asks for a sweeper; all but one find the lease taken.
+
+    django-q2 first runs schedules some 30 s after a cluster starts, and the minute
+    schedule may be a minute away: without this a cluster restarted after a crash
+    would leave every polled job unfollowed for up to a minute and a half.
+    """
+    enqueue_sweeper()
 
 
 def enqueue_storyboard_export(project_pk: int, user_pk: int) -> None:
@@ -63,7 +84,7 @@ def _take_lease(holder: str, seconds: float) -> bool:
     WorkerLease.objects.get_or_create(name=SWEEPER, defaults={"until": now})
     return bool(
         WorkerLease.objects.filter(name=SWEEPER)
-        .filter(Q(until__lt=now) | Q(holder=holder))
+        .filter(Q(until__lte=now) | Q(holder=holder))
         .update(holder=holder, until=until)
     )
 
@@ -72,11 +93,14 @@ def sweep_generations(run_for: float | None = None, chain: bool = True) -> dict:
     """Sweep every SWEEP_INTERVAL seconds for `run_for` seconds, then hand over."""
     run_for = run_for if run_for is not None else getattr(settings, "SWEEP_RUN_SECONDS", 50)
     interval = getattr(settings, "SWEEP_INTERVAL_SECONDS", 1.0)
+    # Renewed every pass; after a crash the next sweeper waits this long at most.
+    lease = getattr(settings, "SWEEP_LEASE_SECONDS", 40.0)
     holder = lifecycle.new_lease_holder()
     stop_at = time.monotonic() + run_for
     totals: dict = {}
     passes = 0
-    if not _take_lease(holder, interval * 10 + 30):
+    pass_seconds = []  # lifecycle.sweep() alone, the app's share of each pass
+    if not _take_lease(holder, lease):
         return {"skipped": "another sweeper holds the lease"}
     try:
         while True:
@@ -85,18 +109,21 @@ def sweep_generations(run_for: float | None = None, chain: bool = True) -> dict:
                 from generations.sandbox.engine import sandbox_tick
 
                 sandbox_tick()
+            swept = time.monotonic()
             for key, value in lifecycle.sweep().items():
                 totals[key] = totals.get(key, 0) + value
+            pass_seconds.append(round(time.monotonic() - swept, 3))
             passes += 1
-            if time.monotonic() >= stop_at or not _take_lease(holder, interval * 10 + 30):
+            if time.monotonic() >= stop_at or not _take_lease(holder, lease):
                 break
             time.sleep(max(0.0, interval - (time.monotonic() - started)))
     finally:
         WorkerLease.objects.filter(name=SWEEPER, holder=holder).update(until=timezone.now())
         connection.close()
     if chain:
-        async_task("generations.tasks.sweep_generations", task_name="sweeper", group="sweeper")
+        enqueue_sweeper()
     totals["passes"] = passes
+    totals["pass_seconds"] = pass_seconds
     return totals
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generations import hooks, views
+from generations import hooks, vendor_views, views
 
 urlpatterns = [
     path("hooks/<uuid:uuid>/<str:token>/", hooks.vendor_callback, name="vendor_callback"),
@@ -21,6 +21,7 @@ urlpatterns = [
     # Projects, scenes, storyboards
     path("projects/", views.projects, name="projects"),
     path("projects/<uuid:uuid>/", views.project, name="project"),
+    path("projects/<uuid:uuid>/cap/", views.set_project_cap, name="set_project_cap"),
     path("projects/<uuid:uuid>/scenes/", views.create_scene, name="create_scene"),
     path("projects/<uuid:uuid>/storyboard/", views.storyboard, name="storyboard"),
     path("projects/<uuid:uuid>/storyboard.zip", views.storyboard_zip, name="storyboard_zip"),
@@ -37,4 +38,10 @@ urlpatterns = [
     path("projects/<uuid:uuid>/storyboard.mp4", views.storyboard_mp4, name="storyboard_mp4"),
     path("scenes/<uuid:uuid>/edit/", views.edit_scene, name="edit_scene"),
     path("scenes/<uuid:uuid>/take/", views.choose_take, name="choose_take"),
+    # Vendor accounts (operators)
+    path("vendors/", vendor_views.vendors, name="vendors"),
+    path("vendors/add/", vendor_views.add_vendor, name="vendor_add"),
+    path("vendors/<uuid:uuid>/", vendor_views.edit_vendor, name="vendor_edit"),
+    path("vendors/<uuid:uuid>/enabled/", vendor_views.toggle_vendor, name="vendor_toggle"),
+    path("vendors/<uuid:uuid>/test/", vendor_views.test_vendor, name="vendor_test"),
 ]

@@ -9,6 +9,7 @@ import re
 from itertools import groupby
 
 from django.contrib import messages
+from django.db import transaction
 from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -19,13 +20,14 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_client_event
 
-from billing import ledger
+from billing import audit, ledger
 from billing.access import demand_role, role_required, team_required
-from billing.models import HoldStatus, Role
-from generations import access, exports, lifecycle
+from billing.models import AuditAction, HoldStatus, Role
+from generations import access, exports, lifecycle, ratelimit
 from generations.forms import (
     GalleryFilterForm,
     GenerateForm,
+    ProjectCapForm,
     ProjectForm,
     SceneForm,
     add_scene,
@@ -113,8 +115,9 @@ def generate(request):
             form.hush()
         elif form.is_valid():
             try:
-                created = form.submit()
-            except (lifecycle.SubmitRefused, ledger.Refused) as exc:
+                with ratelimit.starting(request.user, form.cleaned_data["variants"]):
+                    created = form.submit()
+            except (ratelimit.TooFast, lifecycle.SubmitRefused, ledger.Refused) as exc:
                 form.add_error(None, str(exc))
             else:
                 message = _submitted_message(created)
@@ -220,7 +223,11 @@ def job_card(request, uuid):
     generation = access.get_generation(request, uuid)
     if not request.htmx:
         return redirect("job", uuid=generation.uuid)
-    return render(request, "generations/jobs.html#job-card", _card_context(request, generation))
+    response = render(request, "generations/jobs.html#job-card", _card_context(request, generation))
+    if generation.finished:
+        # The last answer to a poll: finishing charged the hold or returned it.
+        _money_moved(response)
+    return response
 
 
 @require_POST
@@ -390,6 +397,10 @@ def _scene_takes(project, scene=None) -> dict:
 @team_required
 def project(request, uuid):
     p = access.get_project(request, uuid)
+    return render(request, "generations/project.html", _project_context(request, p))
+
+
+def _project_context(request, p, cap_form=None) -> dict:
     scenes = list(p.scenes.select_related("chosen_take__clip").order_by("number"))
     takes = _scene_takes(p)
     for scene in scenes:
@@ -398,7 +409,7 @@ def project(request, uuid):
         scene.edit_form = SceneForm(instance=scene, prefix=f"scene-{scene.uuid}")
     loose = p.generations.filter(scene__isnull=True, state=State.SUCCEEDED).count()
     spent = ledger.project_usage(request.team, p.uuid)
-    context = {
+    return {
         "project": p,
         "scenes": scenes,
         "scene_form": SceneForm(prefix="new"),
@@ -406,8 +417,36 @@ def project(request, uuid):
         "spent_text": ledger.dollars(spent),
         "cap_text": ledger.dollars(p.spend_cap) if p.spend_cap is not None else "",
         "chosen_count": sum(1 for s in scenes if s.chosen_take_id),
+        "cap_form": cap_form or ProjectCapForm(initial={"spend_cap": p.spend_cap}),
     }
-    return render(request, "generations/project.html", context)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def set_project_cap(request, uuid):
+    p = access.get_project(request, uuid)
+    form = ProjectCapForm(request.POST)
+    if not form.is_valid():
+        context = _project_context(request, p, cap_form=form)
+        return render(request, "generations/project.html", context)
+    before, p.spend_cap = p.spend_cap, form.cleaned_data["spend_cap"]
+    with transaction.atomic():
+        p.save(update_fields=["spend_cap"])
+        audit.record_change(
+            request.user,
+            AuditAction.PROJECT_CAP_SET,
+            team=p.team,
+            target=p.name,
+            field="spend_cap",
+            before=before,
+            after=p.spend_cap,
+            as_text=audit.cap_text,
+        )
+    if p.spend_cap is None:
+        messages.success(request, f"“{p.name}” has no spending cap.")
+    else:
+        messages.success(request, f"“{p.name}” may spend {ledger.dollars(p.spend_cap)} in all.")
+    return redirect("project", uuid=p.uuid)
 
 
 @require_POST
@@ -423,14 +462,16 @@ def create_scene(request, uuid):
     return redirect(reverse("project", args=[p.uuid]) + "#new-scene")
 
 
-def _render_scene(request, scene, edit_form=None):
+def _render_scene(request, scene, edit_form=None, chosen_count=None):
     scene.takes = _scene_takes(scene.project, scene).get(scene.pk, [])
     scene.edit_form = edit_form or SceneForm(instance=scene, prefix=f"scene-{scene.uuid}")
     # A form sent back with errors stays open, with what was typed in it.
     scene.edit_open = edit_form is not None
-    return render(
-        request, "generations/project.html#scene", {"scene": scene, "project": scene.project}
-    )
+    context = {"scene": scene, "project": scene.project}
+    if chosen_count is not None:
+        # The page head counts the scenes with a chosen take: it comes along out of band.
+        context |= {"oob": True, "chosen_count": chosen_count}
+    return render(request, "generations/project.html#scene", context)
 
 
 @require_POST
@@ -467,7 +508,8 @@ def choose_take(request, uuid):
         scene.chosen_take = None
     scene.save(update_fields=["chosen_take"])
     if request.htmx:
-        return _render_scene(request, scene)
+        chosen_count = scene.project.scenes.filter(chosen_take__isnull=False).count()
+        return _render_scene(request, scene, chosen_count=chosen_count)
     messages.success(
         request,
         f"Scene {scene.number} now uses this take."

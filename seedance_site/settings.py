@@ -135,6 +135,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    "csp",
     "django_q",
     "billing",
     "generations",
@@ -150,6 +151,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "billing.middleware.CurrentTeamMiddleware",
 ]
@@ -216,10 +218,13 @@ MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # Background work: django-q2. Redis when REDIS_URL is set, else the ORM broker.
 # `retry` must exceed `timeout`, or a task still running is handed out a second time.
+# One worker is always the generations sweeper; the others take submits and the checks
+# that vendor callbacks ask for, which must start within a second to show a finished
+# clip within 2 s (tests/perf/bench_lifecycle.py): with two, one worker did it all.
 REDIS_URL = envstr("REDIS_URL")
 Q_CLUSTER = {
     "name": "seedance",
-    "workers": envint("Q_WORKERS", 2),
+    "workers": envint("Q_WORKERS", 4),
     "timeout": envint("Q_TIMEOUT", 120),
     "retry": envint("Q_RETRY", 180),
     "max_attempts": envint("Q_MAX_ATTEMPTS", 3),
@@ -234,7 +239,55 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
+# The login throttle's counters (billing/auth.py) must be shared by every web process:
+# Redis when there is one, else a table in the database (created by a billing
+# migration, so `migrate` is all a fresh clone needs). Never the per-process locmem.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "seedance",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+            "LOCATION": "django_cache",
+        }
+    }
+
+# How many proxies in front of the app append to X-Forwarded-For. 0 trusts none of
+# it and takes the client from REMOTE_ADDR; a client can write anything in that header,
+# so only the entries our own proxies added can be believed.
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
+
+# Clips one member may start per minute, variants counted one by one.
+GENERATE_RATE_PER_MINUTE = envint("GENERATE_RATE_PER_MINUTE", 20)
+
 SANDBOX_ENABLED = envbool("SANDBOX_ENABLED", DEBUG)
+
+# Following generations, in seconds. Tests and benchmarks shorten them for the
+# worker processes they start. SWEEP_RUN_SECONDS must stay below Q_TIMEOUT.
+GENERATION_POLL_FIRST_SECONDS = envfloat("GENERATION_POLL_FIRST_SECONDS", 2.0)
+GENERATION_POLL_MAX_SECONDS = envfloat("GENERATION_POLL_MAX_SECONDS", 8.0)
+GENERATION_LEASE_SECONDS = envfloat("GENERATION_LEASE_SECONDS", 90.0)
+SWEEP_INTERVAL_SECONDS = envfloat("SWEEP_INTERVAL_SECONDS", 1.0)
+SWEEP_RUN_SECONDS = envfloat("SWEEP_RUN_SECONDS", 50.0)
+SWEEP_LEASE_SECONDS = envfloat("SWEEP_LEASE_SECONDS", 40.0)
+VENDOR_READ_TIMEOUT_SECONDS = envfloat("VENDOR_READ_TIMEOUT_SECONDS", 20.0)
+# Saving a clip: the whole download must finish within this (and within Q_TIMEOUT with
+# the sweeper's run); the claim on a finalizing job lasts this plus the lease.
+CLIP_DOWNLOAD_SECONDS = envfloat("CLIP_DOWNLOAD_SECONDS", 60.0)
+# The sandbox's clock and renders (generations/sandbox/engine.py).
+SANDBOX_QUEUE_SECONDS = envfloat("SANDBOX_QUEUE_SECONDS", 1.0)
+SANDBOX_RUN_SECONDS = envfloat("SANDBOX_RUN_SECONDS", 3.0)
+SANDBOX_RENDER_SCALE = envfloat("SANDBOX_RENDER_SCALE", 0.25)
+if envstr("SANDBOX_ROOT"):
+    SANDBOX_ROOT = Path(envstr("SANDBOX_ROOT"))
 
 # Vendor API keys are encrypted at rest with these Fernet keys (comma-separated,
 # newest first). In development a key derived from SECRET_KEY stands in.
@@ -254,6 +307,24 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
+
+# Content-Security-Policy (django-csp 4): nothing inline, nothing from elsewhere. Behaviour
+# lives in static/js, styles in static/css, and htmx is told not to inject its indicator
+# <style> (templates/base.html). Images may also be data: URIs, which cannot run script.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "media-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "base-uri": ["'self'"],
+        "object-src": ["'none'"],
+    }
+}
 
 LOGGING = {
     "version": 1,

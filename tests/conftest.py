@@ -22,6 +22,28 @@ def fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}
+
+
+@pytest.fixture(autouse=True)
+def empty_cache(request, django_db_blocker):
+    """Each test that touches the database starts with an empty cache.
+
+    Without REDIS_URL the cache is a database table that no model owns, so neither a
+    test's rollback nor a transactional test's flush empties it: the login throttle's
+    counts from one test would otherwise meet the next.
+    """
+    uses_db = request.node.get_closest_marker("django_db") or (
+        DATABASE_FIXTURES & set(request.fixturenames)
+    )
+    if uses_db:
+        from django.core.cache import cache
+
+        request.getfixturevalue("django_db_setup")
+        with django_db_blocker.unblock():
+            cache.clear()
+
+
 @pytest.fixture
 def team(db):
     return TeamFactory(name="Northwind Pictures")

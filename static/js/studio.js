@@ -184,6 +184,11 @@
   // --- wiring -----------------------------------------------------------------------------
 
   document.addEventListener("DOMContentLoaded", function () {
+    // A timeline the page opens itself (a job's own page) stays open while its card is
+    // polled: no toggle event is heard for it.
+    document.querySelectorAll("details[data-keep-open][open]").forEach(function (details) {
+      openTimelines.add(details.dataset.keepOpen);
+    });
     updateAllCounters();
     showNotificationButtons();
     remember(document);

@@ -101,6 +101,21 @@ def test_switching_to_a_team_you_are_not_in_is_a_404(member_client, other_team):
     assert response.status_code == 404
 
 
+@pytest.mark.parametrize("value", ["", "not-a-uuid", "1' OR 1=1 --"])
+def test_switching_to_a_malformed_team_id_is_a_404(member_client, value):
+    response = member_client.post(reverse("switch_team"), {"team": value})
+    assert response.status_code == 404
+
+
+def test_switching_goes_back_to_the_page_but_never_off_site(member_client, team):
+    switch = reverse("switch_team")
+    back = member_client.post(switch, {"team": str(team.uuid), "next": "/gallery/?project=x"})
+    assert back["Location"] == "/gallery/?project=x"
+    for elsewhere in ["https://evil.example/", "//evil.example/", "javascript:alert(1)"]:
+        response = member_client.post(switch, {"team": str(team.uuid), "next": elsewhere})
+        assert response["Location"] == reverse("home"), elsewhere
+
+
 def test_a_user_without_a_team_is_told_how_to_get_one(client, db):
     client.force_login(UserFactory())
     response = client.get(reverse("team"), follow=True)

@@ -7,6 +7,7 @@ from generations import lifecycle, routing
 from generations.models import Generation, VendorAccount
 from generations.vendors import VideoRequest
 from generations.vendors.pricing import DEFAULT_CREDIT_VALUE, default_price_rules
+from tests.generations.factories import VendorAccountFactory
 
 PROTOCOLS = ["kinovi", "seedance2_ink", "seedanceapi_org", "evolink", "aigptimage"]
 
@@ -27,6 +28,9 @@ def sandbox(live_server, settings, tmp_path):
     settings.VENDOR_READ_TIMEOUT_SECONDS = 1.0
     routing.shared_client.cache_clear()
     yield live_server.url
+    # Closed, not just forgotten: a kept-alive connection keeps a live-server thread,
+    # and with it a database session that would block dropping the test database.
+    routing.shared_client().close()
     routing.shared_client.cache_clear()
 
 
@@ -42,6 +46,19 @@ def make_account(protocol, base, *, label=None, key="sk-sandbox-test", **fields)
     account.set_api_key(key)
     account.save()
     return account
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Submissions go to a list instead of the django-q2 broker."""
+    sent = []
+    monkeypatch.setattr("generations.tasks.enqueue_submit", sent.append)
+    return sent
+
+
+@pytest.fixture
+def kinovi(db):
+    return VendorAccountFactory(protocol="kinovi", label="Kinovi main")
 
 
 @pytest.fixture

@@ -250,7 +250,7 @@ def test_a_worker_that_died_mid_create_leaves_the_job_for_an_operator(
     Generation.objects.filter(pk=generation.pk).update(
         state=State.SUBMITTING,
         vendor_account=account,
-        claimed_at=timezone.now() - lifecycle.LEASE * 2,
+        claimed_at=timezone.now() - lifecycle.lease() * 2,
     )
     lifecycle.sweep()
     generation.refresh_from_db()

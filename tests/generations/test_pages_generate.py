@@ -20,19 +20,6 @@ def media(settings, tmp_path):
 
 
 @pytest.fixture
-def queued(monkeypatch):
-    """Submissions go to a list instead of the django-q2 broker."""
-    sent = []
-    monkeypatch.setattr("generations.tasks.enqueue_submit", sent.append)
-    return sent
-
-
-@pytest.fixture
-def kinovi(db):
-    return VendorAccountFactory(protocol="kinovi", label="Kinovi main")
-
-
-@pytest.fixture
 def project(team, owner):
     return ProjectFactory(team=team, name="Lighthouse", created_by=owner)
 

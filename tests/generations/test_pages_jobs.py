@@ -1,5 +1,7 @@
 """The Jobs page and each job's self-updating card."""
 
+import json
+
 import pytest
 
 from billing import ledger
@@ -68,6 +70,17 @@ def test_the_card_fragment_keeps_polling_until_the_job_finishes(member_client, r
     html = member_client.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert 'data-state="succeeded"' in html
     assert 'hx-trigger="every' not in html
+
+
+def test_the_last_answer_to_a_cards_polling_refreshes_the_balance_badge(member_client, running):
+    url = f"/jobs/{running.uuid}/card/"
+    response = member_client.get(url, HTTP_HX_REQUEST="true")
+    assert "HX-Trigger" not in response
+
+    running.state = State.SUCCEEDED
+    running.save()
+    response = member_client.get(url, HTTP_HX_REQUEST="true")
+    assert json.loads(response["HX-Trigger"]) == {"balanceChanged": {}}
 
 
 def test_the_card_address_without_htmx_leads_to_the_jobs_own_page(member_client, running):

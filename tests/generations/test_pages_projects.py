@@ -174,6 +174,26 @@ def test_choosing_from_htmx_swaps_the_scene_with_the_choice_marked(member_client
     assert scene.chosen_take is None
 
 
+def test_choosing_from_htmx_also_updates_the_count_in_the_page_head(
+    member_client, project, scene, take
+):
+    other = SceneFactory(project=project, title="Harbour")
+    other.chosen_take = GenerationFactory(project=project, scene=other, succeeded=True)
+    other.save()
+    page = member_client.get(f"/projects/{project.uuid}/").content.decode()
+    assert '<span id="chosen-count">1 with a chosen take</span>' in page
+
+    html = member_client.post(
+        f"/scenes/{scene.uuid}/take/", {"take": str(take.uuid)}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert html.lstrip().startswith(f'<section class="card scene" id="scene-{scene.uuid}"')
+    assert '<span id="chosen-count" hx-swap-oob="true">2 with a chosen take</span>' in html
+    html = member_client.post(
+        f"/scenes/{scene.uuid}/take/", {"take": ""}, HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert '<span id="chosen-count" hx-swap-oob="true">1 with a chosen take</span>' in html
+
+
 def test_only_a_finished_take_of_the_same_scene_can_be_chosen(
     member_client, project, scene, other_team
 ):

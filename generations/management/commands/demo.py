@@ -5,6 +5,7 @@ foreground; Ctrl-C (or SIGTERM) stops both and waits for them, so nothing is
 left behind.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -65,8 +66,12 @@ class Command(BaseCommand):
     def serve(self, host, port):
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         children = [
-            subprocess.Popen([*manage, "runserver", "--noreload", f"{host}:{port}"]),  # noqa: S603
-            subprocess.Popen([*manage, "qcluster"]),  # noqa: S603
+            # Each child leads its own process group, so stopping reaches the cluster's
+            # worker processes too, not just the process we started.
+            subprocess.Popen(  # noqa: S603
+                [*manage, "runserver", "--noreload", f"{host}:{port}"], start_new_session=True
+            ),
+            subprocess.Popen([*manage, "qcluster"], start_new_session=True),  # noqa: S603
         ]
         stopping = False
 
@@ -80,14 +85,30 @@ class Command(BaseCommand):
             while not stopping and all(c.poll() is None for c in children):
                 time.sleep(0.2)
         finally:
-            for child in children:
-                if child.poll() is None:
-                    child.terminate()
-            deadline = time.monotonic() + STOP_GRACE_SECONDS
-            for child in children:
-                try:
-                    child.wait(timeout=max(0.1, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    child.kill()
-                    child.wait()
+            stop_all(children)
         self.stdout.write("Stopped the web server and the worker cluster.")
+
+
+def stop_all(children, grace=STOP_GRACE_SECONDS):
+    """SIGTERM each child's process group, then SIGKILL what is left after `grace`.
+
+    A worker busy with a long task (the sweeper runs for most of a minute) can outlast
+    the grace period; killing only the cluster's first process would orphan it.
+    """
+    for child in children:
+        _signal_group(child, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for child in children:
+        try:
+            child.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+    # The leaders are gone; make sure nothing they started outlives them.
+    for child in children:
+        _signal_group(child, signal.SIGKILL)
+
+
+def _signal_group(child, signum):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(child.pid, signum)

@@ -1,0 +1,271 @@
+"""The operators' vendor account form, shared by the Vendors page and the Django admin.
+
+The API key is write-only: a password input that is never rendered with a value,
+empty on edit to keep the stored key, and from then on known only by its last four
+characters. Prices are typed as JSON and checked before they can reach a quote.
+"""
+
+import json
+from decimal import Decimal
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from billing import audit
+from billing.models import AuditAction, AuditEntry
+from generations.models import VendorAccount
+from generations.vendors import REGISTRY, Family
+from generations.vendors.base import join_choices
+from generations.vendors.pricing import (
+    DEFAULT_CREDIT_VALUE,
+    check_price_rules,
+    default_price_rules,
+)
+
+# Shorter keys would leave little of themselves unshown behind the last four characters.
+MIN_KEY_LENGTH = 12
+# The parts of a family's rules that must be objects; check_price_rules assumes they are.
+RULE_TABLES = ("per_second", "per_duration", "reference_video_per_second", "billed_resolution")
+PRICE_FIELDS = {"price_rules", "credit_value"}
+
+
+def price_rule_problems(rules) -> list[str]:
+    """What is wrong with price rules whatever the vendor; [] when they can be used."""
+    if not isinstance(rules, dict):
+        return ['Write the rules as a JSON object keyed by model family: {"seedance-2.0": {…}}.']
+    if not rules:
+        return ["Give a price for at least one model family."]
+    families = [f.value for f in Family]
+    problems = []
+    for family, family_rules in rules.items():
+        if family not in families:
+            problems.append(f"{family}: not a model family; use {join_choices(families)}")
+        elif isinstance(family_rules, dict):
+            problems += [
+                f"{family}: {table} must be an object"
+                for table in RULE_TABLES
+                if table in family_rules and not isinstance(family_rules[table], dict)
+            ]
+    return problems or check_price_rules(rules)
+
+
+class PriceRulesField(forms.Field):
+    """Price rules as JSON text; wrong text comes back to the operator exactly as typed."""
+
+    widget = forms.Textarea
+
+    def widget_attrs(self, widget):
+        return super().widget_attrs(widget) | {"rows": "14", "spellcheck": "false", "class": "mono"}
+
+    def prepare_value(self, value):
+        if isinstance(value, dict | list):
+            return json.dumps(value, indent=2, ensure_ascii=False)
+        return value
+
+    def to_python(self, value):
+        if value in self.empty_values or not str(value).strip():
+            return None
+        try:
+            return json.loads(value)
+        except ValueError as e:
+            raise ValidationError(
+                f"This is not valid JSON: {e.msg} (line {e.lineno}, column {e.colno}).",
+                code="invalid",
+            ) from None
+
+    def validate(self, value):
+        # Not super(): to it "{}" is empty, and it deserves its own sentence.
+        if value is None and self.required:
+            raise ValidationError(self.error_messages["required"], code="required")
+        if value is not None:
+            problems = price_rule_problems(value)
+            if problems:
+                raise ValidationError(problems, code="price_rules")
+
+    def has_changed(self, initial, data):
+        try:
+            return self.to_python(data) != initial
+        except ValidationError:
+            return True
+
+
+def snapshot(account: VendorAccount) -> dict:
+    """What the audit log compares before and after a change (never the key)."""
+    credit_value = account.credit_value
+    return {
+        "label": account.label,
+        "protocol": account.protocol,
+        "base_url": account.base_url,
+        "enabled": account.enabled,
+        "priority": account.priority,
+        "max_concurrent": account.max_concurrent,
+        "credit_value": (
+            format(Decimal(credit_value).normalize(), "f") if credit_value is not None else None
+        ),
+        "price_rules": account.price_rules,
+    }
+
+
+class VendorAccountForm(forms.ModelForm):
+    api_key = forms.CharField(
+        label="API key",
+        required=False,
+        min_length=MIN_KEY_LENGTH,
+        max_length=500,
+        widget=forms.PasswordInput(
+            render_value=False, attrs={"autocomplete": "new-password", "spellcheck": "false"}
+        ),
+    )
+    base_url = forms.URLField(
+        label="Base URL",
+        required=False,
+        max_length=200,
+        assume_scheme="https",
+        help_text="Empty means the vendor's own API address.",
+    )
+    credit_value = forms.DecimalField(
+        label="Dollars per vendor credit",
+        required=False,
+        max_digits=16,
+        decimal_places=8,
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    price_rules = PriceRulesField(
+        label="Price rules (JSON)",
+        required=False,
+        help_text=(
+            "Vendor credits per request, by model family: per_second (by resolution) or "
+            "per_duration (by clip length), optional upscale_4k_per_second, "
+            "reference_video_per_second, billed_resolution and rounding (none or ceil)."
+        ),
+    )
+
+    field_order = [
+        "label",
+        "protocol",
+        "base_url",
+        "api_key",
+        "enabled",
+        "priority",
+        "max_concurrent",
+        "credit_value",
+        "price_rules",
+    ]
+
+    class Meta:
+        model = VendorAccount
+        fields = [
+            "label",
+            "protocol",
+            "base_url",
+            "api_key",
+            "enabled",
+            "priority",
+            "max_concurrent",
+            "credit_value",
+            "price_rules",
+        ]
+        labels = {
+            "max_concurrent": "Concurrency cap",
+            "enabled": "Enabled: the router may send jobs here",
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Read before is_valid() copies the typed values onto the instance.
+        self.adding = self.instance._state.adding
+        self.before = {} if self.adding else snapshot(self.instance)
+        self.old_last4 = self.instance.api_key_last4
+        protocol = self.fields["protocol"] = forms.ChoiceField(
+            label="Vendor",
+            choices=[(name, adapter.label) for name, adapter in REGISTRY.items()],
+        )
+        key = self.fields["api_key"]
+        key.required = not self.old_last4
+        key.help_text = (
+            f"Leave empty to keep the key ending in {self.old_last4}. "
+            "A new key replaces it; only its last 4 characters are shown."
+            if self.old_last4
+            else "Stored encrypted. Once saved, only its last 4 characters are shown."
+        )
+        credit, rules = self.fields["credit_value"], self.fields["price_rules"]
+        if self.adding:
+            credit.help_text = "Empty: the vendor's published rate, in US dollars per credit."
+            rules.help_text = "Empty: the vendor's published prices. " + rules.help_text
+        else:
+            # Jobs at the vendor are followed with this protocol; a new vendor is a new account.
+            protocol.disabled = True
+            protocol.help_text = "Fixed once the account exists; add another account instead."
+            credit.required = rules.required = True
+            credit.help_text = "US dollars one vendor credit is worth."
+            if self.instance.credit_value is not None:
+                # 0.005, not the column's 0.00500000.
+                self.initial["credit_value"] = self.before["credit_value"]
+
+    def clean_base_url(self):
+        url = self.cleaned_data["base_url"]
+        if url and not url.lower().startswith(("http://", "https://")):
+            raise ValidationError("Use an http:// or https:// address.")
+        return url
+
+    def clean_credit_value(self):
+        value = self.cleaned_data["credit_value"]
+        if value is not None and value <= 0:
+            raise ValidationError("Enter an amount above zero, like 0.005.")
+        return value
+
+    def clean(self):
+        data = super().clean()
+        protocol = data.get("protocol")
+        if protocol not in REGISTRY:
+            return data
+        adapter = REGISTRY[protocol]
+        if self.adding and data.get("credit_value") is None and "credit_value" not in self.errors:
+            data["credit_value"] = DEFAULT_CREDIT_VALUE[protocol]
+        rules = data.get("price_rules")
+        if self.adding and rules is None and "price_rules" not in self.errors:
+            data["price_rules"] = default_price_rules(protocol)
+        elif isinstance(rules, dict):
+            known = {f.value for f in Family}
+            unsold = [f for f in rules if f in known and Family(f) not in adapter.families]
+            if unsold:
+                offered = join_choices([f.value for f in adapter.families])
+                self.add_error(
+                    "price_rules",
+                    f"{adapter.label} does not sell {join_choices(unsold)}; it sells {offered}.",
+                )
+        return data
+
+    def save(self, commit=True):
+        account = super().save(commit=False)
+        if self.cleaned_data.get("api_key"):
+            account.set_api_key(self.cleaned_data["api_key"])
+        if commit:
+            account.save()
+        return account
+
+    def record(self, actor) -> AuditEntry | None:
+        """Write the audit entry for the saved account; None when nothing changed."""
+        account = self.instance
+        changes = audit.diff(self.before, snapshot(account))
+        if self.cleaned_data.get("api_key"):
+            changes["api_key"] = audit.secret_change(self.old_last4, account.api_key_last4)
+        if not changes:
+            return None
+        return audit.record(
+            actor, vendor_action(changes, self.adding), target=str(account), changes=changes
+        )
+
+
+def vendor_action(changes: dict, adding: bool = False) -> str:
+    names = set(changes)
+    if adding:
+        return AuditAction.VENDOR_ADDED
+    if "api_key" in names:
+        return AuditAction.VENDOR_KEY_CHANGED
+    if names <= PRICE_FIELDS:
+        return AuditAction.VENDOR_PRICES_CHANGED
+    if names == {"enabled"}:
+        enabled = changes["enabled"][1]
+        return AuditAction.VENDOR_ENABLED if enabled else AuditAction.VENDOR_DISABLED
+    return AuditAction.VENDOR_CHANGED

@@ -1,0 +1,223 @@
+"""The Vendors pages, for operators: vendor accounts, their keys, prices and health.
+
+Each view checks that the user is an operator, validates a form and saves it with
+its audit entry, or renders; htmx requests get the named partial of the same
+template. A key is never shown, logged or sent back: only its last four characters.
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+from django.contrib import messages
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.db.models import Count, OuterRef, Subquery
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
+from django.http import HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_htmx.http import trigger_client_event
+
+from billing import audit
+from billing.access import operator_required
+from billing.models import AuditAction
+from generations.models import Generation, GenerationEvent, VendorAccount
+from generations.vendor_forms import VendorAccountForm
+from generations.vendors import REGISTRY, ErrorKind, VendorError, make_client
+
+logger = logging.getLogger(__name__)
+
+# Events that tell of a vendor account's trouble with a job it had.
+ERROR_EVENTS = ("check_failed", "failed", "needs_attention", "download_failed", "expired")
+# A refused create is logged on the job, which then moves on to the next account, so
+# the event names the account it is about only by its label (data["vendor"]).
+REFUSAL_EVENT = "vendor_refused"
+HEALTH_WINDOW = timedelta(hours=24)
+# An operator is waiting on the page: a short answer, not a worker's patience.
+KEY_CHECK_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+def _count(events, group_by):
+    rows = events.order_by().values(group_by).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(rows[:1]), 0)
+
+
+def with_health(accounts):
+    """Accounts with their jobs at the vendor and their errors of the last 24 hours.
+
+    One query whatever the number of accounts; `note_health` then picks the newest
+    error of the events and the account's own last error.
+    """
+    since = timezone.now() - HEALTH_WINDOW
+    linked = GenerationEvent.objects.filter(
+        generation__vendor_account=OuterRef("pk"), kind__in=ERROR_EVENTS
+    )
+    refused = (
+        GenerationEvent.objects.filter(kind=REFUSAL_EVENT, created__gte=since)
+        .annotate(about=KT("data__vendor"))
+        .filter(about=OuterRef("label"))
+    )
+    at_vendor = Generation.objects.filter(
+        vendor_account=OuterRef("pk"), state__in=Generation.AT_VENDOR
+    )
+    newest = linked.order_by("-created", "-pk")
+    return accounts.annotate(
+        in_flight_count=_count(at_vendor, "vendor_account"),
+        linked_errors=_count(linked.filter(created__gte=since), "generation__vendor_account"),
+        refusals=_count(refused, "about"),
+        event_error=Subquery(newest.values("message")[:1]),
+        event_error_at=Subquery(newest.values("created")[:1]),
+    )
+
+
+def note_health(account) -> VendorAccount:
+    adapter_class = REGISTRY.get(account.protocol)
+    account.vendor_label = adapter_class.label if adapter_class else account.protocol
+    account.errors_24h = account.linked_errors + account.refusals
+    # Refusals are noted on the account itself; failed checks and jobs in the events.
+    problems = [
+        (at, message)
+        for at, message in [
+            (account.event_error_at, account.event_error),
+            (account.last_error_at, account.last_error),
+        ]
+        if at
+    ]
+    account.last_problem_at, account.last_problem = max(problems, default=(None, ""))
+    return account
+
+
+def _account(uuid) -> VendorAccount:
+    return note_health(get_object_or_404(with_health(VendorAccount.objects.all()), uuid=uuid))
+
+
+@dataclass
+class KeyCheck:
+    works: bool
+    message: str
+
+
+def check_key(account: VendorAccount) -> KeyCheck:
+    """Ask the vendor, with the stored key, about a task that cannot exist."""
+    try:
+        with (
+            make_client(timeout=KEY_CHECK_TIMEOUT) as client,
+            account.adapter(client=client) as adapter,
+        ):
+            return KeyCheck(True, adapter.test_connection())
+    except VendorError as exc:
+        return KeyCheck(False, _refusal(account, exc))
+    except ImproperlyConfigured as exc:  # the key can't be decrypted any more
+        return KeyCheck(False, str(exc))
+    except ValueError as exc:  # a protocol no adapter speaks
+        return KeyCheck(False, str(exc))
+
+
+def _refusal(account, exc: VendorError) -> str:
+    status = f" ({exc.status_code})" if exc.status_code else ""
+    if exc.kind == ErrorKind.AUTH:
+        return f"The vendor refused this key{status}. Save the right key and test again."
+    if exc.kind == ErrorKind.RATE_LIMITED:
+        return f"The vendor is limiting requests, so the key was not checked: {exc.message}"
+    if exc.status_code is None:
+        detail = exc.message.removeprefix(f"{account.adapter_class.label} had a problem: ")
+        return f"Could not reach the vendor: {detail}"
+    return f"The vendor answered with an error{status}: {exc.message}"
+
+
+# --- Pages -----------------------------------------------------------------------
+
+
+@operator_required
+@require_GET
+def vendors(request):
+    accounts = [note_health(a) for a in with_health(VendorAccount.objects.all())]
+    return render(request, "generations/vendors/list.html", {"accounts": accounts})
+
+
+@sensitive_post_parameters("api_key")
+@operator_required
+@require_http_methods(["GET", "POST"])
+def add_vendor(request):
+    form = VendorAccountForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            account = form.save()
+            form.record(request.user)
+        messages.success(
+            request,
+            f"{account.label} was added with the key ending in {account.api_key_last4}. "
+            "Test the connection to check it.",
+        )
+        return redirect("vendors")
+    return render(request, "generations/vendors/form.html", {"form": form})
+
+
+@sensitive_post_parameters("api_key")
+@operator_required
+@require_http_methods(["GET", "POST"])
+def edit_vendor(request, uuid):
+    account = _account(uuid)
+    # The form gets its own copy: an invalid one is left holding what was typed.
+    form = VendorAccountForm(
+        request.POST or None, instance=VendorAccount.objects.get(pk=account.pk)
+    )
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            saved = form.save()
+            entry = form.record(request.user)
+        messages.success(request, f"{saved.label} was saved." if entry else "Nothing was changed.")
+        return redirect("vendors")
+    return render(request, "generations/vendors/form.html", {"form": form, "account": account})
+
+
+@operator_required
+@require_POST
+def toggle_vendor(request, uuid):
+    account = get_object_or_404(VendorAccount, uuid=uuid)
+    choice = request.POST.get("enabled")
+    if choice not in ("true", "false"):
+        return HttpResponseBadRequest("Say enabled=true or enabled=false.")
+    enabled = choice == "true"
+    # Setting a state rather than flipping it makes a double click harmless.
+    with transaction.atomic():
+        changed = VendorAccount.objects.filter(pk=account.pk, enabled=not enabled).update(
+            enabled=enabled
+        )
+        if changed:
+            audit.record(
+                request.user,
+                AuditAction.VENDOR_ENABLED if enabled else AuditAction.VENDOR_DISABLED,
+                target=str(account),
+                changes={"enabled": [not enabled, enabled]},
+            )
+    if enabled:
+        message = f"{account.label} is enabled: the router may send jobs to it."
+    else:
+        message = f"{account.label} is disabled: no new jobs go to it; running ones finish."
+    if not request.htmx:
+        messages.success(request, message)
+        return redirect("vendors")
+    response = render(
+        request, "generations/vendors/list.html#account-row", {"account": _account(uuid)}
+    )
+    return trigger_client_event(response, "toast", {"message": message, "level": "success"})
+
+
+@operator_required
+@require_POST
+def test_vendor(request, uuid):
+    account = get_object_or_404(VendorAccount, uuid=uuid)
+    result = check_key(account)
+    logger.info("Key check of %s by %s: %s", account, request.user, result.message)
+    if request.htmx:
+        ctx = {"account": account, "result": result}
+        return render(request, "generations/vendors/list.html#key-check", ctx)
+    level = messages.SUCCESS if result.works else messages.ERROR
+    messages.add_message(request, level, f"{account.label}: {result.message}")
+    return redirect("vendors")

@@ -1,0 +1,222 @@
+"""The sweep: what runs every second besides django-q2's minute schedule."""
+
+import threading
+import time
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from billing import ledger
+from generations import lifecycle, routing
+from generations.models import Generation, State
+from generations.sandbox.engine import wait_for_background
+from generations.sandbox.models import SandboxTask
+from tests.generations.conftest import make_account, text_request
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def no_queue(monkeypatch):
+    """The sweep is the only worker here: nothing is taken from the django-q2 broker."""
+    monkeypatch.setattr("generations.tasks.enqueue_submit", lambda pk: None)
+    monkeypatch.setattr("django_q.tasks.async_task", lambda *a, **kw: None)
+    monkeypatch.setattr("generations.tasks.async_task", lambda *a, **kw: None)
+
+
+def new_vendor_client():
+    """Start using a new shared client, e.g. after changing its timeout."""
+    routing.shared_client().close()
+    routing.shared_client.cache_clear()
+
+
+def submit(team, member, project, prompt="A heron in the reeds", **kw):
+    return lifecycle.submit(
+        team=team, member=member, project=project, request=text_request(prompt), **kw
+    )
+
+
+def running_and_done(team, member, project, prompt="A heron in the reeds"):
+    """A job at the vendor whose task has finished, due for a check."""
+    [generation] = submit(team, member, project, prompt)
+    lifecycle.run_submit(generation.pk)
+    task = SandboxTask.objects.get(prompt=prompt)
+    deadline = time.monotonic() + 10
+    while task.snapshot().state != "succeeded" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    Generation.objects.filter(pk=generation.pk).update(next_check_at=timezone.now())
+    return generation
+
+
+def test_a_slow_create_does_not_hold_up_the_checks_behind_it(
+    sandbox, settings, funded, member, project
+):
+    settings.VENDOR_READ_TIMEOUT_SECONDS = 5
+    new_vendor_client()
+    make_account("kinovi", sandbox)
+    done = running_and_done(funded, member, project)
+    [slow] = submit(funded, member, project, "A slow vendor [[latency:2]]")
+
+    began = timezone.now()
+    counts = lifecycle.sweep()
+    ended = timezone.now()
+
+    done.refresh_from_db()
+    slow.refresh_from_db()
+    assert counts["submitted"] == counts["checked"] == 1
+    assert slow.state == State.RUNNING
+    assert (ended - began).total_seconds() >= 2
+    assert (done.vendor_done_at - began).total_seconds() < 1
+    wait_for_background()
+
+
+def test_the_longest_waiting_jobs_are_sent_first(sandbox, operator, funded, member, project):
+    make_account("evolink", sandbox, max_concurrent=500)
+    ledger.grant(funded, 10**9, by=operator, memo="A busy day", key="busy-day")
+    [oldest] = submit(funded, member, project, "Waiting longest")
+    submit(funded, member, project, "A crowd", variants=100)
+
+    counts = lifecycle.sweep()
+
+    oldest.refresh_from_db()
+    assert counts["submitted"] == 100
+    assert oldest.state == State.RUNNING
+    assert Generation.objects.filter(state=State.QUEUED, prompt="A crowd").count() == 1
+    wait_for_background(30)
+
+
+def test_a_callback_during_a_check_gets_a_fresh_check_at_once(
+    sandbox, settings, client, funded, member, project
+):
+    settings.SANDBOX_RUN_SECONDS = 30  # still running when the first check asks
+    settings.GENERATION_POLL_FIRST_SECONDS = settings.GENERATION_POLL_MAX_SECONDS = 30
+    settings.VENDOR_READ_TIMEOUT_SECONDS = 5
+    new_vendor_client()
+    make_account("evolink", sandbox)
+    [job] = submit(funded, member, project, "A slow answer [[latency:1]]")
+    lifecycle.run_submit(job.pk)
+    job.refresh_from_db()
+
+    def check_and_close(pk):
+        try:
+            lifecycle.check(pk)
+        finally:
+            connection.close()
+
+    checking = threading.Thread(target=check_and_close, args=(job.pk,))
+    checking.start()
+    deadline = time.monotonic() + 5
+    while not Generation.objects.filter(pk=job.pk, claimed_at__isnull=False).exists():
+        assert time.monotonic() < deadline, "the check never claimed the job"
+        time.sleep(0.01)
+    # The vendor calls back while the check is still waiting for its answer.
+    path = lifecycle.callback_url(job)[len(sandbox) :]
+    assert client.post(path, data=b"{}", content_type="application/json").status_code == 200
+    checking.join(10)
+
+    job.refresh_from_db()
+    assert job.state == State.RUNNING
+    assert job.poll_count == 1
+    assert job.pk in lifecycle.due_checks()
+
+
+def test_one_job_that_breaks_does_not_stop_the_sweep(sandbox, monkeypatch, funded, member, project):
+    make_account("kinovi", sandbox)
+    [broken] = submit(funded, member, project, "A clip that breaks the worker")
+    lifecycle.run_submit(broken.pk)
+    Generation.objects.filter(pk=broken.pk).update(
+        state=State.FINALIZING, claimed_at=None, next_check_at=timezone.now()
+    )
+    done = running_and_done(funded, member, project)
+    store_clip = lifecycle.store_clip
+
+    def store_or_break(generation):
+        if generation.pk == broken.pk:
+            raise RuntimeError("a bug in one job")
+        return store_clip(generation)
+
+    monkeypatch.setattr(lifecycle, "store_clip", store_or_break)
+
+    counts = lifecycle.sweep()
+
+    done.refresh_from_db()
+    broken.refresh_from_db()
+    assert counts["finalized"] == counts["checked"] == 1
+    assert done.state == State.SUCCEEDED
+    assert broken.state == State.FINALIZING
+    wait_for_background()
+
+
+def test_a_job_the_vendor_calls_back_about_is_polled_only_as_a_safety_net(
+    sandbox, settings, funded, member, project
+):
+    settings.SANDBOX_RUN_SECONDS = 30
+    settings.GENERATION_POLL_FIRST_SECONDS = 2
+    settings.GENERATION_POLL_MAX_SECONDS = 8
+    heard = make_account("kinovi", sandbox)  # takes our callback URL
+    polled = make_account("aigptimage", sandbox)  # has no callbacks
+    [called_back] = submit(funded, member, project, "Calls back", pinned=heard)
+    [asked] = submit(funded, member, project, "Is asked", pinned=polled)
+    for job in (called_back, asked):
+        lifecycle.run_submit(job.pk)
+        job.refresh_from_db()
+        assert job.state == State.RUNNING
+        # Pretend the first poll is due, then see when the next one is.
+        Generation.objects.filter(pk=job.pk).update(next_check_at=timezone.now())
+        lifecycle.check(job.pk)
+        job.refresh_from_db()
+
+    def seconds_to_next_check(job):
+        return (job.next_check_at - timezone.now()).total_seconds()
+
+    assert 24 < seconds_to_next_check(called_back) <= 32
+    assert 1 < seconds_to_next_check(asked) <= 3
+    wait_for_background()
+
+
+def test_jobs_sent_together_are_not_polled_in_lockstep(sandbox, settings, funded, member, project):
+    settings.SANDBOX_RUN_SECONDS = 30
+    settings.GENERATION_POLL_FIRST_SECONDS = settings.GENERATION_POLL_MAX_SECONDS = 8
+    make_account("evolink", sandbox)
+    jobs = submit(funded, member, project, "Ten takes", variants=10)
+    for job in jobs:
+        lifecycle.run_submit(job.pk)
+    Generation.objects.update(next_check_at=timezone.now())
+
+    assert lifecycle.sweep()["checked"] == 10
+
+    next_checks = sorted(Generation.objects.values_list("next_check_at", flat=True))
+    assert (next_checks[-1] - next_checks[0]).total_seconds() > 0.5
+    wait_for_background()
+
+
+def test_a_poll_of_a_running_job_costs_three_queries(
+    sandbox, settings, funded, member, project, django_assert_num_queries
+):
+    # A thousand jobs in flight mean a hundred polls a second from one process.
+    settings.SANDBOX_RUN_SECONDS = 30
+    make_account("evolink", sandbox)
+    [job] = submit(funded, member, project, "Still rendering")
+    lifecycle.run_submit(job.pk)
+    time.sleep(0.3)  # past the vendor's queue: it reports progress now
+
+    with django_assert_num_queries(3):  # claim, read, reschedule with the progress
+        lifecycle.check(job.pk)
+
+    job.refresh_from_db()
+    assert job.state == State.RUNNING
+    assert job.progress and job.poll_count == 1 and job.claimed_at is None
+    wait_for_background()
+
+
+def test_a_finalizing_claim_outlasts_the_download_deadline(settings):
+    """A second worker must not start saving a clip the first may still be downloading."""
+    from datetime import timedelta
+
+    from generations.lifecycle import finalize_lease, lease
+
+    settings.GENERATION_LEASE_SECONDS = 90
+    settings.CLIP_DOWNLOAD_SECONDS = 60
+    assert lease() == timedelta(seconds=90)
+    assert finalize_lease() == timedelta(seconds=150)
