@@ -709,13 +709,10 @@ def statement_lines(team, transfers):
         )
 
 
-def statement(
-    team, *, since=None, until=None, member=None, project_uuid=None, vendor=None, after=None
-):
-    """The team's transfers, newest first; `after` = (created, id) of the last row seen.
+def statement(team, *, since=None, until=None, member=None, project_uuid=None, vendor=None):
+    """The team's transfers, newest first (keyset.page() pages it).
 
-    `since` and `until` are aware datetimes (until exclusive). Ordering by
-    (created, id) makes a keyset cursor exact even when timestamps collide.
+    `since` and `until` are aware datetimes (until exclusive).
     """
     query = Transfer.objects.filter(team=team).select_related("member")
     if since is not None:
@@ -728,9 +725,6 @@ def statement(
         query = query.filter(project_uuid=project_uuid)
     if vendor:
         query = query.filter(vendor=vendor)
-    if after is not None:
-        created, pk = after
-        query = query.filter(Q(created__lt=created) | Q(created=created, pk__lt=pk))
     return query.order_by("-created", "-pk")
 
 

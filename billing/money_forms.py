@@ -8,10 +8,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EMPTY_VALUES
 from django.http import Http404
 
-from billing import ledger
+from billing import keyset, ledger
 from billing.models import Account, AccountKind, Hold, Membership, Team
-
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
 
 class DollarsField(forms.CharField):
@@ -78,21 +76,6 @@ def team_membership(team, value) -> Membership:
     return membership
 
 
-def encode_cursor(transfer) -> str:
-    micro = (transfer.created - EPOCH) // dt.timedelta(microseconds=1)
-    return f"{micro}_{transfer.pk}"
-
-
-def decode_cursor(text) -> tuple[dt.datetime, int]:
-    try:
-        micro, pk = (int(part) for part in text.split("_"))
-        return EPOCH + dt.timedelta(microseconds=micro), pk
-    except (ValueError, OverflowError):
-        raise ValidationError(
-            "This page link is broken; start again from the newest entries."
-        ) from None
-
-
 class StatementFilterForm(forms.Form):
     """The statement's filters, read from the query string so a filtered URL can be shared."""
 
@@ -138,7 +121,12 @@ class StatementFilterForm(forms.Form):
 
     def clean_cursor(self):
         value = self.cleaned_data["cursor"]
-        return decode_cursor(value) if value else None
+        if not value:
+            return None
+        position = keyset.decode(value)
+        if position is None:
+            raise ValidationError("This page link is broken; start again from the newest entries.")
+        return position
 
     def clean(self):
         data = super().clean()
@@ -164,7 +152,6 @@ class StatementFilterForm(forms.Form):
             "member": data["member"].user if data.get("member") else None,
             "project_uuid": uuid.UUID(data["project"]) if data.get("project") else None,
             "vendor": data.get("vendor") or None,
-            "after": data.get("cursor"),
         }
 
     def is_filtered(self) -> bool:

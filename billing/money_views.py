@@ -9,9 +9,7 @@ import datetime as dt
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -20,7 +18,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import push_url, trigger_client_event
 
-from billing import audit, ledger
+from billing import audit, keyset, ledger
 from billing.access import operator_required, role_required, team_required
 from billing.models import (
     Account,
@@ -37,8 +35,6 @@ from billing.money_forms import (
     GrantForm,
     StatementFilterForm,
     ThresholdForm,
-    decode_cursor,
-    encode_cursor,
 )
 
 STATEMENT_PAGE_SIZE = 50
@@ -51,14 +47,6 @@ def money_moved(response, message):
     trigger_client_event(response, "balanceChanged")
     trigger_client_event(response, "toast", {"message": message, "level": "success"})
     return response
-
-
-def _page(query, size):
-    """One keyset page: (rows, cursor of the next page or None)."""
-    rows = list(query[: size + 1])
-    if len(rows) > size:
-        return rows[:size], encode_cursor(rows[size - 1])
-    return rows, None
 
 
 def _filter_query(request, fields) -> str:
@@ -91,16 +79,18 @@ def billing(request):
 
 
 def _statement(request, form) -> dict:
-    lines, next_cursor = [], None
+    filter_query = _filter_query(request, StatementFilterForm.FIELDS)
+    lines, next_url = [], None
     if form.is_valid():
         query = ledger.statement(request.team, **form.statement_filters())
-        transfers, next_cursor = _page(query, STATEMENT_PAGE_SIZE)
-        lines = list(ledger.statement_lines(request.team, transfers))
+        page = keyset.page(query, STATEMENT_PAGE_SIZE, form.cleaned_data["cursor"])
+        lines = list(ledger.statement_lines(request.team, page.rows))
+        next_url = page.next_url(reverse("billing"), filter_query)
     return {
         "filter_form": form,
         "lines": lines,
-        "next_cursor": next_cursor,
-        "filter_query": _filter_query(request, StatementFilterForm.FIELDS),
+        "next_url": next_url,
+        "filter_query": filter_query,
         "paged": bool(request.GET.get("cursor")),
     }
 
@@ -154,8 +144,7 @@ def statement_csv(request):
     if not form.is_valid():
         # The page shows what is wrong with the filters, next to each one.
         return redirect(f"{reverse('billing')}?{request.GET.urlencode()}")
-    filters = form.statement_filters() | {"after": None}
-    transfers = ledger.statement(team, **filters).iterator(chunk_size=2000)
+    transfers = ledger.statement(team, **form.statement_filters()).iterator(chunk_size=2000)
     writer = csv.writer(Echo())
     header = [
         "created (UTC)", "entry", "member", "project", "project id", "vendor", "memo",
@@ -307,15 +296,9 @@ def _grants_context(request, grant_form=None, adjust_form=None) -> dict:
         .select_related("team", "created_by", "credit")
         .order_by("-created", "-pk")
     )
-    cursor = request.GET.get("cursor")
-    if cursor:
-        try:
-            created, pk = decode_cursor(cursor)
-        except ValidationError:
-            cursor = None  # A mangled link starts again from the newest.
-        else:
-            query = query.filter(Q(created__lt=created) | Q(created=created, pk__lt=pk))
-    entries, next_cursor = _page(query, GRANTS_PAGE_SIZE)
+    # A mangled cursor starts again from the newest.
+    page = keyset.page(query, GRANTS_PAGE_SIZE, keyset.decode(request.GET.get("cursor", "")))
+    entries = page.rows
     for t in entries:
         t.signed = t.amount if t.credit.kind == AccountKind.AVAILABLE else -t.amount
     preselect = {"team": request.GET.get("team")} if request.GET.get("team") else {}
@@ -323,8 +306,8 @@ def _grants_context(request, grant_form=None, adjust_form=None) -> dict:
         "grant_form": grant_form or GrantForm(initial=dict(preselect)),
         "adjust_form": adjust_form or AdjustForm(initial=dict(preselect)),
         "entries": entries,
-        "next_cursor": next_cursor,
-        "paged": bool(cursor),
+        "next_url": page.next_url(reverse("grants")),
+        "paged": page.paged,
         "teams": _team_balances(),
     }
 

@@ -3,14 +3,13 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from billing import audit
+from billing import audit, keyset
 from billing.access import (
     get_membership_for_admin,
     operator_required,
@@ -20,7 +19,6 @@ from billing.access import (
 )
 from billing.forms import InvitationForm, RoleForm, SignupForm
 from billing.models import AuditAction, AuditEntry, Invitation, Role, Team
-from billing.money_forms import decode_cursor, encode_cursor
 
 AUDIT_PAGE_SIZE = 50
 
@@ -225,22 +223,16 @@ def _record_departure(request, membership, action) -> None:
 # --- The audit log -------------------------------------------------------------
 
 
-def _audit_page(request, entries, template_context) -> dict:
-    cursor = request.GET.get("cursor")
-    if cursor:
-        try:
-            created, pk = decode_cursor(cursor)
-        except ValidationError:
-            cursor = None  # A mangled link starts again from the newest.
-        else:
-            entries = entries.filter(Q(created__lt=created) | Q(created=created, pk__lt=pk))
-    rows = list(entries.order_by("-created", "-pk")[: AUDIT_PAGE_SIZE + 1])
-    next_cursor = encode_cursor(rows[AUDIT_PAGE_SIZE - 1]) if len(rows) > AUDIT_PAGE_SIZE else None
+def _audit_page(request, entries, page_url, filter_query="", **template_context) -> dict:
+    # A mangled cursor starts again from the newest.
+    page = keyset.page(entries, AUDIT_PAGE_SIZE, keyset.decode(request.GET.get("cursor", "")))
     return {
         **template_context,
-        "entries": rows[:AUDIT_PAGE_SIZE],
-        "next_cursor": next_cursor,
-        "paged": bool(cursor),
+        "page_url": page_url,
+        "filter_query": filter_query,
+        "entries": page.rows,
+        "next_url": page.next_url(page_url, filter_query),
+        "paged": page.paged,
     }
 
 
@@ -254,7 +246,7 @@ def _render_audit(request, ctx):
 def team_audit(request):
     """The team's own entries, for its owners and admins."""
     entries = AuditEntry.objects.filter(team=request.team)
-    ctx = _audit_page(request, entries, {"page_url": reverse("team_audit"), "filter_query": ""})
+    ctx = _audit_page(request, entries, reverse("team_audit"))
     return _render_audit(request, ctx)
 
 
@@ -274,12 +266,10 @@ def audit_log(request):
     ctx = _audit_page(
         request,
         entries,
-        {
-            "page_url": reverse("audit"),
-            "all_teams": True,
-            "teams": teams,
-            "chosen_team": chosen,
-            "filter_query": f"team={chosen}&" if chosen else "",
-        },
+        reverse("audit"),
+        f"team={chosen}" if chosen else "",
+        all_teams=True,
+        teams=teams,
+        chosen_team=chosen,
     )
     return _render_audit(request, ctx)

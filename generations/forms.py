@@ -1,15 +1,11 @@
 """Forms of the studio pages: what a member may ask for, checked against the vendors."""
 
-import base64
-import binascii
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.forms.utils import ErrorDict
-from django.utils import timezone
 
 from billing import ledger
 from billing.money_forms import DollarsField
@@ -606,33 +602,3 @@ class GalleryFilterForm(forms.Form):
             if not any(params.getlist(key)):
                 del params[key]
         return params.urlencode()
-
-
-# --- keyset cursors ------------------------------------------------------------------
-
-
-def encode_cursor(generation: Generation) -> str:
-    """An opaque token for the position after `generation` in (created, id) order."""
-    raw = f"{generation.created.isoformat()}|{generation.pk}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int] | None:
-    """(created, id) of the last item seen; None for a cursor that does not parse."""
-    if not cursor:
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, pk = raw.split("|")
-        created = datetime.fromisoformat(stamp)
-        if timezone.is_naive(created):
-            return None
-        # The database compares in UTC: a time at the calendar's edge with an offset
-        # would overflow there, as a 500, instead of here.
-        created = created.astimezone(UTC)
-    except (ValueError, OverflowError, binascii.Error, UnicodeDecodeError):
-        return None
-    # str.isdigit() also accepts "²", which int() refuses.
-    if not (pk.isascii() and pk.isdigit()):
-        return None
-    return created, int(pk)

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_client_event
 
-from billing import audit, ledger
+from billing import audit, keyset, ledger
 from billing.access import demand_role, role_required, team_required
 from billing.models import AuditAction, HoldStatus, Role
 from generations import access, exports, lifecycle, ratelimit
@@ -32,8 +32,6 @@ from generations.forms import (
     SceneForm,
     add_scene,
     credits_text,
-    decode_cursor,
-    encode_cursor,
     initial_from,
 )
 from generations.models import Favourite, Generation, Project, State
@@ -187,21 +185,13 @@ def jobs(request):
         present(g, request.membership) for g in queryset.active().order_by("-created", "-pk")[:200]
     ]
     finished = queryset.filter(state__in=Generation.FINISHED)
-    cursor = decode_cursor(request.GET.get("before", ""))
-    if cursor:
-        finished = _after_cursor(finished, cursor)
-    recent = list(finished.order_by("-created", "-pk")[: RECENT_JOBS + 1])
-    older = None
-    if len(recent) > RECENT_JOBS:
-        recent = recent[:RECENT_JOBS]
-        older = f"?before={encode_cursor(recent[-1])}" + ("&mine=1" if mine else "")
-    recent = [present(g, request.membership) for g in recent]
+    page = keyset.page(finished, RECENT_JOBS, keyset.decode(request.GET.get("before", "")))
     context = {
         "active": active,
-        "recent": recent,
+        "recent": [present(g, request.membership) for g in page.rows],
         "mine": mine,
-        "older": older,
-        "paged": bool(cursor),
+        "older": page.next_url("", "mine=1" if mine else "", name="before"),
+        "paged": page.paged,
     }
     return render(request, "generations/jobs.html", context)
 
@@ -251,11 +241,6 @@ def cancel_job(request, uuid):
 # --- Gallery -----------------------------------------------------------------------------
 
 
-def _after_cursor(queryset, cursor):
-    created, pk = cursor
-    return queryset.filter(Q(created__lt=created) | Q(created=created, pk__lt=pk))
-
-
 def gallery_queryset(request):
     """The team's finished clips, newest first, with all a card shows in one query."""
     favourite = Favourite.objects.filter(user=request.user, generation=OuterRef("pk"))
@@ -272,24 +257,16 @@ def gallery_queryset(request):
 def gallery(request):
     form = GalleryFilterForm(request.GET, team=request.team)
     queryset = form.filter(gallery_queryset(request), request.user)
-    cursor = decode_cursor(request.GET.get("cursor", ""))
-    if cursor:
-        queryset = _after_cursor(queryset, cursor)
-    page = list(queryset[: GALLERY_PAGE + 1])
-    next_url = None
-    if len(page) > GALLERY_PAGE:
-        page = page[:GALLERY_PAGE]
-        filters = form.query_string()
-        next_url = f"?{filters}&" if filters else "?"
-        next_url += f"cursor={encode_cursor(page[-1])}"
-    context = {"form": form, "clips": page, "next_url": next_url, "paged": bool(cursor)}
+    page = keyset.page(queryset, GALLERY_PAGE, keyset.decode(request.GET.get("cursor", "")))
+    next_url = page.next_url("", form.query_string())
+    context = {"form": form, "clips": page.rows, "next_url": next_url, "paged": page.paged}
     if request.htmx and not request.htmx.history_restore_request:
         if request.htmx.target == "gallery-results":
             response = render(request, "generations/gallery.html#results", context)
             # The address bar shows the filters in use, not every empty field of the form.
             filters = form.query_string()
             return push_url(response, reverse("gallery") + (f"?{filters}" if filters else ""))
-        if cursor:
+        if page.paged:
             return render(request, "generations/gallery.html#cards", context)
     return render(request, "generations/gallery.html", context)
 

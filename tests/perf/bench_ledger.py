@@ -32,6 +32,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing import ledger
+from billing.keyset import encode as encode_cursor
 from billing.models import (
     Account,
     AccountKind,
@@ -41,7 +42,6 @@ from billing.models import (
     Transfer,
     TransferKind,
 )
-from billing.money_forms import encode_cursor
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
 USD = 1_000_000
