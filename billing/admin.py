@@ -1,11 +1,6 @@
 from django.contrib import admin
 
-from billing.auth import AdminSignInForm
 from billing.models import Invitation, Membership, Team
-
-# The admin's own login page counts failures with the studio's (billing/auth.py), or it
-# would be a way around them.
-admin.site.login_form = AdminSignInForm
 
 
 class MembershipInline(admin.TabularInline):

@@ -13,6 +13,9 @@ every web process.
 
 A success forgets the username's failures but not the address's: otherwise one valid
 account would let a guesser reset their own limit between tries at other accounts.
+
+Changing a password asks for the old one: a wrong one counts against the same username
+limit, so a session left open is not a way around it.
 """
 
 import hashlib
@@ -22,11 +25,13 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm, PasswordChangeForm
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.shortcuts import redirect
 
 logger = logging.getLogger(__name__)
 
@@ -91,10 +96,10 @@ def address_failures(request) -> Failures | None:
     return Failures(f"address:{address}", FAILURES_PER_ADDRESS) if address else None
 
 
-def too_many_attempts(seconds: float) -> str:
+def too_many_attempts(seconds: float, what: str = "failed sign-in attempts") -> str:
     minutes = max(1, math.ceil(seconds / 60))
     unit = "minute" if minutes == 1 else "minutes"
-    return f"Too many failed sign-in attempts. Try again in {minutes} {unit}."
+    return f"Too many {what}. Try again in {minutes} {unit}."
 
 
 class ThrottledLoginMixin:
@@ -133,6 +138,22 @@ class ThrottledLoginMixin:
         return cleaned
 
 
+class PasswordChangeThrottledForm(PasswordChangeForm):
+    """A wrong old password is a failed attempt on the account, refused over the limit."""
+
+    def clean_old_password(self):
+        counter = username_failures(self.user.get_username())
+        now = time.time()
+        slot = counter.claim(now)
+        if slot is None:
+            wait = counter.seconds_to_wait(now)
+            raise ValidationError(too_many_attempts(wait, "wrong passwords"), code="throttled")
+        old_password = super().clean_old_password()  # a wrong one keeps its slot
+        cache.delete(slot)
+        counter.clear()
+        return old_password
+
+
 class SignInForm(ThrottledLoginMixin, AuthenticationForm):
     pass
 
@@ -149,3 +170,13 @@ class LoginView(auth_views.LoginView):
         if form.has_error("__all__", code="throttled"):
             response.status_code = 429
         return response
+
+
+class StudioAdminSite(admin.AdminSite):
+    """The Django admin, signing in and changing passwords under the same limits."""
+
+    login_form = AdminSignInForm
+
+    def password_change(self, request, extra_context=None):
+        # One page changes passwords, throttled: the admin's own would be a way around it.
+        return redirect("password_change")

@@ -125,7 +125,7 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 PUBLIC_BASE_URL = envstr("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "billing.apps.StudioAdminConfig",  # django.contrib.admin, throttled like signing in
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

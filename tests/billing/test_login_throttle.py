@@ -132,6 +132,64 @@ def test_a_right_password_refused_at_the_admin_is_not_counted_as_a_guess(client,
     assert sign_in(client, "mateo", RIGHT).status_code == 302
 
 
+# --- Changing a password asks for the old one: the same limit ---
+
+
+def change_password(client, old, new="a brand new passphrase 42"):
+    return client.post(
+        "/account/password/", {"old_password": old, "new_password1": new, "new_password2": new}
+    )
+
+
+def test_wrong_old_passwords_count_against_the_username_and_are_refused_next_to_the_field(
+    client, owner
+):
+    client.force_login(owner)
+    for _ in range(5):
+        response = change_password(client, "wrong")
+        assert "Your old password was entered incorrectly" in response.content.decode()
+    response = change_password(client, RIGHT)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert (
+        '<p class="error" id="id_old_password_error">'
+        "Too many wrong passwords. Try again in 15 minutes.</p>"
+    ) in html
+    owner.refresh_from_db()
+    assert owner.check_password(RIGHT)  # not changed
+    # The same counter: signing in as that person is refused too.
+    assert REFUSED in sign_in(Client(), "olivia", RIGHT).content.decode()
+
+
+def test_guessing_at_sign_in_uses_up_the_password_change_too(client, owner):
+    for _ in range(5):
+        sign_in(Client(), "olivia", "wrong")
+    client.force_login(owner)
+    response = change_password(client, RIGHT)
+    assert "Too many wrong passwords" in response.content.decode()
+
+
+def test_the_right_old_password_changes_it_and_forgets_the_failures(client, owner):
+    client.force_login(owner)
+    for _ in range(4):
+        change_password(client, "wrong")
+    assert change_password(client, RIGHT).status_code == 302
+    owner.refresh_from_db()
+    assert owner.check_password("a brand new passphrase 42")
+    for _ in range(4):
+        change_password(client, "wrong")
+    assert (
+        "Your old password was entered incorrectly"
+        in change_password(client, "wrong").content.decode()
+    )
+
+
+def test_the_admins_password_page_is_the_throttled_one(client, operator):
+    client.force_login(operator)
+    response = client.get("/admin/password_change/")
+    assert response.status_code == 302 and response["Location"] == "/account/password/"
+
+
 # --- Which address a request came from ---
 
 
