@@ -579,18 +579,18 @@ def finalize(pk) -> None:
             vendor_label=account.label,
             memo=f"Clip by {account.label}",
         )
-        moved = _move(
+        if _move(
             generation, [State.FINALIZING], State.SUCCEEDED, charge_micros=actual, error_message=""
-        )
-    if moved:
-        credits = (
-            f" ({generation.charge_credits.normalize():f} vendor credits)"
-            if generation.charge_credits is not None
-            else ""
-        )
-        generation.log(
-            "succeeded", f"Clip saved. Charged {ledger.dollars(actual)}{credits}.", **step
-        )
+        ):
+            # In the same transaction: the story never shows a job done without its ending.
+            credits = (
+                f" ({generation.charge_credits.normalize():f} vendor credits)"
+                if generation.charge_credits is not None
+                else ""
+            )
+            generation.log(
+                "succeeded", f"Clip saved. Charged {ledger.dollars(actual)}{credits}.", **step
+            )
 
 
 def store_clip(generation) -> Clip:

@@ -1,11 +1,15 @@
 """Generations end to end against the sandbox over real HTTP."""
 
-import pytest
+import time
 
-from billing.models import Hold
+import pytest
+from django.db import DatabaseError
+
+from billing.models import Hold, HoldStatus, Transfer, TransferKind
 from generations import lifecycle
 from generations.models import Generation, State
 from generations.sandbox.engine import wait_for_background
+from generations.sandbox.models import SandboxTask
 from tests.generations.conftest import PROTOCOLS, drive, make_account, text_request
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -69,3 +73,38 @@ def test_a_request_no_vendor_accepts_is_refused_with_the_reason(sandbox, funded,
     with pytest.raises(lifecycle.SubmitRefused, match="5, 10 or 15"):
         submit(funded, member, project, duration=7)
     assert not Generation.objects.exists()
+
+
+def test_a_job_is_never_done_without_the_event_that_says_so(
+    sandbox, monkeypatch, funded, member, project
+):
+    """The charge, the state and the "succeeded" event commit together, or none of them."""
+    make_account("evolink", sandbox)
+    job = submit(funded, member, project, prompt="Ends in one piece")
+    drive(job, until=[State.RUNNING])
+    real_log = Generation.log
+
+    def log_fails_at_the_end(self, kind, message, **data):
+        if kind == "succeeded":
+            raise DatabaseError("disk I/O error")
+        return real_log(self, kind, message, **data)
+
+    monkeypatch.setattr(Generation, "log", log_fails_at_the_end)
+    task = SandboxTask.objects.get(prompt="Ends in one piece")
+    deadline = time.monotonic() + 10
+    while task.snapshot().state != "succeeded" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    with pytest.raises(DatabaseError):
+        lifecycle.check(job.pk)  # the vendor is done: stores the clip, then finalizes
+    job.refresh_from_db()
+    assert job.state == State.FINALIZING and job.charge_micros is None
+    assert job.hold.status == HoldStatus.PENDING
+
+    monkeypatch.setattr(Generation, "log", real_log)
+    Generation.objects.filter(pk=job.pk).update(claimed_at=None)  # its claim ran out
+    lifecycle.finalize(job.pk)
+    job.refresh_from_db()
+    assert job.state == State.SUCCEEDED and job.hold.status == HoldStatus.CAPTURED
+    assert job.events.filter(kind="succeeded").count() == 1
+    assert Transfer.objects.filter(hold=job.hold, kind=TransferKind.CAPTURE).count() == 1
+    wait_for_background()
