@@ -217,7 +217,9 @@ def build_storyboard_export(project_pk: int, user_pk: int) -> str:
             write_status(project, state="running", progress=percent, **common)
 
     try:
-        with tempfile.TemporaryDirectory(prefix="storyboard-") as work:
+        with tempfile.TemporaryDirectory(
+            prefix=f"{media.SCRATCH_PREFIX}storyboard-", dir=media.scratch_dir()
+        ) as work:
             with ExitStack() as stack:
                 paths = [
                     stack.enter_context(_local_copy(s.chosen_take.clip.file, work)) for s in chosen

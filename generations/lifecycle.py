@@ -596,7 +596,9 @@ def finalize(pk) -> None:
 def store_clip(generation) -> Clip:
     max_bytes = setting("CLIP_MAX_BYTES", 500 * 2**20)
     deadline = setting("CLIP_DOWNLOAD_SECONDS", 60)
-    handle, path = tempfile.mkstemp(suffix=".mp4", dir=setting("CLIP_TEMP_DIR", None))
+    handle, path = tempfile.mkstemp(
+        prefix=f"{media.SCRATCH_PREFIX}clip-", suffix=".mp4", dir=media.scratch_dir()
+    )
     try:
         with os.fdopen(handle, "wb") as out:
             fetched = fetch.fetch_to_file(

@@ -1,12 +1,51 @@
-"""What a stored clip is (probed with PyAV) and what it looks like (a poster JPEG)."""
+"""What a stored clip is (probed with PyAV), what it looks like (a poster JPEG), and the
+local scratch space where clips are downloaded and storyboards joined."""
 
 import io
+import logging
+import shutil
+import tempfile
+import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import av
+from django.conf import settings
 from PIL import Image
 
+log = logging.getLogger(__name__)
+
 POSTER_WIDTH = 640
+# Everything this app puts in the scratch directory starts so: nothing else is touched.
+SCRATCH_PREFIX = "seedance-"
+
+
+def scratch_dir() -> str:
+    return str(getattr(settings, "CLIP_TEMP_DIR", None) or tempfile.gettempdir())
+
+
+def remove_abandoned_scratch(older_than_seconds: float) -> int:
+    """Delete scratch files and folders untouched for that long; returns how many.
+
+    A worker killed mid-download or mid-export never reaches its own clean-up. The
+    caller picks an age no live task reaches, so nothing in use is removed.
+    """
+    cutoff = time.time() - older_than_seconds
+    removed = 0
+    for path in Path(scratch_dir()).glob(SCRATCH_PREFIX + "*"):
+        try:
+            if path.lstat().st_mtime >= cutoff:
+                continue
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except FileNotFoundError:
+            continue  # another worker got there first
+        removed += 1
+    if removed:
+        log.info("Removed %d abandoned scratch file(s) from %s", removed, scratch_dir())
+    return removed
 
 
 class NotAVideo(Exception):

@@ -21,7 +21,7 @@ from django_q.models import Schedule
 from django_q.signals import post_spawn
 from django_q.tasks import async_task
 
-from generations import lifecycle
+from generations import lifecycle, media
 from generations.models import WorkerLease
 
 log = logging.getLogger(__name__)
@@ -50,8 +50,16 @@ def sweep_when_a_cluster_starts(sender, proc_name=None, **kwargs):
     django-q2 first runs schedules some 30 s after a cluster starts, and the minute
     schedule may be a minute away: without this a cluster restarted after a crash
     would leave every polled job unfollowed for up to a minute and a half.
+    A worker also starts after one was killed (a crash, or django-q2's timeout), so it
+    clears what such workers left half-written: nothing runs longer than the task
+    timeout, and no clip download outlasts its claim.
     """
     enqueue_sweeper()
+    longest = max(settings.Q_CLUSTER["timeout"], lifecycle.finalize_lease().total_seconds())
+    try:
+        media.remove_abandoned_scratch(older_than_seconds=2 * longest)
+    except OSError:
+        log.exception("Could not clear abandoned scratch files")
 
 
 def enqueue_storyboard_export(project_pk: int, user_pk: int) -> None:

@@ -282,6 +282,8 @@ VENDOR_READ_TIMEOUT_SECONDS = envfloat("VENDOR_READ_TIMEOUT_SECONDS", 20.0)
 # Saving a clip: the whole download must finish within this (and within Q_TIMEOUT with
 # the sweeper's run); the claim on a finalizing job lasts this plus the lease.
 CLIP_DOWNLOAD_SECONDS = envfloat("CLIP_DOWNLOAD_SECONDS", 60.0)
+# Scratch space for downloads and storyboard exports (the system's temp folder if empty).
+CLIP_TEMP_DIR = envstr("CLIP_TEMP_DIR") or None
 # The sandbox's clock and renders (generations/sandbox/engine.py).
 SANDBOX_QUEUE_SECONDS = envfloat("SANDBOX_QUEUE_SECONDS", 1.0)
 SANDBOX_RUN_SECONDS = envfloat("SANDBOX_RUN_SECONDS", 3.0)
