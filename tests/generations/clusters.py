@@ -193,12 +193,28 @@ class Call:
         return self.started < other.ended and other.started < self.ended
 
 
+class Calls(list):
+    """Calls the live server finished. It finishes one after the client has its answer,
+    so a test reads them once `settled()`: when no request is still in progress."""
+
+    def __init__(self):
+        super().__init__()
+        self.in_progress = 0
+        self.changed = threading.Condition()
+
+    def settled(self, seconds: float = 10.0) -> "Calls":
+        with self.changed:
+            assert self.changed.wait_for(lambda: self.in_progress == 0, seconds), (
+                f"{self.in_progress} request(s) still in progress after {seconds} s"
+            )
+        return self
+
+
 @pytest.fixture(name="vendor_calls")
 def vendor_calls_fixture(live_server):
     """Every request the live server finished, with its wall-clock start and end."""
-    calls: list[Call] = []
+    calls = Calls()
     local = threading.local()
-    lock = threading.Lock()
 
     def started(sender, environ, **kwargs):
         local.call = Call(
@@ -207,14 +223,18 @@ def vendor_calls_fixture(live_server):
             environ.get("QUERY_STRING", ""),
             time.time(),
         )
+        with calls.changed:
+            calls.in_progress += 1
 
     def finished(sender, **kwargs):
         call = getattr(local, "call", None)
         if call is not None:
             call.ended = time.time()
             local.call = None
-            with lock:
+            with calls.changed:
                 calls.append(call)
+                calls.in_progress -= 1
+                calls.changed.notify_all()
 
     request_started.connect(started, dispatch_uid="vendor-calls-started")
     request_finished.connect(finished, dispatch_uid="vendor-calls-finished")

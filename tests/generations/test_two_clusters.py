@@ -122,6 +122,7 @@ def test_two_clusters_never_work_one_generation_at_the_same_time(
         assert overlapping_work(generation) == [], generation.prompt
 
     assert SandboxTask.objects.count() == Clip.objects.count() == 30
+    vendor_calls.settled()
     for task in SandboxTask.objects.all():
         queries = [c for c in vendor_calls if c.kind == "query" and c.names(task.task_id)]
         downloads = [c for c in vendor_calls if c.kind == "download" and c.names(task.output_token)]
@@ -155,7 +156,7 @@ def test_eight_threads_submitting_one_job_create_one_vendor_task(
     assert job.state == State.RUNNING
     assert job.submit_attempts == 1
     assert SandboxTask.objects.count() == 1
-    assert [c.kind for c in vendor_calls if c.path.startswith("/sandbox/")] == ["create"]
+    assert [c.kind for c in vendor_calls.settled() if c.path.startswith("/sandbox/")] == ["create"]
     assert list(job.events.values_list("kind", flat=True)) == ["submitted", "accepted"]
     wait_for_background()
 
@@ -176,7 +177,7 @@ def test_eight_threads_checking_one_finished_job_ask_the_vendor_once(
 
     job.refresh_from_db()
     assert job.state == State.SUCCEEDED
-    kinds = [c.kind for c in vendor_calls if c.path.startswith("/sandbox/")]
+    kinds = [c.kind for c in vendor_calls.settled() if c.path.startswith("/sandbox/")]
     assert kinds == ["create", "query", "download"]
     story = list(job.events.values_list("kind", flat=True))
     assert [story.count(step) for step in STEPS] == [1, 1, 1, 1], story

@@ -263,7 +263,7 @@ def test_a_thousand_generations_in_flight_with_one_cluster(
 
     calls = Counter()
     per_task = Counter()
-    for call in vendor_calls:
+    for call in vendor_calls.settled():
         calls[call.kind] += 1
         if call.kind == "query":
             per_task[call.task_ref] += 1
