@@ -7,6 +7,8 @@ from two snapshots. A secret never reaches the log: it goes in only through
 secret-looking field holding anything else.
 """
 
+from django.db import transaction
+
 from billing.models import AuditEntry
 
 # Field names that may only ever hold a masked value.
@@ -36,6 +38,24 @@ def record_change(actor, action, *, team, target, field, before, after, as_text=
         return None
     changes = {field: [as_text(before), as_text(after)]}
     return record(actor, action, team=team, target=target, changes=changes)
+
+
+def save_field(actor, action, obj, field, value, *, team, target, as_text=str):
+    """Set and save one field of `obj` and record the change, in one transaction."""
+    before = getattr(obj, field)
+    setattr(obj, field, value)
+    with transaction.atomic():
+        obj.save(update_fields=[field])
+        record_change(
+            actor,
+            action,
+            team=team,
+            target=target,
+            field=field,
+            before=before,
+            after=value,
+            as_text=as_text,
+        )
 
 
 def cap_text(cap) -> str:

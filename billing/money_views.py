@@ -9,7 +9,6 @@ import datetime as dt
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db import transaction
 from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -187,20 +186,16 @@ def set_threshold(request):
         ctx = _billing_context(request, statement, threshold_form=form)
         return render(request, "billing/money/billing.html", ctx)
     team = request.team
-    before = team.low_balance_threshold
-    team.low_balance_threshold = form.cleaned_data["threshold"]
-    with transaction.atomic():
-        team.save(update_fields=["low_balance_threshold"])
-        audit.record_change(
-            request.user,
-            AuditAction.THRESHOLD_SET,
-            team=team,
-            target=team.name,
-            field="low_balance_threshold",
-            before=before,
-            after=team.low_balance_threshold,
-            as_text=ledger.dollars,
-        )
+    audit.save_field(
+        request.user,
+        AuditAction.THRESHOLD_SET,
+        team,
+        "low_balance_threshold",
+        form.cleaned_data["threshold"],
+        team=team,
+        target=team.name,
+        as_text=ledger.dollars,
+    )
     messages.success(
         request, f"The team is warned when available credit falls below "
         f"{ledger.dollars(request.team.low_balance_threshold)}."
@@ -243,20 +238,16 @@ def caps(request):
     # An id of another team's member is a 404 from inside is_valid().
     if form is not None and form.is_valid():
         membership = form.cleaned_data["member"]
-        before = membership.monthly_cap
-        membership.monthly_cap = form.cleaned_data["monthly_cap"]
-        with transaction.atomic():
-            membership.save(update_fields=["monthly_cap"])
-            audit.record_change(
-                request.user,
-                AuditAction.MEMBER_CAP_SET,
-                team=team,
-                target=membership.user.username,
-                field="monthly_cap",
-                before=before,
-                after=membership.monthly_cap,
-                as_text=audit.cap_text,
-            )
+        audit.save_field(
+            request.user,
+            AuditAction.MEMBER_CAP_SET,
+            membership,
+            "monthly_cap",
+            form.cleaned_data["monthly_cap"],
+            team=team,
+            target=membership.user.username,
+            as_text=audit.cap_text,
+        )
         name, cap = membership.user.username, membership.monthly_cap
         message = (
             f"{name} may spend {ledger.dollars(cap)} a month."

@@ -106,6 +106,19 @@ def snapshot(account: VendorAccount) -> dict:
     }
 
 
+VENDOR_FIELDS = [
+    "label",
+    "protocol",
+    "base_url",
+    "api_key",
+    "enabled",
+    "priority",
+    "max_concurrent",
+    "credit_value",
+    "price_rules",
+]
+
+
 class VendorAccountForm(forms.ModelForm):
     api_key = forms.CharField(
         label="API key",
@@ -140,31 +153,12 @@ class VendorAccountForm(forms.ModelForm):
         ),
     )
 
-    field_order = [
-        "label",
-        "protocol",
-        "base_url",
-        "api_key",
-        "enabled",
-        "priority",
-        "max_concurrent",
-        "credit_value",
-        "price_rules",
-    ]
+    # api_key is declared above, not a model field: without field_order it would come last.
+    field_order = VENDOR_FIELDS
 
     class Meta:
         model = VendorAccount
-        fields = [
-            "label",
-            "protocol",
-            "base_url",
-            "api_key",
-            "enabled",
-            "priority",
-            "max_concurrent",
-            "credit_value",
-            "price_rules",
-        ]
+        fields = VENDOR_FIELDS
         labels = {
             "max_concurrent": "Concurrency cap",
             "enabled": "Enabled: the router may send jobs here",

@@ -9,7 +9,6 @@ import re
 from itertools import groupby
 
 from django.contrib import messages
-from django.db import transaction
 from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.http import Http404, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -406,19 +405,16 @@ def set_project_cap(request, uuid):
     if not form.is_valid():
         context = _project_context(request, p, cap_form=form)
         return render(request, "generations/project.html", context)
-    before, p.spend_cap = p.spend_cap, form.cleaned_data["spend_cap"]
-    with transaction.atomic():
-        p.save(update_fields=["spend_cap"])
-        audit.record_change(
-            request.user,
-            AuditAction.PROJECT_CAP_SET,
-            team=p.team,
-            target=p.name,
-            field="spend_cap",
-            before=before,
-            after=p.spend_cap,
-            as_text=audit.cap_text,
-        )
+    audit.save_field(
+        request.user,
+        AuditAction.PROJECT_CAP_SET,
+        p,
+        "spend_cap",
+        form.cleaned_data["spend_cap"],
+        team=p.team,
+        target=p.name,
+        as_text=audit.cap_text,
+    )
     if p.spend_cap is None:
         messages.success(request, f"“{p.name}” has no spending cap.")
     else:
