@@ -23,6 +23,9 @@ from django.conf import settings
 from django.core.signals import request_finished, request_started
 from django.db import connection
 
+from generations import lifecycle
+from tests.generations.conftest import PROTOCOLS, make_account, text_request
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # Fast enough for a test, slow enough that a lease outlives the steps it covers.
@@ -243,3 +246,19 @@ def vendor_calls_fixture(live_server):
     finally:
         request_started.disconnect(dispatch_uid="vendor-calls-started")
         request_finished.disconnect(dispatch_uid="vendor-calls-finished")
+
+
+@pytest.fixture(name="accounts")
+def accounts_fixture(sandbox, settings):
+    """One sandbox account per vendor, quick to finish, with room for every job."""
+    settings.SANDBOX_QUEUE_SECONDS = 0.2
+    settings.SANDBOX_RUN_SECONDS = 1.5
+    return {p: make_account(p, sandbox, max_concurrent=100) for p in PROTOCOLS}
+
+
+def submit(team, member, project, account, prompt):
+    """One clip of `prompt` pinned to `account`; the submit task goes to the broker."""
+    [generation] = lifecycle.submit(
+        team=team, member=member, project=project, request=text_request(prompt), pinned=account
+    )
+    return generation

@@ -10,6 +10,7 @@ from generations.vendors.pricing import DEFAULT_CREDIT_VALUE, default_price_rule
 from tests.generations.factories import VendorAccountFactory
 
 PROTOCOLS = ["kinovi", "seedance2_ink", "seedanceapi_org", "evolink", "aigptimage"]
+PROMPT = "A lighthouse keeper climbs the spiral stairs at dusk, handheld, warm lamplight"
 
 
 @pytest.fixture
@@ -93,3 +94,22 @@ def drive(generation, seconds=20.0, until=Generation.FINISHED):
         time.sleep(0.05)
     generation.refresh_from_db()
     return generation
+
+
+def form_data(for_project, **overrides):
+    """A valid POST of the generate form for one 5 s Seedance 2.0 clip in `for_project`
+    (named so that a test can still override the form's own `project` field)."""
+    data = {
+        "prompt": PROMPT,
+        "family": "seedance-2.0",
+        "account": "",
+        "duration": "5",
+        "aspect_ratio": "16:9",
+        "resolution": "720p",
+        "project": str(for_project.uuid),
+        "scene": "",
+        "new_scene": "",
+        "variants": "1",
+    }
+    data.update(overrides)
+    return data

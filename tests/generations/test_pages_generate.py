@@ -4,14 +4,13 @@ import pytest
 
 from billing import ledger
 from generations.models import Generation, Scene
+from tests.generations.conftest import PROMPT, form_data
 from tests.generations.factories import (
     GenerationFactory,
     ProjectFactory,
     SceneFactory,
     VendorAccountFactory,
 )
-
-PROMPT = "A lighthouse keeper climbs the spiral stairs at dusk, handheld, warm lamplight"
 
 
 @pytest.fixture(autouse=True)
@@ -28,23 +27,6 @@ def project(team, owner):
 def funded(team, operator):
     ledger.grant(team, 50_000_000, by=operator, memo="test", key="k1")
     return team
-
-
-def form_data(for_project, **overrides):
-    data = {
-        "prompt": PROMPT,
-        "family": "seedance-2.0",
-        "account": "",
-        "duration": "5",
-        "aspect_ratio": "16:9",
-        "resolution": "720p",
-        "project": str(for_project.uuid),
-        "scene": "",
-        "new_scene": "",
-        "variants": "1",
-    }
-    data.update(overrides)
-    return data
 
 
 def test_it_offers_only_what_the_enabled_vendors_offer_and_says_why(member_client, kinovi, project):

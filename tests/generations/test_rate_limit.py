@@ -9,10 +9,9 @@ from django.utils import timezone
 
 from generations import lifecycle, ratelimit
 from generations.models import Generation
-from tests.generations.conftest import text_request
+from tests.generations.conftest import PROMPT, form_data, text_request
 from tests.generations.factories import GenerationFactory
 
-PROMPT = "A night ferry crosses a harbour in fog, lights smearing on the water"
 NOW = timezone.now().replace(microsecond=0)
 
 
@@ -33,23 +32,6 @@ def started(user, project, count, seconds_ago):
     ages = seconds_ago if isinstance(seconds_ago, list) else [seconds_ago] * count
     for age in ages:
         GenerationFactory(project=project, created_by=user, created=NOW - timedelta(seconds=age))
-
-
-def form_data(project, **overrides):
-    data = {
-        "prompt": PROMPT,
-        "family": "seedance-2.0",
-        "account": "",
-        "duration": "5",
-        "aspect_ratio": "16:9",
-        "resolution": "720p",
-        "project": str(project.uuid),
-        "scene": "",
-        "new_scene": "",
-        "variants": "1",
-    }
-    data.update(overrides)
-    return data
 
 
 def mine(user):

@@ -21,30 +21,18 @@ from generations.models import Clip, Generation, GenerationEvent, State
 from generations.sandbox.engine import wait_for_background
 from generations.sandbox.models import SandboxTask
 from tests.generations.clusters import (  # noqa: F401 - fixtures
+    accounts_fixture,
     clusters_fixture,
+    submit,
     survivors,
     vendor_calls_fixture,
     wait_for,
 )
-from tests.generations.conftest import PROTOCOLS, make_account, text_request
+from tests.generations.conftest import PROTOCOLS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 STEPS = ["accepted", "vendor_done", "stored", "succeeded"]
-
-
-@pytest.fixture
-def accounts(sandbox, settings):
-    settings.SANDBOX_QUEUE_SECONDS = 0.2
-    settings.SANDBOX_RUN_SECONDS = 1.5
-    return {p: make_account(p, sandbox, max_concurrent=100) for p in PROTOCOLS}
-
-
-def submit(team, member, project, account, prompt):
-    [generation] = lifecycle.submit(
-        team=team, member=member, project=project, request=text_request(prompt), pinned=account
-    )
-    return generation
 
 
 def worked_intervals(generation):

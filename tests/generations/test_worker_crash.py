@@ -20,24 +20,15 @@ from generations.sandbox import views as sandbox_views
 from generations.sandbox.engine import wait_for_background
 from generations.sandbox.models import SandboxTask
 from generations.tasks import SWEEPER
-from tests.generations.clusters import clusters_fixture, wait_for  # noqa: F401 - a fixture
-from tests.generations.conftest import PROTOCOLS, make_account, text_request
+from tests.generations.clusters import (  # noqa: F401 - fixtures
+    accounts_fixture,
+    clusters_fixture,
+    submit,
+    wait_for,
+)
+from tests.generations.conftest import PROTOCOLS
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def accounts(sandbox, settings):
-    settings.SANDBOX_QUEUE_SECONDS = 0.2
-    settings.SANDBOX_RUN_SECONDS = 1.5
-    return {p: make_account(p, sandbox, max_concurrent=50) for p in PROTOCOLS}
-
-
-def submit(team, member, project, account, prompt):
-    [generation] = lifecycle.submit(
-        team=team, member=member, project=project, request=text_request(prompt), pinned=account
-    )
-    return generation
 
 
 def state_of(generation):
