@@ -32,6 +32,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
+from django.apps import apps
 from django.db import IntegrityError, transaction
 from django.db.models import BigIntegerField, Count, F, Max, Q, Subquery, Sum
 from django.db.models.functions import Coalesce, TruncDate
@@ -856,6 +857,11 @@ def problems() -> list[str]:
             )
 
     found.extend(_hold_problems())
+    # Apps whose objects own holds check them too (generations: jobs against holds),
+    # without the ledger knowing what they are.
+    for config in apps.get_app_configs():
+        if hasattr(config, "ledger_problems"):
+            found.extend(config.ledger_problems())
     return found
 
 

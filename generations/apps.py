@@ -12,6 +12,12 @@ class GenerationsConfig(AppConfig):
 
         post_migrate.connect(_ensure_schedules, sender=self)
 
+    def ledger_problems(self) -> list[str]:
+        """What `manage.py reconcile_ledger` finds wrong between jobs and their holds."""
+        from generations.reconcile import job_problems
+
+        return job_problems()
+
 
 def _ensure_schedules(**kwargs):
     from generations.tasks import ensure_schedules

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import av
@@ -105,9 +106,19 @@ def poster_jpeg(path, at_seconds: float = 1.0) -> bytes:
     except av.FFmpegError as exc:
         raise NotAVideo(f"No poster could be made ({exc.__class__.__name__}).") from None
     if image.width > POSTER_WIDTH:
-        image = image.resize(
-            (POSTER_WIDTH, round(image.height * POSTER_WIDTH / image.width)), Image.LANCZOS
-        )
+        # A 2600×2 clip is a clip too: never scale a side down to nothing.
+        height = max(1, round(image.height * POSTER_WIDTH / image.width))
+        image = image.resize((POSTER_WIDTH, height), Image.LANCZOS)
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, "JPEG", quality=82, optimize=True)
+    return buffer.getvalue()
+
+
+@cache
+def placeholder_poster() -> bytes:
+    """A plain dark frame for a clip whose own frame could not be turned into a poster."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (POSTER_WIDTH, POSTER_WIDTH * 9 // 16), (32, 34, 40)).save(
+        buffer, "JPEG", quality=82
+    )
     return buffer.getvalue()

@@ -216,8 +216,9 @@ class Generation(models.Model):
     vendor_account = models.ForeignKey(
         VendorAccount, models.PROTECT, null=True, blank=True, related_name="generations"
     )
-    vendor_task_id = models.CharField(max_length=200, blank=True)
-    output_url = models.URLField(max_length=2000, blank=True)
+    vendor_task_id = models.CharField(max_length=500, blank=True)
+    # Signed storage URLs run to kilobytes; the adapters refuse anything past MAX_URL_CHARS.
+    output_url = models.TextField(blank=True)
     state = models.CharField(max_length=20, choices=State.choices, default=State.QUEUED)
     progress = models.PositiveSmallIntegerField(null=True, blank=True)
     error_kind = models.CharField(max_length=30, blank=True)
@@ -231,6 +232,12 @@ class Generation(models.Model):
     )
     charge_micros = models.BigIntegerField(null=True, blank=True)
     charge_credits = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    price_micros = models.BigIntegerField(
+        null=True,
+        blank=True,
+        help_text="What the account that took the job asked for it when it took it: "
+        "the charge when the vendor reports none we can believe.",
+    )
 
     callback_token_hash = models.CharField(max_length=64, blank=True, editable=False)
     next_check_at = models.DateTimeField(
@@ -238,6 +245,11 @@ class Generation(models.Model):
     )
     poll_count = models.PositiveIntegerField(default=0)
     submit_attempts = models.PositiveIntegerField(default=0)
+    # Consecutive not-found answers: one passing 404 must not fail a live job.
+    not_found_checks = models.PositiveSmallIntegerField(default=0)
+    # Consecutive attempts of the current step that ended in an unexpected error; past
+    # GENERATION_STEP_ATTEMPTS the job is quarantined in NEEDS_ATTENTION.
+    step_failures = models.PositiveSmallIntegerField(default=0)
     claimed_at = models.DateTimeField(null=True, blank=True)
 
     created = models.DateTimeField(default=timezone.now)

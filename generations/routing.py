@@ -70,6 +70,14 @@ def route(team, request, pinned: VendorAccount | None = None, accounts=None) -> 
                 credits = account.quote_credits(request)
             except PriceRuleError as exc:
                 problems = [f"{account.label} has no price for this: {exc}"]
+            else:
+                if account.credits_to_micros(credits) <= 0:
+                    # Nothing to hold means nothing to charge: a price of zero is a
+                    # mistake in the account's prices, not a free vendor.
+                    problems = [
+                        f"{account.label} is priced at nothing for this request; an "
+                        "operator must set its prices"
+                    ]
         if problems:
             routing.problems.extend(problems)
             continue

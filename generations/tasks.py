@@ -1,14 +1,20 @@
 """Every django-q2 call of generations lives here, so moving queues stays local.
 
-Tasks take primary keys, never model instances. A sweeper task runs in a loop
-for most of a minute and then queues its successor, so polling never waits for
-django-q2's once-a-minute scheduler. Every worker process that starts asks for a
-sweeper too, so a cluster restarted after a crash resumes at once; the schedule
-only restarts the chain if all else failed. A lease row makes sure one sweeper
-runs at a time, on any machine, and one worker of each cluster is taken by it.
+Tasks take primary keys, never model instances. A sweeper task sweeps every second
+for a few seconds and then queues its successor, so polling never waits for
+django-q2's once-a-minute scheduler, and a stopping cluster never waits long for it.
+It runs the checks itself and hands sends and saves, which may wait on a vendor for
+long, to the other workers as tasks of their own. Every worker process that starts
+asks for a sweeper too, so a cluster restarted after a crash resumes at once; the
+schedule only restarts the chain if all else failed. A lease row makes sure one
+sweeper runs at a time, on any machine.
+
+A worker told to stop with SIGTERM hands back the row it is working on at once, so
+another cluster can take it without waiting for the lease to run out.
 """
 
 import logging
+import signal
 import time
 from datetime import timedelta
 
@@ -18,7 +24,7 @@ from django.db.models import Q
 from django.dispatch import receiver
 from django.utils import timezone
 from django_q.models import Schedule
-from django_q.signals import post_spawn
+from django_q.signals import post_execute_in_worker, post_spawn, pre_execute
 from django_q.tasks import async_task
 
 from generations import lifecycle, media
@@ -43,6 +49,46 @@ def enqueue_sweeper() -> None:
     async_task("generations.tasks.sweep_generations", task_name="sweeper", group="sweeper")
 
 
+def enqueue_finalize(pk: int) -> None:
+    async_task(
+        "generations.tasks.finalize_generation", pk, task_name=f"finalize-{pk}", group="finalize"
+    )
+
+
+_ENQUEUE = {"run_submit": enqueue_submit, "finalize": enqueue_finalize}
+
+
+def dispatch(function, pks) -> None:
+    """The sweep's hand-off of long steps (sends, saves) to other workers."""
+    enqueue = _ENQUEUE[function.__name__]
+    for pk in pks:
+        enqueue(pk)
+
+
+_in_task = False
+
+
+@receiver(pre_execute)
+def _task_starts(sender, **kwargs):
+    global _in_task
+    _in_task = True
+
+
+@receiver(post_execute_in_worker)
+def _task_ends(sender, **kwargs):
+    global _in_task
+    _in_task = False
+
+
+def _hand_back_on_sigterm(signum, frame):
+    """SIGTERM reached this worker (a whole process group was signalled): stop taking
+    work; a step in progress hands its row back (lifecycle's guard) and the worker ends."""
+    lifecycle.stopping.set()
+    if _in_task:
+        raise lifecycle.WorkerStopping()
+    raise SystemExit(0)
+
+
 @receiver(post_spawn)
 def sweep_when_a_cluster_starts(sender, proc_name=None, **kwargs):
     """Each new worker process asks for a sweeper; all but one find the lease taken.
@@ -54,6 +100,7 @@ def sweep_when_a_cluster_starts(sender, proc_name=None, **kwargs):
     clears what such workers left half-written: nothing runs longer than the task
     timeout, and no clip download outlasts its claim.
     """
+    signal.signal(signal.SIGTERM, _hand_back_on_sigterm)
     enqueue_sweeper()
     longest = max(settings.Q_CLUSTER["timeout"], lifecycle.finalize_lease().total_seconds())
     try:
@@ -86,6 +133,10 @@ def check_generation(pk: int) -> None:
     lifecycle.check(pk)
 
 
+def finalize_generation(pk: int) -> None:
+    lifecycle.finalize(pk)
+
+
 def _take_lease(holder: str, seconds: float) -> bool:
     now = timezone.now()
     until = now + timedelta(seconds=seconds)
@@ -98,39 +149,52 @@ def _take_lease(holder: str, seconds: float) -> bool:
 
 
 def sweep_generations(run_for: float | None = None, chain: bool = True) -> dict:
-    """Sweep every SWEEP_INTERVAL seconds for `run_for` seconds, then hand over."""
-    run_for = run_for if run_for is not None else getattr(settings, "SWEEP_RUN_SECONDS", 50)
-    interval = getattr(settings, "SWEEP_INTERVAL_SECONDS", 1.0)
+    """Sweep every SWEEP_INTERVAL seconds for `run_for` seconds, then hand over.
+
+    Whatever a pass raises, the lease is given up and the successor queued: one bad
+    row never stops every job in the system.
+    """
+    run_for = run_for if run_for is not None else settings.SWEEP_RUN_SECONDS
+    interval = settings.SWEEP_INTERVAL_SECONDS
     # Renewed every pass; after a crash the next sweeper waits this long at most.
-    lease = getattr(settings, "SWEEP_LEASE_SECONDS", 40.0)
+    lease = settings.SWEEP_LEASE_SECONDS
     holder = lifecycle.new_lease_holder()
     stop_at = time.monotonic() + run_for
     totals: dict = {}
-    passes = 0
+    passes = failed = 0
     pass_seconds = []  # lifecycle.sweep() alone, the app's share of each pass
     if not _take_lease(holder, lease):
         return {"skipped": "another sweeper holds the lease"}
     try:
-        while True:
+        while not lifecycle.stopping.is_set():
             started = time.monotonic()
-            if settings.SANDBOX_ENABLED:
-                from generations.sandbox.engine import sandbox_tick
+            try:
+                if settings.SANDBOX_ENABLED:
+                    from generations.sandbox.engine import sandbox_tick
 
-                sandbox_tick()
-            swept = time.monotonic()
-            for key, value in lifecycle.sweep().items():
-                totals[key] = totals.get(key, 0) + value
-            pass_seconds.append(round(time.monotonic() - swept, 3))
+                    sandbox_tick()
+                swept = time.monotonic()
+                for key, value in lifecycle.sweep(dispatch=dispatch).items():
+                    totals[key] = totals.get(key, 0) + value
+                pass_seconds.append(round(time.monotonic() - swept, 3))
+            except Exception:
+                failed += 1
+                log.exception("A sweep pass failed")
+                connection.close()
             passes += 1
             if time.monotonic() >= stop_at or not _take_lease(holder, lease):
                 break
             time.sleep(max(0.0, interval - (time.monotonic() - started)))
     finally:
-        WorkerLease.objects.filter(name=SWEEPER, holder=holder).update(until=timezone.now())
+        try:
+            WorkerLease.objects.filter(name=SWEEPER, holder=holder).update(until=timezone.now())
+        except Exception:
+            log.exception("Could not give up the sweeper lease; it runs out by itself")
         connection.close()
-    if chain:
-        enqueue_sweeper()
+        if chain and not lifecycle.stopping.is_set():
+            enqueue_sweeper()
     totals["passes"] = passes
+    totals["failed_passes"] = failed
     totals["pass_seconds"] = pass_seconds
     return totals
 

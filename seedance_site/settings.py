@@ -276,9 +276,39 @@ GENERATION_POLL_FIRST_SECONDS = envfloat("GENERATION_POLL_FIRST_SECONDS", 2.0)
 GENERATION_POLL_MAX_SECONDS = envfloat("GENERATION_POLL_MAX_SECONDS", 8.0)
 GENERATION_LEASE_SECONDS = envfloat("GENERATION_LEASE_SECONDS", 90.0)
 SWEEP_INTERVAL_SECONDS = envfloat("SWEEP_INTERVAL_SECONDS", 1.0)
-SWEEP_RUN_SECONDS = envfloat("SWEEP_RUN_SECONDS", 50.0)
-SWEEP_LEASE_SECONDS = envfloat("SWEEP_LEASE_SECONDS", 40.0)
+# A sweeper task runs this long, then queues its successor: short, so that a cluster
+# told to stop never waits long for it.
+SWEEP_RUN_SECONDS = envfloat("SWEEP_RUN_SECONDS", 2.0)
+SWEEP_LEASE_SECONDS = envfloat("SWEEP_LEASE_SECONDS", 15.0)
 VENDOR_READ_TIMEOUT_SECONDS = envfloat("VENDOR_READ_TIMEOUT_SECONDS", 20.0)
+# Polls of a job whose vendor calls back are only a safety net: empty means 4 × the
+# longest poll interval.
+GENERATION_CALLBACK_POLL_SECONDS = envfloat("GENERATION_CALLBACK_POLL_SECONDS", 0.0) or None
+# How long a job may take in all before the sweep ends it, and how much longer it may
+# take past that to settle (a last check, a cancel, a save, an operator's decision).
+GENERATION_DEADLINE_MINUTES = envfloat("GENERATION_DEADLINE_MINUTES", 30.0)
+GENERATION_GRACE_MINUTES = envfloat("GENERATION_GRACE_MINUTES", 30.0)
+# A queued job waits this long when every vendor is busy or cooling down.
+GENERATION_REQUEUE_SECONDS = envfloat("GENERATION_REQUEUE_SECONDS", 5.0)
+# Not-found answers in a row that mean the vendor lost a task.
+GENERATION_LOST_AFTER_CHECKS = envint("GENERATION_LOST_AFTER_CHECKS", 3)
+# Tries of a download that failed for a passing reason.
+GENERATION_DOWNLOAD_ATTEMPTS = envint("GENERATION_DOWNLOAD_ATTEMPTS", 3)
+# A step (send, check, save) that keeps failing is retried after 5, 10, 20 … seconds,
+# then set aside in "needs attention" after this many failures in a row.
+GENERATION_STEP_ATTEMPTS = envint("GENERATION_STEP_ATTEMPTS", 5)
+GENERATION_STEP_RETRY_SECONDS = envfloat("GENERATION_STEP_RETRY_SECONDS", 5.0)
+# A vendor's reported charge is believed up to this many times the hold (or the
+# account's price, if larger); past it the account's price is charged.
+GENERATION_CHARGE_TOLERANCE = envint("GENERATION_CHARGE_TOLERANCE", 3)
+# Cooldowns of a vendor account after errors: rate limits and faults back off from
+# VENDOR_COOLDOWN_SECONDS; a refused key or empty account waits the longer one.
+VENDOR_COOLDOWN_SECONDS = envfloat("VENDOR_COOLDOWN_SECONDS", 10.0)
+VENDOR_ACCOUNT_PROBLEM_COOLDOWN_SECONDS = envfloat("VENDOR_ACCOUNT_PROBLEM_COOLDOWN_SECONDS", 300.0)
+# Threads one sweeper uses for the checks it runs.
+SWEEP_THREADS = envint("SWEEP_THREADS", 8)
+# The largest clip we download.
+CLIP_MAX_BYTES = envint("CLIP_MAX_BYTES", 500 * 2**20)
 # Saving a clip: the whole download must finish within this (and within Q_TIMEOUT with
 # the sweeper's run); the claim on a finalizing job lasts this plus the lease.
 CLIP_DOWNLOAD_SECONDS = envfloat("CLIP_DOWNLOAD_SECONDS", 60.0)

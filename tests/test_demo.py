@@ -64,3 +64,69 @@ def test_stopping_reaches_every_process_a_child_started(tmp_path):
         time.sleep(0.05)
     else:
         raise AssertionError("the grandchild outlived the demo")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ctrl_c_stops_the_demo_web_server_and_every_worker_without_killing_any(tmp_path):
+    """The sweeper hands over every few seconds, so django-q2 stops its workers as soon as
+    their task is done: nothing has to be killed after the 3 s grace (it took 11 s, then a
+    SIGKILL, while a sweeper task held a worker for 50 s)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    import urllib.error
+    import urllib.request
+
+    from django.conf import settings
+
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+        "MEDIA_ROOT": str(tmp_path / "media"),
+        "PUBLIC_BASE_URL": f"http://127.0.0.1:{port}",
+    }
+    demo = subprocess.Popen(  # noqa: S603
+        [sys.executable, str(settings.BASE_DIR / "manage.py"), "demo", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+                break
+            except urllib.error.HTTPError:
+                break  # it answers
+            except OSError:
+                time.sleep(0.3)
+        time.sleep(6)  # the cluster is up and its sweepers are running
+        demo.send_signal(signal.SIGINT)
+        out, _ = demo.communicate(timeout=30)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("Stopped the web server and the worker cluster in "), out[-2000:]
+    assert "had to be killed" not in last
+    took = float(last.split(" in ")[1].split(" s")[0])
+    assert took < 3
+    assert "sweep_generations" in out  # the sweeper really ran
+    leftovers = subprocess.run(  # noqa: S603
+        ["pgrep", "-f", f"runserver --noreload 127.0.0.1:{port}"],  # noqa: S607
+        capture_output=True,
+        text=True,
+    )
+    assert leftovers.stdout == ""

@@ -128,6 +128,8 @@ class TaskSnapshot:
     error_code: str | None = None
     error_message: str | None = None
     raw: dict = field(default_factory=dict)
+    # What the vendor said that was not believed, in words (see VendorAdapter.bounded).
+    ignored: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -135,6 +137,49 @@ class Created:
     task_id: str
     charge_credits: Decimal | None
     raw: dict
+    ignored: list[str] = field(default_factory=list)
+
+
+# Bounds on what a vendor may tell us; past them a value is ignored, and the event says so.
+MAX_TASK_ID_CHARS = 500
+MAX_URL_CHARS = 8192
+MAX_ERROR_CODE_CHARS = 100
+MAX_ERROR_MESSAGE_CHARS = 2000
+MAX_CHARGE_CREDITS = Decimal(10) ** 9
+MAX_BODY_BYTES = 8 * 2**20
+_TASK_ID = re.compile(r"[!-~]+")  # printable ASCII, no spaces
+
+
+def clean_task_id(value) -> str | None:
+    """A vendor's task id as we can store and send it back, or None."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    text = str(value).strip()
+    if not 0 < len(text) <= MAX_TASK_ID_CHARS or not _TASK_ID.fullmatch(text):
+        return None
+    return text
+
+
+def clean_output_url(value) -> str | None:
+    """An http(s) URL of bounded length, or None."""
+    if not isinstance(value, str) or len(value) > MAX_URL_CHARS or any(c.isspace() for c in value):
+        return None
+    return value if is_http_url(value) else None
+
+
+def clean_charge(value) -> Decimal | None:
+    """A charge in vendor credits we could believe: finite, not negative, not absurd."""
+    amount = to_decimal(value)
+    if amount is None or amount < 0 or amount >= MAX_CHARGE_CREDITS:
+        return None
+    return amount.quantize(Decimal("0.0001"))
+
+
+def clean_text(value, limit: int) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text[:limit] or None
 
 
 @dataclass
@@ -197,6 +242,15 @@ class Offer:
 
 
 SECONDS_4_TO_15 = tuple(range(4, 16))
+
+# 502 bad gateway, 504 gateway timeout; Cloudflare's 520 unknown error, 522 connection
+# timed out and 524 timeout occur after the request may have reached the vendor.
+GATEWAY_STATUSES = frozenset({502, 504, 520, 522, 524})
+
+
+class _TooLarge(Exception):
+    pass
+
 
 # Raised before anything reached the vendor, so a create surely was not accepted.
 _NOT_SENT = (
@@ -264,6 +318,8 @@ class VendorAdapter:
         self.base_url = (base_url or self.default_base_url).rstrip("/")
         self._owns_client = client is None
         self.client = client or make_client()
+        # Set once a request has left: an error after this may follow an accepted create.
+        self.request_sent = False
 
     def close(self) -> None:
         if self._owns_client:
@@ -386,11 +442,65 @@ class VendorAdapter:
             callback_url = None
         payload = self.build_create_payload(request, callback_url)
         body = self.send("POST", self.create_path, json_body=payload, creating=True)
-        return self.read_created(body)
+        try:
+            created = self.read_created(body)
+        except VendorError:
+            raise
+        except Exception as exc:  # a body of unexpected types: it may still have been accepted
+            raise self.fail(
+                ErrorKind.UNKNOWN_OUTCOME, f"the answer could not be read ({type(exc).__name__})"
+            ) from None
+        charge = clean_charge(created.charge_credits)
+        if charge is None and created.charge_credits is not None:
+            created.ignored.append(self._ignored_charge(created.charge_credits))
+        created.charge_credits = charge
+        return created
 
     def query(self, task_id: str) -> TaskSnapshot:
         path, params = self.query_endpoint(task_id)
-        return self.read_task(self.send("GET", path, params=params), task_id)
+        body = self.send("GET", path, params=params)
+        try:
+            snapshot = self.read_task(body, task_id)
+        except VendorError:
+            raise
+        except Exception as exc:  # a body of unexpected types is a vendor fault, not a crash
+            raise self.fail(
+                ErrorKind.FAULT, f"the task could not be read ({type(exc).__name__})"
+            ) from None
+        return self.bounded(snapshot)
+
+    def bounded(self, snapshot: TaskSnapshot) -> TaskSnapshot:
+        """Keep only what we can store and believe; say what was dropped.
+
+        Vendors answering within their documents' words but not their examples send
+        kilobyte URLs, 300-character codes, negative or absurd charges, progress as text.
+        """
+        urls = []
+        for url in snapshot.output_urls or []:
+            if clean_output_url(url) is not None:
+                urls.append(url)
+            else:
+                shown = str(url)[:80] + ("…" if len(str(url)) > 80 else "")
+                snapshot.ignored.append(
+                    f"{self.label} gave an output address we cannot use "
+                    f"({len(str(url))} characters: {shown!r}); it was ignored."
+                )
+        snapshot.output_urls = urls
+        raw_charge = snapshot.charge_credits
+        snapshot.charge_credits = clean_charge(raw_charge)
+        if raw_charge is not None and snapshot.charge_credits is None:
+            snapshot.ignored.append(self._ignored_charge(raw_charge))
+        progress = snapshot.progress
+        snapshot.progress = (
+            to_progress(progress) if isinstance(progress, int | float | str) else None
+        )
+        snapshot.error_code = clean_text(snapshot.error_code, MAX_ERROR_CODE_CHARS)
+        snapshot.error_message = clean_text(snapshot.error_message, MAX_ERROR_MESSAGE_CHARS)
+        return snapshot
+
+    def _ignored_charge(self, value) -> str:
+        shown = str(value)[:40]
+        return f"{self.label} reported a charge of {shown!r} credits, which cannot be right; it was ignored."
 
     def cancel(self, task_id: str) -> TaskSnapshot:
         raise VendorError(
@@ -451,20 +561,24 @@ class VendorAdapter:
             "User-Agent": USER_AGENT,
         }
         try:
-            response = self.client.request(
-                method, url, json=json_body, params=params, headers=headers
-            )
+            self.request_sent = True
+            response, content = self._exchange(method, url, json_body, params, headers)
         except _NOT_SENT as exc:
             raise self.fail(ErrorKind.FAULT, f"could not connect ({_describe(exc)})") from None
         except httpx.HTTPError as exc:
             if creating:
                 raise self.fail(ErrorKind.UNKNOWN_OUTCOME, _describe(exc)) from None
             raise self.fail(ErrorKind.FAULT, _describe(exc)) from None
+        except _TooLarge:
+            kind = ErrorKind.UNKNOWN_OUTCOME if creating else ErrorKind.FAULT
+            raise self.fail(
+                kind, f"the answer was larger than {MAX_BODY_BYTES // 2**20} MB"
+            ) from None
         logger.info("%s %s %s -> %s", self.protocol, method, path, response.status_code)
 
         try:
-            body = response.json()
-        except (ValueError, UnicodeDecodeError):
+            body = json.loads(content) if content else None
+        except (ValueError, UnicodeDecodeError, RecursionError):
             body = None
         if response.is_success:
             if not isinstance(body, dict):
@@ -474,6 +588,19 @@ class VendorAdapter:
                 raise self.classify(reported_status(body), body, response, creating)
             return body
         raise self.classify(response.status_code, body, response, creating)
+
+    def _exchange(self, method, url, json_body, params, headers) -> tuple[httpx.Response, bytes]:
+        """Send one request and read at most MAX_BODY_BYTES of the answer."""
+        with self.client.stream(
+            method, url, json=json_body, params=params, headers=headers
+        ) as response:
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise _TooLarge
+                chunks.append(chunk)
+        return response, b"".join(chunks)
 
     def classify(self, status, body, response: httpx.Response, creating: bool) -> VendorError:
         body = body if isinstance(body, dict) else {}
@@ -504,8 +631,9 @@ class VendorAdapter:
         if status == 404:
             # On create a 404 means a wrong endpoint, so nothing was accepted.
             return ErrorKind.FAULT if creating else ErrorKind.NOT_FOUND
-        if status == 504 and creating:
-            # A gateway timed out waiting for the vendor, which may still create the task.
+        if status in GATEWAY_STATUSES and creating:
+            # A gateway in front of the vendor lost or timed out on its answer: the vendor
+            # may have created (and will charge for) the task all the same.
             return ErrorKind.UNKNOWN_OUTCOME
         if status in _STATUS_KINDS:
             return _STATUS_KINDS[status]
@@ -539,9 +667,13 @@ class VendorAdapter:
             ) from None
 
     def created(self, task_id, charge, body: dict) -> Created:
-        if not task_id or not isinstance(task_id, str | int):
-            raise self.fail(ErrorKind.UNKNOWN_OUTCOME, "the answer named no task id")
-        return Created(task_id=str(task_id), charge_credits=to_decimal(charge), raw=body)
+        cleaned = clean_task_id(task_id)
+        if cleaned is None:
+            shown = (
+                "no task id" if not task_id else f"a task id we cannot use ({str(task_id)[:60]!r})"
+            )
+            raise self.fail(ErrorKind.UNKNOWN_OUTCOME, f"the answer named {shown}")
+        return Created(task_id=cleaned, charge_credits=to_decimal(charge), raw=body)
 
     def state_of(self, status) -> TaskState:
         if status is None or status == "":

@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from billing.demo import DEMO_PASSWORD, seed_people
 
-STOP_GRACE_SECONDS = 10
+STOP_GRACE_SECONDS = 3
 
 
 class Command(BaseCommand):
@@ -85,28 +85,42 @@ class Command(BaseCommand):
             while not stopping and all(c.poll() is None for c in children):
                 time.sleep(0.2)
         finally:
-            stop_all(children)
-        self.stdout.write("Stopped the web server and the worker cluster.")
+            started = time.monotonic()
+            killed = stop_all(children)
+        took = time.monotonic() - started
+        if killed:
+            self.stdout.write(
+                f"Stopped the web server and the worker cluster in {took:.1f} s; "
+                f"{', '.join(killed)} had to be killed."
+            )
+        else:
+            self.stdout.write(f"Stopped the web server and the worker cluster in {took:.1f} s.")
 
 
-def stop_all(children, grace=STOP_GRACE_SECONDS):
-    """SIGTERM each child's process group, then SIGKILL what is left after `grace`.
+def stop_all(children, grace=STOP_GRACE_SECONDS) -> list[str]:
+    """Ask each child to stop, and kill what is left after `grace`; returns what was killed.
 
-    A worker busy with a long task (the sweeper runs for most of a minute) can outlast
-    the grace period; killing only the cluster's first process would orphan it.
+    Only each child itself is asked (SIGTERM): django-q2's cluster then stops its own
+    workers once their current task is done (the sweeper's take a second or two). A
+    signal to the whole group would reach the cluster's sentinel, which dies of it and
+    leaves the cluster waiting for workers that are gone.
     """
     for child in children:
-        _signal_group(child, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            child.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + grace
+    killed = []
     for child in children:
         try:
             child.wait(timeout=max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
-            child.kill()
+            killed.append(" ".join(child.args[2:3]) or str(child.pid))
+            _signal_group(child, signal.SIGKILL)
             child.wait()
     # The leaders are gone; make sure nothing they started outlives them.
     for child in children:
         _signal_group(child, signal.SIGKILL)
+    return killed
 
 
 def _signal_group(child, signum):
