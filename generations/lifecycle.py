@@ -67,6 +67,10 @@ def grace() -> timedelta:
     return timedelta(minutes=settings.GENERATION_GRACE_MINUTES)
 
 
+class IncompleteAnswer(Exception):
+    """The vendor's answer cannot be acted on yet; the check is tried again later."""
+
+
 class SubmitRefused(Exception):
     """The submission was refused before anything was created; the message says why."""
 
@@ -251,7 +255,8 @@ def _guarded(step):
             )
             raise
         except Exception as exc:
-            log.exception("%s of generation %s failed", step.__name__, pk)
+            if not isinstance(exc, IncompleteAnswer):
+                log.exception("%s of generation %s failed", step.__name__, pk)
             _step_failed(pk, step.__name__, exc)
 
     run.__name__ = step.__name__
@@ -262,6 +267,8 @@ def _guarded(step):
 
 def _describe_error(exc: Exception) -> str:
     text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    if isinstance(exc, IncompleteAnswer):
+        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -649,16 +656,11 @@ def advance(generation: Generation, snapshot, save_progress=True) -> None:
     )
     if snapshot.state == TaskState.SUCCEEDED:
         if not snapshot.output_urls:
-            generation.charge_credits = charge
-            finish_unsuccessfully(
-                generation,
-                [State.RUNNING],
-                State.FAILED,
-                "The vendor says the clip is finished but gave no address we could download "
-                "it from.",
-                keep_charge=True,
+            # Some vendors publish the address a moment after the status: ask again, and
+            # if it never comes an operator can attach it from the vendor's dashboard.
+            raise IncompleteAnswer(
+                "the vendor says the clip is finished but gave no address we could download it from"
             )
-            return
         with transaction.atomic():  # the event lands before the row is free (see above)
             if _set_state(
                 generation,
