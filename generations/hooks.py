@@ -10,6 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from generations.models import Generation, State
+from generations.vendors import VendorError
 
 log = logging.getLogger(__name__)
 MAX_CALLBACK_BYTES = 256 * 1024
@@ -22,7 +23,8 @@ def vendor_callback(request, uuid, token):
 
     generation = (
         Generation.objects.filter(uuid=uuid)
-        .only("pk", "state", "callback_token_hash", "vendor_task_id")
+        .only("pk", "state", "callback_token_hash", "vendor_task_id", "vendor_account")
+        .select_related("vendor_account")
         .first()
     )
     presented = Generation.hash_callback_token(token)
@@ -34,4 +36,32 @@ def vendor_callback(request, uuid, token):
     if generation.state == State.RUNNING:
         generation.log("callback", "The vendor called back; checking the task with the vendor.")
         transaction.on_commit(lambda: tasks.enqueue_check(generation.pk))
+    elif _outcome_unknown(generation):
+        # We never learnt the task id of this job's create, but the vendor calls back on
+        # this job's own secret URL naming it: check that task with the vendor.
+        task_id = _named_task(generation, request.body)
+        if task_id:
+            generation.log(
+                "callback",
+                f"The vendor called back about task {task_id[:100]}; checking whether it is "
+                "this job's.",
+            )
+            transaction.on_commit(lambda: tasks.enqueue_recover(generation.pk, task_id))
     return JsonResponse({"ok": True})
+
+
+def _outcome_unknown(generation) -> bool:
+    return (
+        generation.state == State.NEEDS_ATTENTION
+        and not generation.vendor_task_id
+        and generation.vendor_account is not None
+    )
+
+
+def _named_task(generation, body: bytes) -> str | None:
+    account = generation.vendor_account
+    adapter = account.adapter_class("", base_url=account.base_url or None)
+    try:
+        return adapter.parse_callback(body).task_id
+    except VendorError:
+        return None

@@ -1143,6 +1143,45 @@ def resolve_finished(generation, output_url: str, charge_credits, by) -> bool:
     return moved
 
 
+def recover_from_callback(pk, task_id: str) -> bool:
+    """A callback on this job's secret URL named a task we never heard of (its create's
+    answer was lost): follow that task if the vendor confirms it and no other job has it."""
+    generation = Generation.objects.select_related("vendor_account", "hold").get(pk=pk)
+    task_id = clean_task_id(task_id)
+    account = generation.vendor_account
+    if generation.state != State.NEEDS_ATTENTION or generation.vendor_task_id or not task_id:
+        return False
+    if Generation.objects.filter(vendor_account=account, vendor_task_id=task_id).exists():
+        generation.log("callback_ignored", f"Task {task_id} belongs to another job.")
+        return False
+    try:
+        with account.adapter(client=routing.shared_client()) as adapter:
+            adapter.query(task_id)
+    except VendorError as exc:
+        generation.log("callback_ignored", f"Task {task_id} could not be confirmed: {exc.message}")
+        return False
+    now = timezone.now()
+    with transaction.atomic():
+        moved = _set_state(
+            generation,
+            [State.NEEDS_ATTENTION],
+            State.RUNNING,
+            vendor_task_id=task_id,
+            submitted_at=generation.submitted_at or now,
+            next_check_at=now,
+            error_message="",
+            error_kind="",
+            not_found_checks=0,
+        )
+        if moved:
+            generation.log(
+                "attached",
+                f"{account.label} called back about task {task_id}, which it confirms: this "
+                "job's create did reach it. Following the task.",
+            )
+    return moved
+
+
 # --- The sweep: what the minute schedule cannot do alone ----------------------------
 
 

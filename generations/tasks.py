@@ -45,6 +45,20 @@ def enqueue_check(pk: int) -> None:
     async_task("generations.tasks.check_generation", pk, task_name=f"check-{pk}", group="check")
 
 
+def enqueue_recover(pk: int, task_id: str) -> None:
+    async_task(
+        "generations.tasks.recover_generation",
+        pk,
+        task_id,
+        task_name=f"recover-{pk}",
+        group="check",
+    )
+
+
+def recover_generation(pk: int, task_id: str) -> None:
+    lifecycle.recover_from_callback(pk, task_id)
+
+
 def enqueue_sweeper() -> None:
     async_task("generations.tasks.sweep_generations", task_name="sweeper", group="sweeper")
 

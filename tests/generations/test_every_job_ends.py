@@ -479,3 +479,43 @@ def test_a_finished_task_without_a_usable_address_is_asked_again_then_set_aside_
     assert kinds(generation).count("step_failed") == 2
     assert hold_of(generation).status == "pending"  # an operator attaches it, or it is returned
     wait_for_background()
+
+
+# --- 8. A lost create answer is recovered from the vendor's own callback ---------------------
+
+
+def test_a_create_whose_answer_was_lost_is_followed_once_the_vendor_calls_back_about_it(
+    sandbox, monkeypatch, funded, member, project
+):
+    monkeypatch.setattr(
+        "generations.tasks.enqueue_recover",
+        lambda pk, task_id: lifecycle.recover_from_callback(pk, task_id),
+    )
+    make_account("kinovi", sandbox)
+    generation = submit(
+        funded, member, project, prompt="Lost answer [[fault:timeout:3]] [[fault:late_callback:2]]"
+    )
+    lifecycle.run_submit(generation.pk)
+    generation.refresh_from_db()
+    assert generation.state == State.NEEDS_ATTENTION and not generation.vendor_task_id
+    generation = drive(generation, until=Generation.FINISHED, seconds=20)
+    assert generation.state == State.SUCCEEDED, kinds(generation)
+    assert generation.vendor_task_id == SandboxTask.objects.get().task_id
+    assert "attached" in kinds(generation)
+    assert hold_of(generation).status == "captured"
+    wait_for_background()
+
+
+def test_a_callback_naming_another_jobs_task_attaches_nothing(sandbox, funded, member, project):
+    make_account("kinovi", sandbox)
+    other = running(submit(funded, member, project, prompt="Other"))
+    stuck = submit(funded, member, project, prompt="Stuck")
+    Generation.objects.filter(pk=stuck.pk).update(
+        state=State.NEEDS_ATTENTION, vendor_account=other.vendor_account
+    )
+    assert lifecycle.recover_from_callback(stuck.pk, other.vendor_task_id) is False
+    assert lifecycle.recover_from_callback(stuck.pk, "task_that_does_not_exist") is False
+    stuck.refresh_from_db()
+    assert stuck.state == State.NEEDS_ATTENTION and not stuck.vendor_task_id
+    assert kinds(stuck).count("callback_ignored") == 2
+    wait_for_background()
