@@ -13,6 +13,7 @@ For tests and the demo: `sandbox_tick()`, `backdate()` to move a task back in ti
 """
 
 import logging
+import os
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -58,8 +59,13 @@ def key_is_valid(key: str) -> bool:
 
 
 def output_url(task: SandboxTask) -> str:
+    """The clip's URL as the vendor reports it; "" under [[fault:no_output]]."""
+    if "no_output" in task.faults:
+        return ""
     path = reverse("sandbox:file", args=[task.output_token])
-    return settings.PUBLIC_BASE_URL.rstrip("/") + path
+    url = settings.PUBLIC_BASE_URL.rstrip("/") + path
+    size = fault_rules.length(task.faults, "long_url")
+    return url if size is None else fault_rules.padded_url(url, size)
 
 
 def create_task(vendor: SandboxProtocol, key: str, body: dict, spec: TaskSpec, faults: dict):
@@ -103,14 +109,18 @@ def create_task(vendor: SandboxProtocol, key: str, body: dict, spec: TaskSpec, f
     ensure_render(task)
     if task.callback_url:
         _schedule_tick(task.pk, task.ends_at)
+        if "early_callback" in faults:
+            _announce_success_early(task)
     return task
 
 
 def find_task(vendor: SandboxProtocol, key: str, task_id: str) -> SandboxTask | None:
     """The caller's own task; another key's task is as absent as a made-up id."""
-    return SandboxTask.objects.filter(
-        protocol=vendor.name, task_id=task_id, key_hash=hash_key(key)
+    task = SandboxTask.objects.filter(
+        protocol=vendor.name, task_id=fault_rules.own_task_id(task_id), key_hash=hash_key(key)
     ).first()
+    # The vendor knows a task only by the id it handed out, stretched or not.
+    return task if task is not None and task.public_id == task_id else None
 
 
 def advance(task: SandboxTask) -> Snapshot:
@@ -174,7 +184,7 @@ def ensure_render(task: SandboxTask) -> None:
         if task.output_token in _rendering:
             return
         _rendering.add(task.output_token)
-    width, height = rendering.rendered_size(task.resolution, task.aspect_ratio)
+    width, height = task.clip_size
     job = {
         "path": task.output_path,
         "width": width,
@@ -212,7 +222,23 @@ def _send_callback(task: SandboxTask, snap: Snapshot) -> None:
         return
     task.callback_sent_at = now
     vendor = PROTOCOLS[task.protocol]
-    body = vendor.callback_body(task, snap, output_url(task))
+    if "callback_garbage" in task.faults:
+        # A leading 0xFF is never JSON (nor UTF-8), whatever random bytes follow.
+        body = b"\xff" + os.urandom(63)
+    else:
+        body = vendor.callback_body(task, snap, output_url(task))
+    _post_callback(task, body, copies=2 if "dup_callback" in task.faults else 1)
+
+
+def _announce_success_early(task: SandboxTask) -> None:
+    """[[fault:early_callback]]: success announced at creation; the real callback follows."""
+    vendor = PROTOCOLS[task.protocol]
+    succeeded = Snapshot(State.SUCCEEDED, 100, task.created)
+    _post_callback(task, vendor.callback_body(task, succeeded, output_url(task)))
+
+
+def _post_callback(task: SandboxTask, body: dict | bytes, copies: int = 1) -> None:
+    vendor = PROTOCOLS[task.protocol]
     timeout = vendor.callback_timeout or float(setting("SANDBOX_CALLBACK_TIMEOUT", 5.0))
     _submit(
         _callback_pool,
@@ -221,7 +247,7 @@ def _send_callback(task: SandboxTask, snap: Snapshot) -> None:
         body,
         timeout=timeout,
         retry_delays=vendor.callback_retry_delays,
-        copies=2 if "dup_callback" in task.faults else 1,
+        copies=copies,
         label=str(task),
     )
 

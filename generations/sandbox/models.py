@@ -18,6 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from . import faults as fault_rules
+from .rendering import rendered_size
 
 KEY_PREFIX = "sk-sandbox-"
 
@@ -159,10 +160,37 @@ class SandboxTask(models.Model):
         return sandbox_root() / f"{self.output_token}.mp4"
 
     @property
+    def public_id(self) -> str:
+        """The id the vendor hands out: its own, or one stretched by [[fault:long_task_id]]."""
+        size = fault_rules.length(self.faults, "long_task_id")
+        return self.task_id if size is None else fault_rules.long_task_id(self.task_id, size)
+
+    @property
     def needs_render(self) -> bool:
-        return self.outcome == State.SUCCEEDED and not (
-            "output_404" in self.faults or "output_html" in self.faults
+        return self.outcome == State.SUCCEEDED and not any(
+            name in self.faults
+            for name in ("output_404", "output_html", "no_output", "never_finishes")
         )
+
+    @property
+    def clip_size(self) -> tuple[int, int]:
+        """The clip's pixel size: the vendor's, scaled, unless [[fault:video_size]] says."""
+        return fault_rules.video_size(self.faults) or rendered_size(
+            self.resolution, self.aspect_ratio
+        )
+
+    def reported_charge(self, billed: bool = True) -> int | float | None:
+        """The charge an answer reports: the task's, 0 for one not billed, or [[fault:charge]]'s."""
+        if "charge" in self.faults:
+            return fault_rules.charge(self.faults)
+        return self.charge if billed else 0
+
+    def error_words(self, code: str, message: str) -> tuple[str, str]:
+        """A failure's code and message, stretched by [[fault:long_error:N]] to N and 10×N."""
+        size = fault_rules.length(self.faults, "long_error")
+        if size is None:
+            return code, message
+        return fault_rules.stretch(code, size, "_"), fault_rules.stretch(message, 10 * size)
 
     def output_ready(self) -> bool:
         return not self.needs_render or self.output_path.exists()
@@ -173,7 +201,7 @@ class SandboxTask(models.Model):
             return Snapshot(State.CANCELLED, 0, self.cancelled_at)
         if at < self.starts_at:
             return Snapshot(State.QUEUED, 0)
-        if at < self.ends_at:
+        if at < self.ends_at or "never_finishes" in self.faults:
             span = (self.ends_at - self.starts_at).total_seconds()
             done = (at - self.starts_at).total_seconds() / span if span else 1
             return Snapshot(State.RUNNING, min(99, max(1, int(done * 100))))

@@ -3,7 +3,6 @@
 import io
 import json
 import time
-from dataclasses import dataclass
 
 import av
 import pytest
@@ -11,103 +10,7 @@ from django.core.exceptions import ValidationError
 
 from generations.sandbox import faults as fault_rules
 from generations.sandbox.models import SandboxKey, SandboxTask
-
-
-@dataclass
-class Vendor:
-    create: str
-    body: object  # (prompt, callback_url) -> create body
-    task_id: object  # create answer -> task id
-    query: object  # task id -> (path, params)
-    not_found: tuple  # (status, body)
-    callback_url: str | None
-
-
-VENDORS = {
-    "kinovi": Vendor(
-        create="kinovi/api/v1/jobs/createTask",
-        body=lambda prompt, url: (
-            {"model": "seedance-20", "inputs": {"prompt": prompt}}
-            | ({"callBackUrl": url} if url else {})
-        ),
-        task_id=lambda answer: answer["taskId"],
-        query=lambda task_id: ("kinovi/api/v1/jobs/recordInfo", {"taskId": task_id}),
-        not_found=(404, {"message": "Task not found"}),
-        callback_url="http://127.0.0.1:8000/hooks/k",
-    ),
-    "seedance2_ink": Vendor(
-        create="seedance2_ink/api/open/v1/video/generations",
-        body=lambda prompt, url: (
-            {"model": "seedance-2.0", "prompt": prompt} | ({"webhookUrl": url} if url else {})
-        ),
-        task_id=lambda answer: answer["requestId"],
-        query=lambda task_id: (f"seedance2_ink/api/open/v1/video/generations/{task_id}", {}),
-        not_found=(
-            404,
-            {"success": False, "error": {"code": "not_found", "message": "Task not found"}},
-        ),
-        callback_url="http://127.0.0.1:8000/hooks/i",
-    ),
-    "seedanceapi_org": Vendor(
-        create="seedanceapi_org/v2/generate",
-        body=lambda prompt, url: {"prompt": prompt} | ({"callback_url": url} if url else {}),
-        task_id=lambda answer: answer["data"]["task_id"],
-        query=lambda task_id: ("seedanceapi_org/v2/status", {"task_id": task_id}),
-        not_found=(404, {"code": "TASK_NOT_FOUND", "message": "Task not found", "data": None}),
-        callback_url="https://hooks.example.com/o",
-    ),
-    "evolink": Vendor(
-        create="evolink/v1/videos/generations",
-        body=lambda prompt, url: (
-            {"model": "seedance-2.0-text-to-video", "prompt": prompt}
-            | ({"callback_url": url} if url else {})
-        ),
-        task_id=lambda answer: answer["id"],
-        query=lambda task_id: (f"evolink/v1/tasks/{task_id}", {}),
-        not_found=(
-            404,
-            {
-                "error": {
-                    "code": 404,
-                    "message": "Task not found",
-                    "type": "not_found_error",
-                    "param": None,
-                }
-            },
-        ),
-        callback_url="https://hooks.example.com/e",
-    ),
-    "aigptimage": Vendor(
-        create="aigptimage/api/v1/jobs/createTask",
-        body=lambda prompt, url: {
-            "model": "seedance-2.0-text-to-video",
-            "input": {"prompt": prompt},
-        },
-        task_id=lambda answer: answer["data"]["taskId"],
-        query=lambda task_id: ("aigptimage/api/v1/jobs/recordInfo", {"taskId": task_id}),
-        not_found=(404, {"code": 404, "msg": "Task not found", "data": None}),
-        callback_url=None,
-    ),
-}
-EVERY_VENDOR = pytest.mark.parametrize("vendor", VENDORS.values(), ids=VENDORS.keys())
-CALLING_VENDORS = pytest.mark.parametrize(
-    "vendor",
-    [v for v in VENDORS.values() if v.callback_url],
-    ids=[name for name, v in VENDORS.items() if v.callback_url],
-)
-
-
-def create(api, vendor, prompt, *, callback=False, key=None):
-    payload = vendor.body(prompt, vendor.callback_url if callback else None)
-    response = api.post(vendor.create, payload, **({"key": key} if key else {}))
-    assert response.status_code == 200, response.content
-    return vendor.task_id(response.json())
-
-
-def query(api, vendor, task_id):
-    path, params = vendor.query(task_id)
-    return api.get(path, **params)
-
+from tests.sandbox.vendors import CALLING_VENDORS, EVERY_VENDOR, VENDORS, create, query
 
 # The grammar.
 

@@ -6,7 +6,17 @@ import secrets
 import string
 
 from ..models import SandboxTask, Snapshot, State
-from .base import Kind, SandboxProtocol, TaskSpec, VendorError, credits, epoch_ms, one_of, text
+from .base import (
+    Kind,
+    SandboxProtocol,
+    TaskSpec,
+    VendorError,
+    as_text,
+    credits,
+    epoch_ms,
+    one_of,
+    text,
+)
 
 MODEL = "seedance-2.0-text-to-video"
 PROMPT_MAX = 20000
@@ -37,6 +47,7 @@ class Aigptimage(SandboxProtocol):
     create_path = "api/v1/jobs/createTask"
     query_path = "api/v1/jobs/recordInfo"
     task_id_param = "taskId"
+    status_path = ("data", "state")
     # 400 "Invalid request parameters" for a body the API cannot read; 422 "Parameter
     # validation failed" for a value it refuses.
     status = {**SandboxProtocol.status, Kind.INVALID: 422}
@@ -88,27 +99,40 @@ class Aigptimage(SandboxProtocol):
         )
 
     def created_body(self, task: SandboxTask) -> dict:
-        return self._wrap({"taskId": task.task_id})
+        return self._wrap({"taskId": task.public_id})
 
     def task_body(self, task: SandboxTask, snap: Snapshot, output_url: str) -> dict:
         failed = snap.state == State.FAILED
         finished = snap.finished_at
+        code, message = task.error_words("GENERATION_FAILED", "Video generation failed")
         return self._wrap(
             {
-                "taskId": task.task_id,
+                "taskId": task.public_id,
                 "model": task.model,
                 "state": STATUS_NAMES[snap.state],
                 "param": json.dumps(task.request, separators=(",", ":"), ensure_ascii=False),
-                "resultJson": json.dumps({"resultUrls": [output_url]})
+                "resultJson": json.dumps({"resultUrls": [output_url] if output_url else []})
                 if snap.state == State.SUCCEEDED
                 else None,
-                "failCode": "GENERATION_FAILED" if failed else None,
-                "failMsg": "Video generation failed" if failed else None,
+                "failCode": code if failed else None,
+                "failMsg": message if failed else None,
                 "costTime": epoch_ms(finished) - epoch_ms(task.created) if finished else None,
                 "completeTime": epoch_ms(finished),
                 "createTime": epoch_ms(task.created),
             }
         )
+
+    def mistyped(self, body: dict) -> dict:
+        # No progress or charge in this vendor's answers.
+        data = body["data"]
+        if data["resultJson"]:
+            urls = json.loads(data["resultJson"])["resultUrls"]
+            data["resultJson"] = json.dumps({"resultUrls": [[url] for url in urls]})
+        for name in ("failCode", "failMsg"):
+            data[name] = [data[name]] if data[name] else []
+        for name in ("costTime", "completeTime", "createTime"):
+            data[name] = as_text(data[name])
+        return body
 
     def error_body(self, error: VendorError, status: int) -> dict:
         return {"code": status, "msg": error.message, "data": None}

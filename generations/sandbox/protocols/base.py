@@ -77,6 +77,8 @@ class SandboxProtocol(ABC):
     callback_retry_delays: tuple[float, ...] = ()
     callback_timeout: float | None = None  # None: SANDBOX_CALLBACK_TIMEOUT
     status = STATUS
+    status_path: tuple[str, ...] = ("status",)  # where a task answer names the status
+    undocumented_status = "rendering"  # a status the vendor's document does not list
 
     # Subclasses say how the vendor speaks.
 
@@ -99,7 +101,22 @@ class SandboxProtocol(ABC):
     def callback_body(self, task: SandboxTask, snap: Snapshot, output_url: str) -> dict:
         return self.task_body(task, snap, output_url)
 
+    @abstractmethod
+    def mistyped(self, body: dict) -> dict:
+        """A task answer with its status as documented and other fields of the wrong JSON
+        type ([[fault:wrong_types]]): progress a word, charge an object, output URL a
+        number or nested list, error a list, timestamps text."""
+
     # Shared.
+
+    def with_status(self, body: dict, status: str) -> dict:
+        """A task answer that names `status` where the status goes."""
+        *outer, name = self.status_path
+        inner = body
+        for key in outer:
+            inner = inner[key]
+        inner[name] = status
+        return body
 
     def error_response(self, error: VendorError) -> JsonResponse:
         status = self.status[error.kind]
@@ -177,6 +194,20 @@ def url_list(value, *, schemes=("http", "https")) -> list[str] | None:
         if not urlsplit(item).netloc:
             return None
     return value
+
+
+def as_text(value) -> str:
+    """A value written as text, the way a loosely typed backend does; "" for nothing."""
+    return "" if value is None else str(value)
+
+
+def as_object(charge) -> dict:
+    return {"amount": charge, "unit": "credits"}
+
+
+def as_list(error: dict | None) -> list:
+    """An error object as the list of its values; an empty list for no error."""
+    return list(error.values()) if error else []
 
 
 def epoch_ms(moment: datetime | None) -> int | None:

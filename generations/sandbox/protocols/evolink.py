@@ -15,6 +15,9 @@ from .base import (
     SandboxProtocol,
     TaskSpec,
     VendorError,
+    as_list,
+    as_object,
+    as_text,
     one_of,
     text,
     url_list,
@@ -143,7 +146,7 @@ class Evolink(SandboxProtocol):
 
     def task_body(self, task: SandboxTask, snap: Snapshot, output_url: str) -> dict:
         body = {
-            "id": task.task_id,
+            "id": task.public_id,
             "object": "video.generation.task",
             "created": int(task.created.timestamp()),
             "model": task.model,
@@ -157,14 +160,25 @@ class Evolink(SandboxProtocol):
             },
             "usage": {
                 "billing_rule": "per_second",
-                "credits_reserved": task.charge,
+                "credits_reserved": task.reported_charge(),
                 "user_group": "default",
             },
         }
-        if snap.state == State.SUCCEEDED:
+        if snap.state == State.SUCCEEDED and output_url:
             body["results"] = [output_url]
         if snap.state == State.FAILED:
-            body["error"] = {"code": "service_error", "message": "Video generation failed"}
+            code, message = task.error_words("service_error", "Video generation failed")
+            body["error"] = {"code": code, "message": message}
+        return body
+
+    def mistyped(self, body: dict) -> dict:
+        progress = body["progress"]
+        body["progress"] = "done" if progress == 100 else "started" if progress else "none"
+        body["usage"]["credits_reserved"] = as_object(body["usage"]["credits_reserved"])
+        if "results" in body:
+            body["results"] = [[url] for url in body["results"]]
+        body["error"] = as_list(body.get("error"))
+        body["created"] = as_text(body["created"])
         return body
 
     def error_body(self, error: VendorError, status: int) -> dict:

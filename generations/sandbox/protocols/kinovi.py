@@ -4,8 +4,19 @@ errors as `{"message": …}` with the HTTP status, callbacks wrapped as `{code, 
 import secrets
 
 from ..models import SandboxTask, Snapshot, State
-from ..rendering import rendered_size
-from .base import Kind, SandboxProtocol, TaskSpec, VendorError, credits, epoch_ms, one_of, text
+from .base import (
+    Kind,
+    SandboxProtocol,
+    TaskSpec,
+    VendorError,
+    as_list,
+    as_object,
+    as_text,
+    credits,
+    epoch_ms,
+    one_of,
+    text,
+)
 
 # "Pro (seedance-20): 40 credits/sec | Fast (seedance2-fast): 28 credits/sec |
 #  480p: half rate | 4K upscale: adds 28 credits/sec"
@@ -83,27 +94,38 @@ class Kinovi(SandboxProtocol):
         )
 
     def created_body(self, task: SandboxTask) -> dict:
-        return {"taskId": task.task_id}
+        return {"taskId": task.public_id}
 
     def task_body(self, task: SandboxTask, snap: Snapshot, output_url: str) -> dict:
         output = []
-        if snap.state == State.SUCCEEDED:
-            width, height = rendered_size(task.resolution, task.aspect_ratio)
+        if snap.state == State.SUCCEEDED and output_url:
+            width, height = task.clip_size
             output = [{"url": output_url, "width": width, "height": height, "mediaType": "video"}]
         failed = snap.state == State.FAILED
+        error = None
+        if failed:
+            code, message = task.error_words("generation_failed", "Task execution failed")
+            error = {"code": code, "message": message}
         return {
-            "taskId": task.task_id,
+            "taskId": task.public_id,
             "model": task.model,
             "status": STATUS_NAMES[snap.state],
             # A failed generation is not billed.
-            "creditsUsed": 0 if failed else task.charge,
+            "creditsUsed": task.reported_charge(billed=not failed),
             "output": output,
-            "error": {"code": "generation_failed", "message": "Task execution failed"}
-            if failed
-            else None,
+            "error": error,
             "createTime": epoch_ms(task.created),
             "completeTime": epoch_ms(snap.finished_at),
         }
+
+    def mistyped(self, body: dict) -> dict:
+        body["creditsUsed"] = as_object(body["creditsUsed"])
+        for item in body["output"]:
+            item["url"] = [[item["url"]]]
+        body["error"] = as_list(body["error"])
+        body["createTime"] = as_text(body["createTime"])
+        body["completeTime"] = as_text(body["completeTime"])
+        return body
 
     def callback_body(self, task: SandboxTask, snap: Snapshot, output_url: str) -> dict:
         data = self.task_body(task, snap, output_url)

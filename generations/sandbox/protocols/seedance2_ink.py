@@ -4,7 +4,16 @@ cancel endpoint, and `{success: false, error: {code, message}}` for every refusa
 import secrets
 
 from ..models import SandboxTask, Snapshot, State
-from .base import Kind, SandboxProtocol, TaskSpec, VendorError, one_of, text, whole_number
+from .base import (
+    Kind,
+    SandboxProtocol,
+    TaskSpec,
+    VendorError,
+    as_list,
+    one_of,
+    text,
+    whole_number,
+)
 
 MODELS = ("seedance-2.0", "seedance-2.0-fast", "seedance-1.5-pro")
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")
@@ -84,15 +93,19 @@ class Seedance2Ink(SandboxProtocol):
     def created_body(self, task: SandboxTask) -> dict:
         return {
             "success": True,
-            "requestId": task.task_id,
+            "requestId": task.public_id,
             "status": STATUS_NAMES[State.QUEUED],
-            "creditsCharged": task.charge,
+            "creditsCharged": task.reported_charge(),
         }
 
     def task_body(self, task: SandboxTask, snap: Snapshot, output_url: str) -> dict:
+        error = None
+        if snap.state == State.FAILED:
+            code, message = task.error_words("provider_error", "Video generation failed upstream")
+            error = {"code": code, "message": message}
         return {
             "success": True,
-            "requestId": task.task_id,
+            "requestId": task.public_id,
             "status": STATUS_NAMES[snap.state],
             "model": task.model,
             "prompt": task.prompt,
@@ -102,13 +115,18 @@ class Seedance2Ink(SandboxProtocol):
             "output": {"type": "video", "url": output_url}
             if snap.state == State.SUCCEEDED
             else None,
-            "error": {"code": "provider_error", "message": "Video generation failed upstream"}
-            if snap.state == State.FAILED
-            else None,
+            "error": error,
         }
 
+    def mistyped(self, body: dict) -> dict:
+        # No progress, charge or timestamps in this vendor's task answers.
+        if body["output"]:
+            body["output"]["url"] = 12345
+        body["error"] = as_list(body["error"])
+        return body
+
     def cancelled_body(self, task: SandboxTask) -> dict:
-        return {"success": True, "requestId": task.task_id, "status": "cancelled"}
+        return {"success": True, "requestId": task.public_id, "status": "cancelled"}
 
     def error_body(self, error: VendorError, status: int) -> dict:
         code = error.code or CODES[error.kind]

@@ -5,6 +5,7 @@ callback URL that must be public."""
 import ipaddress
 import math
 import secrets
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from ..models import SandboxTask, Snapshot, State
@@ -13,6 +14,7 @@ from .base import (
     SandboxProtocol,
     TaskSpec,
     VendorError,
+    as_object,
     one_of,
     text,
     url_list,
@@ -72,6 +74,8 @@ class SeedanceapiOrg(SandboxProtocol):
     create_path = "v2/generate"
     query_path = "v2/status"
     task_id_param = "task_id"
+    status_path = ("data", "status")
+    undocumented_status = "RENDERING"
 
     def new_task_id(self) -> str:
         return "n" + secrets.token_hex(7) + "sd20"
@@ -136,30 +140,44 @@ class SeedanceapiOrg(SandboxProtocol):
     def created_body(self, task: SandboxTask) -> dict:
         return self._wrap(
             {
-                "task_id": task.task_id,
+                "task_id": task.public_id,
                 "status": STATUS_NAMES[State.QUEUED],
-                "consumed_credits": task.charge,
+                "consumed_credits": task.reported_charge(),
             }
         )
 
     def task_body(self, task: SandboxTask, snap: Snapshot, output_url: str) -> dict:
         failed = snap.state == State.FAILED
+        succeeded = snap.state == State.SUCCEEDED
         return self._wrap(
             {
-                "task_id": task.task_id,
+                "task_id": task.public_id,
                 "status": STATUS_NAMES[snap.state],
                 # A failed generation is not billed.
-                "consumed_credits": 0 if failed else task.charge,
+                "consumed_credits": task.reported_charge(billed=not failed),
                 "created_at": task.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "request": {
                     "prompt": task.prompt,
                     "aspect_ratio": task.aspect_ratio,
                     "duration": task.seconds,
                 },
-                "response": [output_url] if snap.state == State.SUCCEEDED else [],
-                "error_message": "Video generation failed" if failed else None,
+                "response": [output_url] if succeeded and output_url else [],
+                # No error code here: only a message.
+                "error_message": task.error_words("", "Video generation failed")[1]
+                if failed
+                else None,
             }
         )
+
+    def mistyped(self, body: dict) -> dict:
+        data = body["data"]
+        data["consumed_credits"] = as_object(data["consumed_credits"])
+        data["response"] = [[url] for url in data["response"]]
+        message = data["error_message"]
+        data["error_message"] = [message] if message else []
+        # The one timestamp is documented as text, so the wrong type is a number.
+        data["created_at"] = int(datetime.fromisoformat(data["created_at"]).timestamp())
+        return body
 
     def error_body(self, error: VendorError, status: int) -> dict:
         return {"code": error.code or CODES[error.kind], "message": error.message, "data": None}
