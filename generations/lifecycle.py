@@ -48,10 +48,6 @@ class WorkerStopping(BaseException):
     """Raised in a worker's main thread by SIGTERM: hand the row back and exit."""
 
 
-def setting(name, default):
-    return getattr(settings, name, default)
-
-
 def lease() -> timedelta:
     """How long one worker may hold a row it claimed before another may take over."""
     return timedelta(seconds=settings.GENERATION_LEASE_SECONDS)
@@ -1212,7 +1208,10 @@ def _past_deadline(now) -> list[int]:
 
 def _abandoned_sends(now) -> None:
     """A worker died during the create call: the vendor may have the task."""
-    stale = Generation.objects.filter(state=State.SUBMITTING, claimed_at__lt=now - lease())
+    # A claim that ran out, or none at all: a stopping worker handed the row back.
+    stale = Generation.objects.filter(state=State.SUBMITTING).filter(
+        Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - lease())
+    )
     for generation in stale:
         if generation.vendor_account_id is None:
             _set_state(generation, [State.SUBMITTING], State.QUEUED, next_check_at=now)

@@ -22,7 +22,7 @@ SCRATCH_PREFIX = "seedance-"
 
 
 def scratch_dir() -> str:
-    return str(getattr(settings, "CLIP_TEMP_DIR", None) or tempfile.gettempdir())
+    return str(settings.CLIP_TEMP_DIR or tempfile.gettempdir())
 
 
 def remove_abandoned_scratch(older_than_seconds: float) -> int:

@@ -17,7 +17,7 @@ from generations.vendors.pricing import PriceRuleError
 @cache
 def shared_client():
     """One connection pool per process for every vendor call (httpx.Client is thread-safe)."""
-    read = getattr(settings, "VENDOR_READ_TIMEOUT_SECONDS", 20.0)
+    read = settings.VENDOR_READ_TIMEOUT_SECONDS
     return make_client(timeout=httpx.Timeout(connect=5.0, read=read, write=20.0, pool=5.0))
 
 

@@ -208,6 +208,25 @@ def test_a_failing_step_waits_longer_before_each_retry(settings, monkeypatch, db
     assert waits == [5, 10, 20]
 
 
+def test_a_send_a_stopping_worker_handed_back_needs_attention_at_once(
+    sandbox, monkeypatch, funded, member, project
+):
+    make_account("kinovi", sandbox)
+    generation = submit(funded, member, project)
+
+    def stopped(self, request, callback_url=None):
+        raise lifecycle.WorkerStopping()
+
+    monkeypatch.setattr(VendorAdapter, "create", stopped)
+    with pytest.raises(lifecycle.WorkerStopping):
+        lifecycle.run_submit(generation.pk)
+    generation.refresh_from_db()
+    assert generation.state == State.SUBMITTING and generation.claimed_at is None
+    lifecycle.sweep()  # not one lease later: now
+    generation.refresh_from_db()
+    assert generation.state == State.NEEDS_ATTENTION  # it may have reached the vendor
+
+
 def test_a_stopping_worker_hands_its_row_back_at_once(
     sandbox, monkeypatch, funded, member, project
 ):
