@@ -496,6 +496,9 @@ class AuditAction(models.TextChoices):
     INVITATION_CREATED = "invitation_created", "Invitation created"
     INVITATION_REVOKED = "invitation_revoked", "Invitation withdrawn"
     INVITATION_ACCEPTED = "invitation_accepted", "Invitation accepted"
+    GENERATION_FAILED_BY_OPERATOR = "generation_failed_by_operator", "Job marked failed"
+    GENERATION_ATTACHED = "generation_attached", "Vendor task attached to a job"
+    GENERATION_FINISHED_BY_OPERATOR = "generation_marked_finished", "Job marked finished"
 
 
 class AuditEntry(models.Model):

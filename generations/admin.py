@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.db import models
+from django.urls import reverse
 from django.utils.decorators import method_decorator
+from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
 from billing import audit
@@ -112,14 +114,42 @@ class EventInline(admin.TabularInline):
 
 @admin.register(Generation)
 class GenerationAdmin(admin.ModelAdmin):
+    """A job's state, money and place at the vendor change only through the lifecycle:
+    a stuck job is settled on the Needs attention page, never by editing its row here."""
+
     list_display = ["uuid", "team", "family", "state", "vendor_account", "created"]
     list_filter = ["state", "family", "vendor_account"]
     search_fields = ["prompt", "vendor_task_id", "uuid"]
-    raw_id_fields = ["project", "scene", "created_by", "remix_of", "hold"]
-    readonly_fields = ["callback_token_hash"]
+    raw_id_fields = ["project", "scene", "created_by", "remix_of"]
+    readonly_fields = [
+        "state",
+        "hold",
+        "quote_micros",
+        "quote_credits",
+        "charge_micros",
+        "charge_credits",
+        "price_micros",
+        "vendor_task_id",
+        "output_url",
+        "claimed_at",
+        "step_failures",
+        "not_found_checks",
+        "callback_token_hash",
+    ]
     # Vendors' file addresses are https; say so rather than take Django 5's http default.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [EventInline]
+
+    def get_fieldsets(self, request, obj=None):
+        [(name, options)] = super().get_fieldsets(request, obj)
+        page = reverse("needs_attention")
+        description = format_html(
+            "State, money, the vendor's task id and the clip's address are read-only here. "
+            'To settle a job that needs attention, use the <a href="{}">Needs attention</a> '
+            "page: it returns or charges the hold and records who did it.",
+            page,
+        )
+        return [(name, {**options, "description": description})]
 
 
 @admin.register(Clip)

@@ -25,12 +25,11 @@ def job_problems() -> list[str]:
             found.append(f"{count} job(s) {words}: {_some(query)}.")
 
     report(finished.filter(hold__status="pending"), "finished with their money still on hold")
-    report(
-        Generation.objects.filter(hold__isnull=True),
-        "have no hold, so nothing pays for them",
-    )
     succeeded = Generation.objects.filter(state=State.SUCCEEDED)
-    report(succeeded.exclude(hold__status="captured"), "succeeded without being charged")
+    report(
+        succeeded.filter(hold__isnull=False).exclude(hold__status="captured"),
+        "succeeded without being charged",
+    )
     report(
         succeeded.filter(~Exists(Clip.objects.filter(generation=OuterRef("pk")))),
         "succeeded without a stored clip",

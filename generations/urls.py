@@ -1,6 +1,6 @@
 from django.urls import path
 
-from generations import hooks, vendor_views, views
+from generations import attention_views, hooks, vendor_views, views
 
 urlpatterns = [
     path("hooks/<uuid:uuid>/<str:token>/", hooks.vendor_callback, name="vendor_callback"),
@@ -44,4 +44,12 @@ urlpatterns = [
     path("vendors/<uuid:uuid>/", vendor_views.edit_vendor, name="vendor_edit"),
     path("vendors/<uuid:uuid>/enabled/", vendor_views.toggle_vendor, name="vendor_toggle"),
     path("vendors/<uuid:uuid>/test/", vendor_views.test_vendor, name="vendor_test"),
+    # Jobs that need a person (operators)
+    path("attention/", attention_views.needs_attention, name="needs_attention"),
+    path("attention/<uuid:uuid>/", attention_views.needs_attention_job, name="needs_attention_job"),
+    path("attention/<uuid:uuid>/fail/", attention_views.settle_failed, name="settle_failed"),
+    path("attention/<uuid:uuid>/attach/", attention_views.settle_attach, name="settle_attach"),
+    path(
+        "attention/<uuid:uuid>/finished/", attention_views.settle_finished, name="settle_finished"
+    ),
 ]

@@ -92,6 +92,8 @@ def present(g, membership=None):
     """Attach what the cards show but the model does not know: money in words, may I cancel."""
     g.costs = Costs(g)
     g.can_cancel = g.state in (State.QUEUED, State.RUNNING) and access.may_cancel(membership, g)
+    # A job that needs attention ends by itself after its deadline's grace (lifecycle.expire).
+    g.settle_by = g.expires_at + lifecycle.grace() if g.state == State.NEEDS_ATTENTION else None
     # Whether cancelling a running job stops it at the vendor, or it runs on and is charged.
     account = g.vendor_account
     g.vendor_cancels = bool(

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from billing import ledger
 from billing.models import Invitation, Role
+from generations.models import State
 from tests.generations.factories import (
     GenerationFactory,
     ProjectFactory,
@@ -53,6 +54,16 @@ def furnish(team, owner, member, operator) -> Studio:
         project=project, created_by=member, running=True, vendor_account=kinovi, progress=55
     )
     GenerationFactory(project=project, created_by=owner, failed=True)
+    stuck = GenerationFactory(
+        project=project,
+        created_by=member,
+        state=State.NEEDS_ATTENTION,
+        vendor_account=kinovi,
+        error_kind="unknown_outcome",
+        error_message="Kinovi main did not answer the create in time.",
+        prompt="Gulls circle the lighthouse in a storm, spray on the lens",
+    )
+    stuck.log("needs_attention", "Kinovi main did not answer the create in time.")
     _, token = Invitation.create(team, Role.MEMBER, owner, note="For the colourist")
     return Studio(
         team_pages=[
@@ -75,6 +86,8 @@ def furnish(team, owner, member, operator) -> Studio:
             "/billing/grants/",
             "/vendors/",
             "/vendors/add/",
+            "/attention/",
+            f"/attention/{stuck.uuid}/",
             f"/vendors/{kinovi.uuid}/",
             "/audit/",
             "/admin/",

@@ -54,7 +54,14 @@ OBJECTS = {
     "vendor_edit": "vendor_account",
     "vendor_toggle": "vendor_account",
     "vendor_test": "vendor_account",
+    "needs_attention_job": "stuck",
+    "settle_failed": "stuck",
+    "settle_attach": "stuck",
+    "settle_finished": "stuck",
 }
+# Operators' pages refuse everyone else before they look anything up, whatever the id:
+# their 403 confirms nothing about another team's objects.
+OPERATOR_OBJECTS = {"vendor_account", "stuck"}
 
 # name: (GET statuses, POST statuses), each in the order of PERSONAS:
 #        owner admin member viewer other anon operator
@@ -111,6 +118,11 @@ ROLES = {
     "vendor_edit": ("403 403 403 403 403 302 200", "403 403 403 403 403 302 200"),
     "vendor_toggle": ("403 403 403 403 403 302 405", "403 403 403 403 403 302 400"),
     "vendor_test": ("403 403 403 403 403 302 405", "403 403 403 403 403 302 302"),
+    "needs_attention": ("403 403 403 403 403 302 200", "403 403 403 403 403 302 405"),
+    "needs_attention_job": ("403 403 403 403 403 302 200", "403 403 403 403 403 302 405"),
+    "settle_failed": ("403 403 403 403 403 302 405", "403 403 403 403 403 302 200"),
+    "settle_attach": ("403 403 403 403 403 302 405", "403 403 403 403 403 302 200"),
+    "settle_finished": ("403 403 403 403 403 302 405", "403 403 403 403 403 302 200"),
 }
 
 # Patterns covered elsewhere, with the reason.
@@ -154,12 +166,16 @@ def world(team, owner, member, viewer, other_team, outsider, operator):
     scene = SceneFactory(project=project)
     done = GenerationFactory(project=project, scene=scene, created_by=member, succeeded=True)
     running = GenerationFactory(project=project, scene=scene, created_by=member, running=True)
+    stuck = GenerationFactory(
+        project=project, created_by=member, running=True, state=State.NEEDS_ATTENTION
+    )
     invitation, token = Invitation.create(team, Role.MEMBER, invited_by=owner)
     objects = {
         "project": project.uuid,
         "scene": scene.uuid,
         "generation": done.uuid,
         "running": running.uuid,
+        "stuck": stuck.uuid,
         "membership": team.memberships.get(user=member).uuid,
         "invitation": invitation.uuid,
         "invitation_token": token,
@@ -218,7 +234,7 @@ def test_url_against_every_persona(world, route, name, method):
         got.append(str(response.status_code))
         if persona == "anon" and response.status_code == 302:
             assert response.headers["Location"].startswith(reverse("login")), (url, response)
-        names_our_object = OBJECTS.get(name, "vendor_account") != "vendor_account"
+        names_our_object = OBJECTS.get(name, "vendor_account") not in OPERATOR_OBJECTS
         if persona == "other" and names_our_object and response.status_code == 403:
             pytest.fail(f"{method} {url} told another team's owner 403: it must be 404")
     table = dict(zip(PERSONAS, got, strict=True))

@@ -1,0 +1,267 @@
+"""The Needs attention pages, for operators: every team's jobs that a person must settle.
+
+A job lands in NEEDS_ATTENTION when the vendor may or may not have its task (a create
+whose answer was lost) or when a step kept failing and was set aside; its money stays
+on hold. The operator checks with the vendor and says what it found: no such task (fail
+it, return the hold), the task's id (follow it), or the finished clip's address (save
+it and charge). Each settlement and its audit entry are one transaction; a job someone
+else settled first is a message, not an error.
+"""
+
+import json
+from urllib.parse import urlsplit
+
+from django.contrib import messages
+from django.db import transaction
+from django.db.models import F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from billing import audit, ledger
+from billing.access import operator_required
+from billing.models import AuditAction, HoldStatus
+from generations import lifecycle, routing
+from generations.attention_forms import AttachForm, FailForm, FinishedForm
+from generations.forms import credits_text
+from generations.models import Generation, GenerationEvent, State
+from generations.vendors import REGISTRY
+
+# More than an operator can work through at once; the page says how many there are.
+LIST_LIMIT = 100
+ATTENTION_EVENT = "needs_attention"
+
+
+def _latest_attention_event():
+    return GenerationEvent.objects.filter(generation=OuterRef("pk"), kind=ATTENTION_EVENT).order_by(
+        "-created", "-pk"
+    )
+
+
+def stuck_jobs():
+    """Every team's jobs in NEEDS_ATTENTION, with when they got there; one query."""
+    return (
+        Generation.objects.filter(state=State.NEEDS_ATTENTION)
+        .select_related("team", "project", "vendor_account", "hold")
+        .annotate(
+            attention_since=Coalesce(
+                Subquery(_latest_attention_event().values("created")[:1]), F("created")
+            )
+        )
+    )
+
+
+def _job(uuid) -> Generation:
+    generation = get_object_or_404(
+        Generation.objects.select_related(
+            "team", "project", "scene", "vendor_account", "created_by", "hold"
+        ),
+        uuid=uuid,
+    )
+    generation.settle_by = generation.expires_at + lifecycle.grace()
+    return generation
+
+
+def known_task_id(generation, events) -> str:
+    """The vendor's task id when we have it: on the job, or in the event that set it aside."""
+    if generation.vendor_task_id:
+        return generation.vendor_task_id
+    for event in reversed(events):
+        data = event.data if isinstance(event.data, dict) else {}
+        if event.kind == ATTENTION_EVENT and data.get("vendor_task_id"):
+            return str(data["vendor_task_id"])
+    return ""
+
+
+def vendor_body(generation) -> tuple[str, str]:
+    """The JSON body the job's account sends to create it (no key), or why it can't be shown."""
+    account = generation.vendor_account
+    if account is None:
+        return "", "No vendor account was chosen for this job."
+    if account.protocol not in REGISTRY:
+        return "", f"No adapter speaks {account.protocol} any more."
+    try:
+        # No key: building a payload never needs one, and none must reach the page.
+        with account.adapter_class(
+            "", base_url=account.base_url or None, client=routing.shared_client()
+        ) as adapter:
+            payload = adapter.build_create_payload(
+                generation.video_request, lifecycle.callback_url(generation)
+            )
+    except Exception as exc:  # a stored request this adapter no longer accepts
+        return "", f"The adapter cannot build it now: {exc}"
+    return json.dumps(payload, indent=2, ensure_ascii=False), ""
+
+
+def _render_job(request, generation, **forms):
+    events = list(generation.events.all())
+    known = known_task_id(generation, events)
+    forms = {
+        "fail_form": FailForm(),
+        "attach_form": AttachForm(initial={"task_id": known}),
+        "finished_form": FinishedForm(),
+    } | forms
+    body, body_problem = vendor_body(generation)
+    context = {
+        "g": generation,
+        "events": events,
+        "held": _held(generation),
+        "known_task_id": known,
+        "quoted_credits": credits_text(generation.quote_credits),
+        "sent_request": json.dumps(generation.request, indent=2, ensure_ascii=False),
+        "vendor_body": body,
+        "vendor_body_problem": body_problem,
+        **forms,
+    }
+    return render(request, "generations/attention/job.html", context)
+
+
+def _held(generation) -> str:
+    hold = generation.hold
+    return ledger.dollars(hold.amount) if hold and hold.status == HoldStatus.PENDING else ""
+
+
+def _target(generation) -> str:
+    return f"Job {generation.uuid} · {generation.prompt[:80]}"
+
+
+def _settled_elsewhere(request, generation):
+    generation.refresh_from_db(fields=["state"])
+    messages.warning(
+        request,
+        f"Someone settled this job first: it is {generation.get_state_display().lower()} "
+        "now. Nothing was changed.",
+    )
+    return redirect("needs_attention")
+
+
+# --- Pages -----------------------------------------------------------------------
+
+
+@operator_required
+@require_GET
+def needs_attention(request):
+    jobs = stuck_jobs().order_by("attention_since", "pk")
+    shown = list(jobs[:LIST_LIMIT])
+    total = jobs.count() if len(shown) == LIST_LIMIT else len(shown)
+    for generation in shown:
+        generation.held = _held(generation)
+    context = {"jobs": shown, "total": total, "limit": LIST_LIMIT}
+    return render(request, "generations/attention/list.html", context)
+
+
+@operator_required
+@require_GET
+def needs_attention_job(request, uuid):
+    return _render_job(request, _job(uuid))
+
+
+@operator_required
+@require_POST
+def settle_failed(request, uuid):
+    generation = _job(uuid)
+    form = FailForm(request.POST)
+    if not form.is_valid():
+        return _render_job(request, generation, fail_form=form)
+    held = _held(generation)
+    with transaction.atomic():
+        settled = lifecycle.resolve_failed(generation, request.user)
+        if settled:
+            changes = {"state": [State.NEEDS_ATTENTION, generation.state]}
+            if held:
+                generation.hold.refresh_from_db(fields=["status"])
+                changes["hold"] = [HoldStatus.PENDING, generation.hold.status]
+            audit.record(
+                request.user,
+                AuditAction.GENERATION_FAILED_BY_OPERATOR,
+                team=generation.team,
+                target=_target(generation),
+                changes=changes,
+            )
+    if not settled:
+        return _settled_elsewhere(request, generation)
+    returned = f"{held} went back to {generation.team.name}" if held else "nothing was on hold"
+    messages.success(request, f"The job was marked failed; {returned}.")
+    return redirect("needs_attention")
+
+
+@operator_required
+@require_POST
+def settle_attach(request, uuid):
+    generation = _job(uuid)
+    form = AttachForm(request.POST)
+    if not form.is_valid():
+        return _render_job(request, generation, attach_form=form)
+    old_task_id = generation.vendor_task_id
+    try:
+        with transaction.atomic():
+            settled = lifecycle.resolve_attach(
+                generation, form.cleaned_data["task_id"], request.user
+            )
+            if settled:
+                audit.record(
+                    request.user,
+                    AuditAction.GENERATION_ATTACHED,
+                    team=generation.team,
+                    target=_target(generation),
+                    changes={
+                        "state": [State.NEEDS_ATTENTION, generation.state],
+                        "vendor_task_id": [old_task_id or None, generation.vendor_task_id],
+                    },
+                )
+    except lifecycle.ResolveRefused as refusal:
+        form.refuse(refusal)
+        return _render_job(request, generation, attach_form=form)
+    if not settled:
+        return _settled_elsewhere(request, generation)
+    messages.success(
+        request,
+        f"Following task {generation.vendor_task_id} at {generation.vendor_account.label}: "
+        "the job is generating again and settles itself as usual.",
+    )
+    return redirect("needs_attention")
+
+
+@operator_required
+@require_POST
+def settle_finished(request, uuid):
+    generation = _job(uuid)
+    form = FinishedForm(request.POST)
+    if not form.is_valid():
+        return _render_job(request, generation, finished_form=form)
+    charge = form.cleaned_data["charge"]
+    try:
+        with transaction.atomic():
+            settled = lifecycle.resolve_finished(
+                generation, form.cleaned_data["output_url"], charge, request.user
+            )
+            if settled:
+                audit.record(
+                    request.user,
+                    AuditAction.GENERATION_FINISHED_BY_OPERATOR,
+                    team=generation.team,
+                    target=_target(generation),
+                    changes={
+                        "state": [State.NEEDS_ATTENTION, generation.state],
+                        "output_url": [None, _without_query(generation.output_url)],
+                        "charge_credits": [
+                            None,
+                            f"{charge.normalize():f}" if charge is not None else "account price",
+                        ],
+                    },
+                )
+    except lifecycle.ResolveRefused as refusal:
+        form.refuse(refusal)
+        return _render_job(request, generation, finished_form=form)
+    if not settled:
+        return _settled_elsewhere(request, generation)
+    messages.success(
+        request,
+        "Saving the clip from the vendor's address: the team is charged once it is stored.",
+    )
+    return redirect("needs_attention")
+
+
+def _without_query(url: str) -> str:
+    # A vendor's file address is often presigned: its signature has no place in a log.
+    return urlsplit(url)._replace(query="", fragment="").geturl()
