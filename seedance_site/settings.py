@@ -318,8 +318,16 @@ CLIP_TEMP_DIR = envstr("CLIP_TEMP_DIR") or None
 SANDBOX_QUEUE_SECONDS = envfloat("SANDBOX_QUEUE_SECONDS", 1.0)
 SANDBOX_RUN_SECONDS = envfloat("SANDBOX_RUN_SECONDS", 3.0)
 SANDBOX_RENDER_SCALE = envfloat("SANDBOX_RENDER_SCALE", 0.25)
-if envstr("SANDBOX_ROOT"):
-    SANDBOX_ROOT = Path(envstr("SANDBOX_ROOT"))
+SANDBOX_RENDER_FPS = envint("SANDBOX_RENDER_FPS", 10)
+SANDBOX_RENDER_WORKERS = envint("SANDBOX_RENDER_WORKERS", 2)
+# How long a `timeout` fault hangs, and how long the sandbox waits on a callback.
+SANDBOX_HANG_SECONDS = envfloat("SANDBOX_HANG_SECONDS", 30.0)
+SANDBOX_CALLBACK_TIMEOUT = envfloat("SANDBOX_CALLBACK_TIMEOUT", 5.0)
+# Timers in the serving process tick each task when it ends (off: only queries and
+# sandbox_tick() move tasks on).
+SANDBOX_AUTOTICK = envbool("SANDBOX_AUTOTICK", True)
+# Where the sandbox keeps its rendered clips; empty means MEDIA_ROOT/sandbox.
+SANDBOX_ROOT = Path(envstr("SANDBOX_ROOT")) if envstr("SANDBOX_ROOT") else None
 
 # Vendor API keys are encrypted at rest with these Fernet keys (comma-separated,
 # newest first). In development a key derived from SECRET_KEY stands in.

@@ -272,7 +272,7 @@ def video_size(faults: dict) -> tuple[int, int] | None:
 
 
 def hang_seconds(faults: dict) -> float:
-    return arg(faults, "timeout", float(getattr(settings, "SANDBOX_HANG_SECONDS", 30.0)))
+    return arg(faults, "timeout", float(settings.SANDBOX_HANG_SECONDS))
 
 
 def counts_queries(faults: dict) -> bool:

@@ -28,7 +28,7 @@ def hash_key(key: str) -> str:
 
 
 def sandbox_root() -> Path:
-    return Path(getattr(settings, "SANDBOX_ROOT", Path(settings.MEDIA_ROOT) / "sandbox"))
+    return Path(settings.SANDBOX_ROOT or Path(settings.MEDIA_ROOT) / "sandbox")
 
 
 class SandboxKey(models.Model):

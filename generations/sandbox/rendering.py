@@ -68,7 +68,7 @@ def scaled_size(resolution: str, aspect_ratio: str, scale: float) -> tuple[int, 
 
 def rendered_size(resolution: str, aspect_ratio: str) -> tuple[int, int]:
     """The size a clip is rendered at under the current SANDBOX_RENDER_SCALE."""
-    scale = float(getattr(settings, "SANDBOX_RENDER_SCALE", 0.25))
+    scale = float(settings.SANDBOX_RENDER_SCALE)
     return scaled_size(resolution, aspect_ratio, scale)
 
 

@@ -134,14 +134,7 @@ def bench_sandbox(live_server, settings, tmp_path, monkeypatch):
     settings.SANDBOX_RENDER_SCALE = 0.05
     settings.SANDBOX_RENDER_FPS = 2
     rng = random.Random(7)
-    clock = engine.setting
-
-    def varied(name, default):
-        if name == "SANDBOX_RUN_SECONDS":
-            return rng.uniform(*RUN_SECONDS)
-        return clock(name, default)
-
-    monkeypatch.setattr(engine, "setting", varied)
+    monkeypatch.setattr(engine, "run_seconds", lambda: rng.uniform(*RUN_SECONDS))
     # The test server writes a response's headers and body in two small sends, and
     # Nagle's algorithm holds the second until the client's delayed ACK: 40 ms on
     # every vendor call that no real vendor adds. Send at once, as servers do.
