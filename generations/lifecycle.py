@@ -63,10 +63,6 @@ def grace() -> timedelta:
     return timedelta(minutes=settings.GENERATION_GRACE_MINUTES)
 
 
-class IncompleteAnswer(Exception):
-    """The vendor's answer cannot be acted on yet; the check is tried again later."""
-
-
 class SubmitRefused(Exception):
     """The submission was refused before anything was created; the message says why."""
 
@@ -251,8 +247,7 @@ def _guarded(step):
             )
             raise
         except Exception as exc:
-            if not isinstance(exc, IncompleteAnswer):
-                log.exception("%s of generation %s failed", step.__name__, pk)
+            log.exception("%s of generation %s failed", step.__name__, pk)
             _step_failed(pk, step.__name__, exc)
 
     run.__name__ = step.__name__
@@ -263,8 +258,6 @@ def _guarded(step):
 
 def _describe_error(exc: Exception) -> str:
     text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-    if isinstance(exc, IncompleteAnswer):
-        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
@@ -309,7 +302,7 @@ _STEP_WORDS = {
 }
 
 
-def quarantine(generation, message: str) -> bool:
+def quarantine(generation, message: str, **fields) -> bool:
     """Move a job a person must look at to NEEDS_ATTENTION; its money stays held."""
     with transaction.atomic():
         if not _set_state(
@@ -318,6 +311,7 @@ def quarantine(generation, message: str) -> bool:
             State.NEEDS_ATTENTION,
             error_message=message,
             error_kind="quarantined",
+            **fields,
         ):
             return False
         generation.log("needs_attention", message)
@@ -566,6 +560,9 @@ def check(pk, *, then_finalize=None) -> None:
         return
     generation = Generation.objects.select_related("vendor_account", "hold").get(pk=pk)
     generation.claimed_at = now
+    if generation.expires_at <= now:
+        _expire_running(generation)
+        return
     try:
         with generation.vendor_account.adapter(client=routing.shared_client()) as adapter:
             snapshot = adapter.query(generation.vendor_task_id)
@@ -575,7 +572,7 @@ def check(pk, *, then_finalize=None) -> None:
         return
     generation.vendor_account.note_success()
     _log_ignored(generation, snapshot.ignored)
-    advance(generation, snapshot, save_progress=False)
+    complete = advance(generation, snapshot, save_progress=False)
     if generation.state == State.RUNNING:
         count = generation.poll_count + 1
         delay = _seconds_to_next_check(count, called_back)
@@ -584,7 +581,8 @@ def check(pk, *, then_finalize=None) -> None:
             progress=generation.progress,
             poll_count=count,
             not_found_checks=0,
-            step_failures=0,
+            # Answers that cannot be acted on count until one can (see advance()).
+            step_failures=0 if complete else F("step_failures") + 1,
             # A callback that came in while we asked (request_check) wants another
             # look at once: the answer we have may predate what it announced.
             next_check_at=Case(
@@ -631,9 +629,10 @@ def _after_failed_check(generation, exc: VendorError) -> None:
     )
 
 
-def advance(generation: Generation, snapshot, save_progress=True) -> None:
+def advance(generation: Generation, snapshot, save_progress=True) -> bool:
     """Apply what the vendor says now; anything that would move backwards is ignored.
 
+    False when the answer could not be acted on (a success without an address).
     `save_progress=False`: the caller writes `generation.progress` with its own update.
     """
     step = _by_worker(generation.claimed_at)
@@ -644,7 +643,7 @@ def advance(generation: Generation, snapshot, save_progress=True) -> None:
                 Generation.objects.filter(pk=generation.pk, state=State.RUNNING).update(
                     progress=generation.progress
                 )
-        return
+        return True
     charge = (
         snapshot.charge_credits
         if snapshot.charge_credits is not None
@@ -652,11 +651,8 @@ def advance(generation: Generation, snapshot, save_progress=True) -> None:
     )
     if snapshot.state == TaskState.SUCCEEDED:
         if not snapshot.output_urls:
-            # Some vendors publish the address a moment after the status: ask again, and
-            # if it never comes an operator can attach it from the vendor's dashboard.
-            raise IncompleteAnswer(
-                "the vendor says the clip is finished but gave no address we could download it from"
-            )
+            _finished_without_address(generation, charge)
+            return False
         with transaction.atomic():  # the event lands before the row is free (see above)
             if _set_state(
                 generation,
@@ -669,7 +665,7 @@ def advance(generation: Generation, snapshot, save_progress=True) -> None:
                 next_check_at=timezone.now(),
             ):
                 generation.log("vendor_done", "The vendor finished the clip; saving it.", **step)
-        return
+        return True
     target = {
         TaskState.FAILED: State.FAILED,
         TaskState.CANCELLED: State.CANCELLED,
@@ -680,6 +676,25 @@ def advance(generation: Generation, snapshot, save_progress=True) -> None:
     finish_unsuccessfully(
         generation, [State.RUNNING], target, message, code=snapshot.error_code or ""
     )
+    return True
+
+
+NO_ADDRESS = "The vendor says the clip is finished but gave no address we could download it from."
+
+
+def _finished_without_address(generation, charge) -> None:
+    """A success with no usable address: some vendors publish it a moment after the status,
+    so ask again; after GENERATION_LOST_AFTER_CHECKS such answers in a row, set the job
+    aside for an operator, who can attach the address from the vendor's dashboard. The
+    vendor did the work: unless someone settles it otherwise, it keeps the charge."""
+    _log_ignored(generation, [NO_ADDRESS])
+    if generation.step_failures + 1 >= settings.GENERATION_LOST_AFTER_CHECKS:
+        quarantine(
+            generation,
+            f"{NO_ADDRESS} An operator can attach the clip's address from the vendor.",
+            charge_credits=charge,
+            vendor_done_at=timezone.now(),
+        )
 
 
 def finish_unsuccessfully(
@@ -879,10 +894,10 @@ def store_clip(generation) -> Clip:
 def expire(pk) -> None:
     """End a job past its deadline, whatever state it is in, and settle its hold.
 
-    A task still running at the vendor is cancelled there when the vendor can cancel;
-    when it cannot, it finishes there and is charged, as when a member cancels it.
-    A job that needs attention ends after the grace: the hold is returned unless the
-    vendor is known to have finished (then it keeps the charge).
+    A task still running at the vendor is cancelled there when the vendor can cancel,
+    and followed through the grace when it cannot (see _expire_running). A job that
+    needs attention, or whose clip is still being saved, ends after the grace: the hold
+    is returned unless the vendor is known to have finished (then it keeps the charge).
     """
     now = timezone.now()
     generation = Generation.objects.select_related("vendor_account", "hold").filter(pk=pk).first()
@@ -905,7 +920,13 @@ def expire(pk) -> None:
 
 
 def _expire_running(generation) -> None:
+    """A running job at its deadline. A last answer that ends it is followed as usual.
+    A vendor that can cancel is told to, and the hold returned. One that cannot is
+    followed through the grace (the clip may still come, and is charged as usual); after
+    that the job expires, and the hold is returned unless the vendor announced a charge
+    when it accepted the task (then it keeps it)."""
     account = generation.vendor_account
+    in_grace = timezone.now() < generation.expires_at + grace()
     try:
         with account.adapter(client=routing.shared_client()) as adapter:
             snapshot = adapter.query(generation.vendor_task_id)
@@ -930,23 +951,38 @@ def _expire_running(generation) -> None:
                 exc,
             )
             return
-        if timezone.now() < generation.expires_at + grace():
-            # The vendor could not answer now; ask again within the grace.
+        if in_grace:
             generation.log("check_failed", exc.message, error_kind=str(exc.kind))
-            Generation.objects.filter(pk=generation.pk, state=State.RUNNING).update(claimed_at=None)
+            _follow_later(generation)
             return
         snapshot = None
     if snapshot is not None and snapshot.state.finished:
-        advance(generation, snapshot)  # a last answer that ends it: follow it as usual
+        if advance(generation, snapshot) and generation.state == State.RUNNING:
+            _follow_later(generation)
         return
+    if in_grace:
+        _follow_later(generation)
+        return
+    announced = generation.charge_credits is not None
     finish_unsuccessfully(
         generation,
         [State.RUNNING],
         State.EXPIRED,
-        f"The job passed its deadline while {account.label} was still working on it, and "
-        f"{account.label} could not cancel it, so it finishes there and its cost is charged; "
-        "we stopped following it.",
-        keep_charge=True,
+        f"The job passed its deadline and its grace while {account.label} was still working "
+        f"on it, and {account.label} cannot cancel a task; we stopped following it. "
+        + (
+            f"{account.label} charged for the task when it accepted it, so it keeps the charge."
+            if announced
+            else "The hold was returned."
+        ),
+        keep_charge=announced,
+    )
+
+
+def _follow_later(generation) -> None:
+    delay = settings.GENERATION_POLL_MAX_SECONDS
+    Generation.objects.filter(pk=generation.pk, state=State.RUNNING).update(
+        claimed_at=None, next_check_at=timezone.now() + timedelta(seconds=delay)
     )
 
 
@@ -1197,8 +1233,8 @@ def _past_deadline(now) -> list[int]:
     return list(
         Generation.objects.active()
         .filter(
-            Q(expires_at__lte=now, state__in=[State.QUEUED, State.RUNNING])
-            | Q(expires_at__lte=now - grace())
+            # A running job past its deadline is handled by its next check (check()).
+            Q(expires_at__lte=now, state=State.QUEUED) | Q(expires_at__lte=now - grace())
         )
         .filter(free | Q(state=State.NEEDS_ATTENTION))
         .order_by("expires_at")
