@@ -1,7 +1,7 @@
 """An offline simulator of every vendor's API, served by this app at /sandbox/<protocol>/.
 
 Each vendor answers at the paths, with the validation, status names, result shapes,
-charges, errors and callbacks its document (/work/shared/vendor-docs, VENDORS.md)
+charges, errors and callbacks its protocol note (docs/vendors/<protocol>.md)
 describes; a vendor account's base URL is ``{PUBLIC_BASE_URL}/sandbox/<protocol>``.
 Any bearer key that starts with ``sk-sandbox-`` is accepted; a task belongs to its key.
 Finished tasks point at real MP4s under ``/sandbox/files/<token>.mp4``.

@@ -1,6 +1,7 @@
 """AIGPTImage: `{model, input: {...}}`, a JSON string for results, and no callbacks.
 
-Document: /work/shared/vendor-docs/004_9eee0ae56109b8ff.txt
+Protocol notes: docs/vendors/aigptimage.md (the vendor's document:
+https://aigptimage.com/en/docs/video-models/seedance/seedance-2.0-text-to-video)
 """
 
 from .base import (

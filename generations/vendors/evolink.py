@@ -1,6 +1,7 @@
 """Evolink: one model name per family and mode, `quality` for resolution, HTTPS callbacks.
 
-Document: /work/shared/vendor-docs/003_8f7010333526f07b.txt (counts the copy lost are
+Protocol notes: docs/vendors/evolink.md (the vendor's document:
+https://docs.evolink.ai/en/api-manual/video-series/seedance2.0/seedance-2.0-overview; counts the copy lost are
 from its public reference pages: "reference images (0–9) + reference videos (0–3) +
 reference audio (0–3)"; image-to-video takes 1 or 2 images as first/last frame).
 """

@@ -1,6 +1,6 @@
 """Kinovi: Seedance 2.0 text-to-video, parameters nested under `inputs`.
 
-Document: /work/shared/vendor-docs/000_2bb12f83950d21a1.txt
+Protocol notes: docs/vendors/kinovi.md (the vendor's document: https://kinovi.ai/docs/seedance2.0/text-to-video)
 """
 
 from .base import (

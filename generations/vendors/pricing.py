@@ -1,7 +1,7 @@
 """Vendor price rules as data, and the arithmetic that turns a request into vendor credits.
 
 Rules are JSON an operator edits (prices change); the tables below are only the seeds,
-copied from the vendors' published prices (see /work/shared/VENDORS.md). One vendor's
+copied from the vendors' published prices (see docs/vendors/README.md). One vendor's
 rules map a family value to how that family is billed:
 
     {

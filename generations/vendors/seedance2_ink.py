@@ -1,6 +1,7 @@
 """Seedance2.ink: a flat body, `webhookUrl`, `metadata`, and cancelling.
 
-Document: /work/shared/vendor-docs/001_c01e78b30a283704.txt, which defers image input to
+Protocol notes: docs/vendors/seedance2_ink.md (the vendor's document:
+https://www.seedance2.ink/docs/api-reference/text-to-video), which defers image input to
 its public "Image to Video" page: one `mediaUrls` string array of images, videos or
 audio ("You can pass up to 5 items in mediaUrls", "Use publicly accessible HTTPS URLs").
 """

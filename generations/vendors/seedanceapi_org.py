@@ -1,6 +1,6 @@
 """SeedanceAPI.org: answers wrapped in `{code, message, data}`, its own error codes.
 
-Document: /work/shared/vendor-docs/002_7afcf58364257041.txt
+Protocol notes: docs/vendors/seedanceapi_org.md (the vendor's document: https://seedanceapi.org/docs)
 """
 
 from .base import (

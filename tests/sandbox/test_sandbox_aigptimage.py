@@ -1,4 +1,4 @@
-"""The aigptimage sandbox answers as vendor-docs/004 says."""
+"""The aigptimage sandbox answers as docs/vendors/aigptimage.md says."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""The evolink sandbox answers as vendor-docs/003 (and VENDORS.md's shapes) say."""
+"""The evolink sandbox answers as docs/vendors/evolink.md says."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""The kinovi sandbox answers as vendor-docs/000 (and VENDORS.md's shapes) say."""
+"""The kinovi sandbox answers as docs/vendors/kinovi.md says."""
 
 import pytest
 

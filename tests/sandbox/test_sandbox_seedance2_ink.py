@@ -1,4 +1,4 @@
-"""The seedance2_ink sandbox answers as vendor-docs/001 says."""
+"""The seedance2_ink sandbox answers as docs/vendors/seedance2_ink.md says."""
 
 import pytest
 

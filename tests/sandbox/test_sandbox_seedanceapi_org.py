@@ -1,4 +1,4 @@
-"""The seedanceapi_org sandbox answers as vendor-docs/002 says."""
+"""The seedanceapi_org sandbox answers as docs/vendors/seedanceapi_org.md says."""
 
 import pytest
 

@@ -1,4 +1,4 @@
-"""AIGPTImage, from vendor-docs/004_9eee0ae56109b8ff.txt."""
+"""AIGPTImage, from docs/vendors/aigptimage.md."""
 
 import json
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""Evolink, from vendor-docs/003_8f7010333526f07b.txt and the shapes in VENDORS.md."""
+"""Evolink, from docs/vendors/evolink.md."""
 
 import json
 from decimal import Decimal

@@ -1,4 +1,4 @@
-"""Kinovi, from vendor-docs/000_2bb12f83950d21a1.txt and the shapes in VENDORS.md."""
+"""Kinovi, from docs/vendors/kinovi.md."""
 
 import json
 from decimal import Decimal

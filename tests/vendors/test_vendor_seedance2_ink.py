@@ -1,4 +1,4 @@
-"""Seedance2.ink, from vendor-docs/001_c01e78b30a283704.txt and its Image to Video page."""
+"""Seedance2.ink, from docs/vendors/seedance2_ink.md (which covers its Image to Video page)."""
 
 import json
 from decimal import Decimal

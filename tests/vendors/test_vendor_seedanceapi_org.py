@@ -1,4 +1,4 @@
-"""SeedanceAPI.org, from vendor-docs/002_7afcf58364257041.txt."""
+"""SeedanceAPI.org, from docs/vendors/seedanceapi_org.md."""
 
 import json
 from decimal import Decimal

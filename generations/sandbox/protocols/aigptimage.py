@@ -1,4 +1,4 @@
-"""aigptimage.com (vendor-docs/004): `{model, input:{…}}`, answers wrapped in
+"""aigptimage.com (docs/vendors/aigptimage.md): `{model, input:{…}}`, answers wrapped in
 `{code, msg, data}`, a `resultJson` that is a JSON *string*, and no callback at all."""
 
 import json

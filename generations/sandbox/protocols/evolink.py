@@ -1,4 +1,4 @@
-"""evolink.ai (vendor-docs/003): six models by mode and speed, `quality` for the
+"""evolink.ai (docs/vendors/evolink.md): six models by mode and speed, `quality` for the
 resolution, task objects with `progress`, errors as `{error: {code, message, type, param}}`,
 and HTTPS-only callbacks retried 3 times at 1/2/4 s."""
 

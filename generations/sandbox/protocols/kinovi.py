@@ -1,4 +1,4 @@
-"""kinovi.ai (vendor-docs/000): `{model, callBackUrl, inputs:{…}}`, flat query answers,
+"""kinovi.ai (docs/vendors/kinovi.md): `{model, callBackUrl, inputs:{…}}`, flat query answers,
 errors as `{"message": …}` with the HTTP status, callbacks wrapped as `{code, message, data}`."""
 
 import secrets

@@ -1,4 +1,4 @@
-"""seedance2.ink (vendor-docs/001): a flat body, `creditsCharged` at acceptance, a
+"""seedance2.ink (docs/vendors/seedance2_ink.md): a flat body, `creditsCharged` at acceptance, a
 cancel endpoint, and `{success: false, error: {code, message}}` for every refusal."""
 
 import secrets

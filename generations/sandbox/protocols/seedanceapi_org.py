@@ -1,4 +1,4 @@
-"""seedanceapi.org (vendor-docs/002): everything wrapped in `{code, message, data}`,
+"""seedanceapi.org (docs/vendors/seedanceapi_org.md): everything wrapped in `{code, message, data}`,
 refusals named by the documented codes (INVALID_PROMPT, INVALID_DURATION, …), and a
 callback URL that must be public."""
 
