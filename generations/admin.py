@@ -135,6 +135,13 @@ class GenerationAdmin(admin.ModelAdmin):
         "step_failures",
         "not_found_checks",
         "callback_token_hash",
+        # Whose job it is, where it ran and when it must end are the lifecycle's too.
+        "team",
+        "vendor_account",
+        "expires_at",
+        "next_check_at",
+        "poll_count",
+        "submit_attempts",
     ]
     # Vendors' file addresses are https; say so rather than take Django 5's http default.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}

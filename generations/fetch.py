@@ -281,6 +281,19 @@ def check_url(url: str) -> bool:
     return False
 
 
+def refusal(url: str) -> str | None:
+    """Why `url` will not be downloaded, checked now (a typed address, before anyone waits
+    on it); None when it may be. The download checks again, at every redirect."""
+    try:
+        if check_url(url):
+            return None
+        parts = urlsplit(url)
+        public_addresses(parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
+    except FetchRefused as exc:
+        return str(exc)
+    return None
+
+
 def fetch_to_file(
     url: str,
     out,

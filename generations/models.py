@@ -101,7 +101,9 @@ class VendorAccount(models.Model):
             "last_error_at": now,
         }
         if cooldown_seconds:
-            updates["cooldown_until"] = now + timezone.timedelta(seconds=cooldown_seconds)
+            # A day at most, whatever a vendor asked for.
+            seconds = min(float(cooldown_seconds), 86400.0)
+            updates["cooldown_until"] = now + timezone.timedelta(seconds=seconds)
         VendorAccount.objects.filter(pk=self.pk).update(**updates)
 
     def note_success(self) -> None:
@@ -271,6 +273,14 @@ class Generation(models.Model):
             ),
             # The gallery and jobs pages: a team's generations, newest first.
             models.Index(fields=["team", "-created", "-id"], name="generation_team_recent"),
+        ]
+        constraints = [
+            # One vendor task is one job: never two jobs following (and paying for) it.
+            models.UniqueConstraint(
+                fields=["vendor_account", "vendor_task_id"],
+                condition=~Q(vendor_task_id=""),
+                name="one_job_per_vendor_task",
+            )
         ]
 
     def __str__(self):

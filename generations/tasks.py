@@ -39,6 +39,12 @@ def enqueue_submit(pk: int) -> None:
     async_task("generations.tasks.submit_generation", pk, task_name=f"submit-{pk}", group="submit")
 
 
+@receiver(lifecycle.queued)
+def send_when_queued(sender, pk, **kwargs):
+    """A submitted job's rows and hold are committed: queue its send."""
+    enqueue_submit(pk)
+
+
 def enqueue_check(pk: int) -> None:
     # The sweeper sees it within a second even when the queue is long with submits.
     lifecycle.request_check(pk)

@@ -786,12 +786,23 @@ def error_details(body: dict) -> tuple[str | None, str | None]:
     )
 
 
+MAX_RETRY_AFTER_SECONDS = 3600.0
+
+
 def retry_after_seconds(headers, body: dict) -> float | None:
+    """The vendor's Retry-After, in seconds, at most an hour (a vendor's typo must not
+    rest an account for decades, nor overflow a date)."""
+    seconds = _retry_after(headers, body)
+    return None if seconds is None else min(seconds, MAX_RETRY_AFTER_SECONDS)
+
+
+def _retry_after(headers, body: dict) -> float | None:
     value = (headers.get("Retry-After") or "").strip()
     if value:
         try:
-            return max(0.0, float(value))
-        except ValueError:
+            seconds = float(value)
+            return max(0.0, seconds) if seconds == seconds else None  # NaN: none given
+        except (ValueError, OverflowError):
             pass
         try:
             when = parsedate_to_datetime(value)
@@ -806,7 +817,12 @@ def retry_after_seconds(headers, body: dict) -> float | None:
         for key in ("retry_after", "retryAfter"):
             seconds = holder.get(key)
             if isinstance(seconds, int | float) and not isinstance(seconds, bool):
-                return max(0.0, float(seconds))
+                try:
+                    seconds = float(seconds)
+                except OverflowError:
+                    return MAX_RETRY_AFTER_SECONDS
+                if seconds == seconds:  # not NaN
+                    return max(0.0, seconds)
     return None
 
 

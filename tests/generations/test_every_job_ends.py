@@ -179,7 +179,7 @@ def test_a_save_that_keeps_failing_is_set_aside_with_its_last_error(
         downloads.append(generation.pk)
         raise OSError("No space left on device")
 
-    monkeypatch.setattr(lifecycle, "store_clip", broken_store)
+    monkeypatch.setattr(lifecycle.saving, "store_clip", broken_store)
     generation = drive(submit(funded, member, project), until=[State.FINALIZING])
     for _ in range(5):
         Generation.objects.filter(pk=generation.pk).update(next_check_at=timezone.now())
@@ -202,7 +202,7 @@ def test_a_failing_step_waits_longer_before_each_retry(settings, monkeypatch, db
     waits = []
     for _ in range(3):
         before = timezone.now()
-        lifecycle._step_failed(generation.pk, "check", RuntimeError("boom"))
+        lifecycle.steps.step_failed(generation.pk, "check", RuntimeError("boom"))
         generation.refresh_from_db()
         waits.append(round((generation.next_check_at - before).total_seconds()))
     assert waits == [5, 10, 20]
@@ -340,7 +340,7 @@ def test_values_past_every_bound_become_events_not_crashes(
         return self.bounded(snapshot)
 
     monkeypatch.setattr(VendorAdapter, "query", odd)
-    monkeypatch.setattr(lifecycle, "store_clip", lambda g: Clip.objects.none())
+    monkeypatch.setattr(lifecycle.saving, "store_clip", lambda g: Clip.objects.none())
     generation = drive(generation, until=[State.FINALIZING, *ENDED])
     generation.refresh_from_db()
     assert generation.output_url == long_url  # a 2.5 kB signed URL is stored whole
@@ -399,7 +399,7 @@ def test_a_row_that_breaks_its_deadline_step_does_not_stop_the_others(
             raise DatabaseError("numeric field overflow")
         return real(generation, *args, **kwargs)
 
-    monkeypatch.setattr(lifecycle, "finish_unsuccessfully", breaks_on_first)
+    monkeypatch.setattr(lifecycle.deadlines, "finish_unsuccessfully", breaks_on_first)
     lifecycle.sweep()
     second.refresh_from_db()
     first.refresh_from_db()
@@ -466,7 +466,7 @@ def test_a_running_job_past_its_deadline_at_a_vendor_that_cannot_cancel_is_follo
     generation.refresh_from_db()
     assert generation.state == State.EXPIRED
     assert hold_of(generation).status == "released"
-    assert "cannot cancel" in generation.error_message
+    assert "could not be cancelled there" in generation.error_message
     wait_for_background()
 
 

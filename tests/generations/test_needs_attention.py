@@ -19,7 +19,7 @@ from tests.generations.factories import GenerationFactory, ProjectFactory, Vendo
 KEY = "sk-live-Wq8Zr3Tn6Yp1Kd4Mx"
 HELD = 1_000_000
 LOST_CREATE = "Kinovi main did not answer the create in time."
-CLIP_URL = "https://files.kinovi.example/out/clip-77.mp4?X-Signature=abc123"
+CLIP_URL = "https://93.184.216.34/out/clip-77.mp4?X-Signature=abc123"
 
 
 def body(response) -> str:
@@ -351,7 +351,7 @@ def test_the_vendors_finished_clip_is_saved_and_charged_by_the_worker(
     assert stuck.vendor_done_at is not None
     # The worker captures once the clip is stored; until then the money stays held.
     assert stuck.hold.status == HoldStatus.PENDING
-    assert event_kinds(stuck)[-1] == "attached"
+    assert event_kinds(stuck)[-1] == "result_attached"
     entry = settlements().get()
     assert (entry.action, entry.team, entry.actor) == (
         AuditAction.GENERATION_FINISHED_BY_OPERATOR,
@@ -360,7 +360,7 @@ def test_the_vendors_finished_clip_is_saved_and_charged_by_the_worker(
     )
     assert entry.changes == {
         "state": ["needs_attention", "finalizing"],
-        "output_url": [None, "https://files.kinovi.example/out/clip-77.mp4"],
+        "output_url": [None, "https://93.184.216.34/out/clip-77.mp4"],
         "charge_credits": [None, "37.5"],
     }
 

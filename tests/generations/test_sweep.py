@@ -136,7 +136,7 @@ def test_one_job_that_breaks_does_not_stop_the_sweep(sandbox, monkeypatch, funde
             raise RuntimeError("a bug in one job")
         return store_clip(generation)
 
-    monkeypatch.setattr(lifecycle, "store_clip", store_or_break)
+    monkeypatch.setattr(lifecycle.saving, "store_clip", store_or_break)
 
     counts = lifecycle.sweep()
 

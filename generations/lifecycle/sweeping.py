@@ -1,0 +1,188 @@
+"""The sweep: one pass over everything that is due, what the minute schedule cannot do."""
+
+import logging
+import os
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from functools import cache
+from queue import Empty, SimpleQueue
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from generations.lifecycle.deadlines import expire
+from generations.lifecycle.follow import check
+from generations.lifecycle.saving import finalize
+from generations.lifecycle.sending import run_submit
+from generations.lifecycle.steps import finalize_lease, grace, lease, set_state, stopping
+from generations.models import Generation, State
+
+log = logging.getLogger(__name__)
+
+
+def due_checks(limit=200) -> list[int]:
+    now = timezone.now()
+    return list(
+        Generation.objects.filter(state=State.RUNNING, next_check_at__lte=now)
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - lease()))
+        .order_by("next_check_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+
+
+def _past_deadline(now) -> list[int]:
+    """Jobs past their deadline that nobody is working on; the oldest first."""
+    free = Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - lease())
+    return list(
+        Generation.objects.active()
+        .filter(
+            # A running job past its deadline is handled by its next check (check()).
+            Q(expires_at__lte=now, state=State.QUEUED) | Q(expires_at__lte=now - grace())
+        )
+        .filter(free | Q(state=State.NEEDS_ATTENTION))
+        .order_by("expires_at")
+        .values_list("pk", flat=True)[:100]
+    )
+
+
+def _abandoned_sends(now) -> None:
+    """A worker died during the create call: the vendor may have the task."""
+    # A claim that ran out, or none at all: a stopping worker handed the row back.
+    stale = Generation.objects.filter(state=State.SUBMITTING).filter(
+        Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - lease())
+    )
+    for generation in stale:
+        if generation.vendor_account_id is None:
+            set_state(generation, [State.SUBMITTING], State.QUEUED, next_check_at=now)
+            continue
+        message = (
+            "A worker stopped while sending this job to the vendor, so we don't know whether "
+            "the vendor has it. It was not resent: an operator must check with the vendor."
+        )
+        with transaction.atomic():
+            if set_state(
+                generation,
+                [State.SUBMITTING],
+                State.NEEDS_ATTENTION,
+                error_message=message,
+                error_kind="unknown_outcome",
+            ):
+                generation.log("needs_attention", message)
+
+
+def sweep(dispatch=None) -> dict:
+    """One pass over everything that is due; returns what it did, by kind.
+
+    Checks run here on the pool's threads. Sends and saves can wait on a vendor for long:
+    `dispatch(function, pks)` hands them to other workers; without it they run here too.
+    One row that fails never stops the pass.
+    """
+    now = timezone.now()
+    counts = {"submitted": 0, "checked": 0, "finalized": 0, "expired": 0, "stuck": 0}
+    steps = []
+    for part in (_abandoned_sends,):
+        try:
+            part(now)
+        except Exception:
+            log.exception("The sweep could not look for abandoned sends")
+    try:
+        expiring = _past_deadline(now)
+        counts["expired"] = len(expiring)
+        steps += [(expire, pk) for pk in expiring]
+        queued = list(
+            Generation.objects.filter(state=State.QUEUED, next_check_at__lte=now)
+            .exclude(pk__in=expiring)
+            .order_by("next_check_at")  # longest waiting first
+            .values_list("pk", flat=True)[:100]
+        )
+        finalizing = list(
+            Generation.objects.filter(state=State.FINALIZING)
+            .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - finalize_lease()))
+            .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
+            .exclude(pk__in=expiring)
+            .order_by("next_check_at")
+            .values_list("pk", flat=True)[:50]
+        )
+        counts["submitted"] = len(queued)
+        counts["finalized"] = len(finalizing)
+        long_steps = [(run_submit, queued), (finalize, finalizing)]
+        if dispatch is None:
+            steps += [(function, pk) for function, pks in long_steps for pk in pks]
+        else:
+            for function, pks in long_steps:
+                _dispatch(dispatch, function, pks, now)
+        # Claimed one by one as the threads get to them: a callback's own check task may
+        # still take one first, at once, instead of waiting behind the whole pass.
+        due = [pk for pk in due_checks() if pk not in expiring]
+        counts["checked"] = len(due)
+        if dispatch is None:
+            steps += [(check, pk) for pk in due]
+        else:
+            steps += [(_check_then_dispatch(dispatch), pk) for pk in due]
+    except Exception:
+        log.exception("The sweep could not list what is due")
+    _run_on_pool(steps)
+    return counts
+
+
+def _dispatch(dispatch, function, pks, now) -> None:
+    """Hand `pks` to `dispatch`, marking them so the next passes do not hand them again
+    while they wait in the queue; the step's own claim decides who runs them."""
+    if not pks:
+        return
+    Generation.objects.filter(pk__in=pks).update(next_check_at=now + lease())
+    dispatch(function, pks)
+
+
+def _check_then_dispatch(dispatch):
+    def check_from_sweep(pk):
+        check(pk, then_finalize=lambda done: _dispatch(dispatch, finalize, [done], timezone.now()))
+
+    check_from_sweep.__name__ = "check"
+    return check_from_sweep
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(
+        max_workers=settings.SWEEP_THREADS, thread_name_prefix="generation-sweep"
+    )
+
+
+def _run_on_pool(steps) -> None:
+    """Run (function, pk) steps on the pool's threads, each taking the next as it frees up.
+
+    A slow check holds up one thread, not the checks queued behind it, and a step that
+    fails is logged without stopping the rest. Each thread keeps one database connection
+    for the whole pass. When the worker is stopping, steps not yet started are left for
+    the next sweeper.
+    """
+    if not steps:
+        return
+    waiting = SimpleQueue()
+    for step in steps:
+        waiting.put(step)
+
+    def drain(_):
+        try:
+            while not stopping.is_set():
+                try:
+                    function, pk = waiting.get_nowait()
+                except Empty:
+                    return
+                try:
+                    function(pk)
+                except Exception:
+                    log.exception("%s of generation %s failed", function.__name__, pk)
+                    connection.close()  # it may be unusable now
+        finally:
+            connection.close()
+
+    threads = min(len(steps), settings.SWEEP_THREADS)
+    list(_pool().map(drain, range(threads)))
+
+
+def new_lease_holder() -> str:
+    return f"{os.uname().nodename}:{os.getpid()}:{secrets.token_hex(4)}"
