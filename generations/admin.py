@@ -17,7 +17,7 @@ from generations.models import (
     VendorAccount,
     WorkerLease,
 )
-from generations.vendor_forms import VendorAccountForm
+from generations.operators.vendor_forms import VendorAccountForm
 
 
 @admin.register(VendorAccount)

@@ -9,6 +9,7 @@ from django.http import HttpResponse, HttpResponseNotFound, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from generations import tasks
 from generations.models import Generation, State
 from generations.vendors import VendorError
 
@@ -19,8 +20,6 @@ MAX_CALLBACK_BYTES = 256 * 1024
 @csrf_exempt
 @require_POST
 def vendor_callback(request, uuid, token):
-    from generations import tasks
-
     generation = (
         Generation.objects.filter(uuid=uuid)
         .only("pk", "state", "callback_token_hash", "vendor_task_id", "vendor_account")

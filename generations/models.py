@@ -7,7 +7,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from generations import crypto
+from generations.operators import crypto
+from generations.vendors import REGISTRY, Family, VideoRequest, get_adapter, pricing
 
 MICROS = 1_000_000
 
@@ -66,8 +67,6 @@ class VendorAccount(models.Model):
         return f"••••{self.api_key_last4}" if self.api_key_last4 else "not set"
 
     def adapter(self, client=None):
-        from generations.vendors import get_adapter
-
         return get_adapter(
             self.protocol,
             crypto.decrypt(self.api_key_encrypted),
@@ -77,14 +76,10 @@ class VendorAccount(models.Model):
 
     @property
     def adapter_class(self):
-        from generations.vendors import REGISTRY
-
         return REGISTRY[self.protocol]
 
     def quote_credits(self, request) -> Decimal:
-        from generations.vendors.pricing import quote_credits
-
-        return quote_credits(request, self.price_rules)
+        return pricing.quote_credits(request, self.price_rules)
 
     def credits_to_micros(self, credits: Decimal) -> int:
         micros = Decimal(credits) * self.credit_value * MICROS
@@ -288,8 +283,6 @@ class Generation(models.Model):
 
     @property
     def video_request(self):
-        from generations.vendors import VideoRequest
-
         return VideoRequest.from_dict(self.request)
 
     @property
@@ -298,8 +291,6 @@ class Generation(models.Model):
 
     @property
     def family_label(self) -> str:
-        from generations.vendors import Family
-
         try:
             return Family(self.family).label
         except ValueError:

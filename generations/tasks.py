@@ -27,8 +27,10 @@ from django_q.models import Schedule
 from django_q.signals import post_execute_in_worker, post_spawn, pre_execute
 from django_q.tasks import async_task
 
-from generations import lifecycle, media
+from generations import lifecycle
+from generations.media import exports, video
 from generations.models import WorkerLease
+from generations.sandbox import engine as sandbox_engine
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +126,7 @@ def sweep_when_a_cluster_starts(sender, proc_name=None, **kwargs):
     enqueue_sweeper()
     longest = max(settings.Q_CLUSTER["timeout"], lifecycle.finalize_lease().total_seconds())
     try:
-        media.remove_abandoned_scratch(older_than_seconds=2 * longest)
+        video.remove_abandoned_scratch(older_than_seconds=2 * longest)
     except OSError:
         log.exception("Could not clear abandoned scratch files")
 
@@ -139,9 +141,13 @@ def enqueue_storyboard_export(project_pk: int, user_pk: int) -> None:
     )
 
 
-def build_storyboard_export(project_pk: int, user_pk: int) -> str:
-    from generations import exports
+@receiver(exports.export_queued)
+def export_when_queued(sender, project_pk, user_pk, **kwargs):
+    """A storyboard export's status says queued: build it on a worker."""
+    enqueue_storyboard_export(project_pk, user_pk)
 
+
+def build_storyboard_export(project_pk: int, user_pk: int) -> str:
     return exports.build_storyboard_export(project_pk, user_pk)
 
 
@@ -190,9 +196,7 @@ def sweep_generations(run_for: float | None = None, chain: bool = True) -> dict:
             started = time.monotonic()
             try:
                 if settings.SANDBOX_ENABLED:
-                    from generations.sandbox.engine import sandbox_tick
-
-                    sandbox_tick()
+                    sandbox_engine.sandbox_tick()
                 swept = time.monotonic()
                 for key, value in lifecycle.sweep(dispatch=dispatch).items():
                     totals[key] = totals.get(key, 0) + value

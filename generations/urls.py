@@ -1,6 +1,7 @@
 from django.urls import path
 
-from generations import attention_views, hooks, vendor_views, views
+from generations import hooks, views
+from generations.operators import attention_views, vendor_views
 
 urlpatterns = [
     path("hooks/<uuid:uuid>/<str:token>/", hooks.vendor_callback, name="vendor_callback"),

@@ -5,12 +5,11 @@ functions of lifecycle / exports, and renders a whole page, or the named partial
 same template when htmx asks (STYLE.md).
 """
 
-import re
 from itertools import groupby
 
 from django.contrib import messages
 from django.db.models import Count, Exists, Max, OuterRef, Q
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
@@ -22,7 +21,7 @@ from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_clien
 from billing import audit, keyset, ledger
 from billing.access import demand_role, role_required, team_required
 from billing.models import AuditAction, HoldStatus, Role
-from generations import access, exports, lifecycle, ratelimit
+from generations import access, lifecycle, ratelimit
 from generations.forms import (
     GalleryFilterForm,
     GenerateForm,
@@ -33,6 +32,8 @@ from generations.forms import (
     credits_text,
     initial_from,
 )
+from generations.media import exports
+from generations.media.files import ranged_file_response
 from generations.models import Favourite, Generation, Project, State
 from generations.vendors import REGISTRY
 
@@ -577,84 +578,3 @@ def storyboard_mp4(request, uuid):
         download=request.GET.get("download") == "1",
         etag=status.get("fingerprint"),
     )
-
-
-# --- Files with HTTP ranges ------------------------------------------------------------
-
-RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-CHUNK = 64 * 1024
-
-
-def _parse_range(header: str, size: int):
-    """(start, end) inclusive for one byte range; None to send it all; "bad" when unsatisfiable.
-
-    Several ranges at once are answered with the whole file, which RFC 9110 allows.
-    """
-    match = RANGE.match(header.strip())
-    if not match:
-        return None
-    first, last = match.groups()
-    if first == "" and last == "":
-        return None
-    if first == "":
-        length = int(last)
-        if length == 0 or size == 0:
-            return "bad"
-        return max(size - length, 0), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
-        return "bad"
-    return start, end
-
-
-def _read(handle, remaining):
-    try:
-        while remaining > 0:
-            chunk = handle.read(min(CHUNK, remaining))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-            yield chunk
-    finally:
-        handle.close()
-
-
-def ranged_file_response(request, fieldfile, content_type, *, filename, download=False, etag=None):
-    """Stream a stored file, honouring one `Range`, so players can seek and resume."""
-    if not fieldfile or not fieldfile.name:
-        raise Http404("No such file.")
-    storage = fieldfile.storage
-    try:
-        size = storage.size(fieldfile.name)
-    except (FileNotFoundError, OSError):
-        raise Http404("The file is missing from storage.") from None
-    tag = f'"{etag}"' if etag else None
-    wanted = request.headers.get("Range")
-    if_range = request.headers.get("If-Range")
-    if wanted and if_range and if_range != tag:
-        wanted = None  # the client's copy is of another version: send it all
-    span = _parse_range(wanted, size) if wanted else None
-    if span == "bad":
-        response = HttpResponse(status=416)
-        response["Content-Range"] = f"bytes */{size}"
-        response["Accept-Ranges"] = "bytes"
-        return response
-    start, end = span or (0, size - 1)
-    length = max(end - start + 1, 0)
-    handle = storage.open(fieldfile.name, "rb")
-    if start:
-        handle.seek(start)
-    response = StreamingHttpResponse(
-        _read(handle, length), status=206 if span else 200, content_type=content_type
-    )
-    response["Content-Length"] = str(length)
-    response["Accept-Ranges"] = "bytes"
-    if span:
-        response["Content-Range"] = f"bytes {start}-{end}/{size}"
-    if tag:
-        response["ETag"] = tag
-    # Only the team may see it: browsers may keep it, shared caches may not.
-    response["Cache-Control"] = "private, max-age=3600"
-    response["Content-Disposition"] = content_disposition_header(download, filename)
-    return response

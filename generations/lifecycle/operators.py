@@ -8,10 +8,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from generations import fetch, routing
+from generations import routing
 from generations.lifecycle.follow import advance
 from generations.lifecycle.settle import finish_unsuccessfully
 from generations.lifecycle.steps import TaskTaken, attach_task, lease, set_state
+from generations.media import fetch
 from generations.models import Generation, State
 from generations.vendors import TaskState, VendorError
 from generations.vendors.base import MAX_TASK_ID_CHARS, clean_output_url, clean_task_id

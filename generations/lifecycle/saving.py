@@ -11,7 +11,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from billing import ledger
-from generations import fetch, media
 from generations.lifecycle.settle import finish_unsuccessfully, settle_amount
 from generations.lifecycle.steps import (
     by_worker,
@@ -22,6 +21,7 @@ from generations.lifecycle.steps import (
     quarantine,
     set_state,
 )
+from generations.media import fetch, video
 from generations.models import Clip, Generation, State
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ def finalize(pk) -> None:
     if not Clip.objects.filter(generation=generation).exists():
         try:
             store_clip(generation)
-        except (fetch.FetchRefused, media.NotAVideo) as exc:
+        except (fetch.FetchRefused, video.NotAVideo) as exc:
             transient = getattr(exc, "transient", False)
             attempts = generation.events.filter(kind="download_failed").count() + 1
             generation.log("download_failed", str(exc), **step)
@@ -86,7 +86,7 @@ def finalize(pk) -> None:
 
 def store_clip(generation) -> Clip:
     handle, path = tempfile.mkstemp(
-        prefix=f"{media.SCRATCH_PREFIX}clip-", suffix=".mp4", dir=media.scratch_dir()
+        prefix=f"{video.SCRATCH_PREFIX}clip-", suffix=".mp4", dir=video.scratch_dir()
     )
     try:
         with os.fdopen(handle, "wb") as out:
@@ -96,14 +96,14 @@ def store_clip(generation) -> Clip:
                 max_bytes=settings.CLIP_MAX_BYTES,
                 deadline_seconds=settings.CLIP_DOWNLOAD_SECONDS,
             )
-        info = media.probe(path)
+        info = video.probe(path)
         try:
-            poster = media.poster_jpeg(path, at_seconds=min(1.0, info.duration / 2))
+            poster = video.poster_jpeg(path, at_seconds=min(1.0, info.duration / 2))
         except Exception as exc:
             # A clip without a poster is still the clip the team paid for.
             log.exception("No poster for generation %s", generation.pk)
             generation.log("poster_failed", f"No poster could be made ({describe_error(exc)}).")
-            poster = media.placeholder_poster()
+            poster = video.placeholder_poster()
         name = f"{generation.team.uuid}/{generation.uuid}"
         clip = Clip(
             generation=generation,

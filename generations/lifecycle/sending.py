@@ -239,7 +239,12 @@ def _create_refused(generation, account, exc: VendorError) -> str:
         finish_unsuccessfully(generation, [State.SUBMITTING], State.FAILED, exc.message, exc)
         return "sent"
     generation.log(
-        "vendor_refused", exc.message, vendor=account.label, error_kind=str(exc.kind), **step
+        "vendor_refused",
+        exc.message,
+        vendor=account.label,
+        account_uuid=account.uuid.hex,
+        error_kind=str(exc.kind),
+        **step,
     )
     Generation.objects.filter(pk=generation.pk).update(vendor_account=None, price_micros=None)
     return "busy" if exc.retryable_elsewhere else "refused"
@@ -250,7 +255,13 @@ def _account_unusable(generation, account, reason: str) -> None:
     message = f"{account.label} could not be used: {reason}. An operator must fix this account."
     account.note_error(message, settings.VENDOR_ACCOUNT_PROBLEM_COOLDOWN_SECONDS)
     Generation.objects.filter(pk=generation.pk).update(vendor_account=None, price_micros=None)
-    generation.log("vendor_refused", message, vendor=account.label, error_kind="account")
+    generation.log(
+        "vendor_refused",
+        message,
+        vendor=account.label,
+        account_uuid=account.uuid.hex,
+        error_kind="account",
+    )
 
 
 def _accepted(generation, account, route, created, called_back, step) -> None:

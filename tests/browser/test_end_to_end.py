@@ -18,7 +18,8 @@ from playwright.sync_api import expect
 from billing import ledger
 from billing.demo import DEMO_PASSWORD, seed_people
 from generations import demo as generations_demo
-from generations import lifecycle, media
+from generations import lifecycle
+from generations.media.video import probe
 from generations.models import Generation, Scene, State
 from generations.vendors import VideoRequest
 from tests.browser.conftest import SCREENSHOTS
@@ -324,7 +325,7 @@ def test_a_member_generates_a_clip_and_takes_it_to_a_storyboard_export(chromium,
     joined = Path(download.value.path())
     assert download.value.suggested_filename == "launch-trailer-storyboard.mp4"
     takes = [opening.generations.get().clip, clip]
-    assert abs(media.probe(joined).duration - sum(c.duration for c in takes)) < 0.3
+    assert abs(probe(joined).duration - sum(c.duration for c in takes)) < 0.3
     with page.expect_download() as download:
         page.get_by_role("link", name="Download takes (.zip)").click()
     archive = zipfile.ZipFile(io.BytesIO(Path(download.value.path()).read_bytes()))

@@ -49,7 +49,8 @@ from django.utils import timezone
 
 from billing import ledger
 from billing.models import Hold, HoldStatus, Transfer, TransferKind
-from generations import fetch, lifecycle, tasks
+from generations import lifecycle, tasks
+from generations.media import fetch
 from generations.models import Clip, Generation, State
 from generations.sandbox import engine
 from generations.sandbox import faults as sandbox_faults

@@ -13,7 +13,8 @@ from django.utils import timezone
 
 from billing import ledger
 from billing.models import Hold, HoldStatus
-from generations import fetch, lifecycle, routing
+from generations import lifecycle, routing
+from generations.media import fetch
 from generations.models import Clip, Generation, State, VendorAccount
 from generations.sandbox.engine import wait_for_background
 from generations.sandbox.models import SandboxTask

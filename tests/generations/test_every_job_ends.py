@@ -9,7 +9,8 @@ from django.db import DatabaseError
 from django.utils import timezone
 
 from billing.models import Hold, Transfer, TransferKind
-from generations import lifecycle, media, tasks
+from generations import lifecycle, tasks
+from generations.media import video
 from generations.models import Clip, Generation, State, VendorAccount
 from generations.sandbox.engine import wait_for_background
 from generations.sandbox.models import SandboxKey, SandboxTask
@@ -153,11 +154,11 @@ def test_a_clip_whose_poster_cannot_be_made_is_still_stored_with_a_placeholder(
     def no_poster(path, at_seconds=1.0):
         raise ValueError("height and width must be > 0")
 
-    monkeypatch.setattr(media, "poster_jpeg", no_poster)
+    monkeypatch.setattr(video, "poster_jpeg", no_poster)
     generation = drive(submit(funded, member, project), until=ENDED)
     assert generation.state == State.SUCCEEDED
     assert "poster_failed" in kinds(generation)
-    assert generation.clip.poster.read() == media.placeholder_poster()
+    assert generation.clip.poster.read() == video.placeholder_poster()
     wait_for_background()
 
 
@@ -165,7 +166,7 @@ def test_a_poster_of_a_clip_two_pixels_high_is_made(tmp_path):
     from tests.generations.factories import render_mp4
 
     path = render_mp4(tmp_path / "thin.mp4", size=(2600, 2), seconds=0.2)
-    assert media.poster_jpeg(path)[:2] == b"\xff\xd8"
+    assert video.poster_jpeg(path)[:2] == b"\xff\xd8"
 
 
 def test_a_save_that_keeps_failing_is_set_aside_with_its_last_error(

@@ -82,6 +82,8 @@ def test_a_refused_create_fails_over_to_the_next_vendor_without_charging_twice(
     assert generation.state == State.SUCCEEDED
     assert generation.vendor_account == working
     assert "vendor_refused" in kinds(generation)
+    refusal = generation.events.get(kind="vendor_refused")
+    assert refusal.data["account_uuid"] == broken.uuid.hex  # what the Vendors page counts by
     broken.refresh_from_db()
     assert broken.consecutive_errors == 1
     assert Hold.objects.filter(team=funded).count() == 1

@@ -32,7 +32,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from generations import fetch, lifecycle
+from generations import lifecycle
+from generations.media import fetch
 from generations.models import Clip
 from tests.generations.factories import GenerationFactory, sample_mp4
 

@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
-from generations import crypto
 from generations.models import VendorAccount
+from generations.operators import crypto
 from tests.generations.factories import VendorAccountFactory
 
 OLD = Fernet.generate_key().decode()

@@ -5,7 +5,7 @@ import zipfile
 
 import pytest
 
-from generations import exports, media
+from generations.media import exports, video
 from tests.generations.factories import (
     GenerationFactory,
     ProjectFactory,
@@ -72,8 +72,8 @@ def test_concatenate_joins_clips_into_one_mp4_as_long_as_all_of_them(tmp_path):
     ]
     progress = []
     duration = exports.concatenate(parts, tmp_path / "joined.mp4", progress=progress.append)
-    joined = media.probe(tmp_path / "joined.mp4")
-    expected = sum(media.probe(p).duration for p in parts)
+    joined = video.probe(tmp_path / "joined.mp4")
+    expected = sum(video.probe(p).duration for p in parts)
     assert abs(joined.duration - expected) < 0.1
     assert abs(duration - expected) < 0.1
     assert (joined.width, joined.height) == (64, 36)  # the first clip's size
@@ -124,7 +124,7 @@ def test_the_export_file_lands_under_exports_and_lasts_as_long_as_the_takes(
     name = exports.build_storyboard_export(project.pk, member.pk)
     assert name.startswith(f"exports/{project.uuid}/")
     path = settings.MEDIA_ROOT / name
-    assert abs(media.probe(path).duration - 2.0) < 0.1  # two one-second takes
+    assert abs(video.probe(path).duration - 2.0) < 0.1  # two one-second takes
     status = exports.read_status(project)
     assert status["state"] == "done"
     assert status["progress"] == 100

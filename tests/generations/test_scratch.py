@@ -8,7 +8,8 @@ from types import SimpleNamespace
 import pytest
 from django_q.signals import post_spawn
 
-from generations import fetch, lifecycle, media
+from generations import lifecycle
+from generations.media import fetch, video
 
 
 @pytest.fixture
@@ -41,10 +42,10 @@ def leftovers(scratch: Path) -> dict[str, Path]:
 
 def test_only_our_files_older_than_the_age_are_removed(scratch):
     files = leftovers(scratch)
-    assert media.remove_abandoned_scratch(older_than_seconds=600) == 2
+    assert video.remove_abandoned_scratch(older_than_seconds=600) == 2
     assert not files["old_clip"].exists() and not files["old_export"].exists()
     assert files["fresh"].exists() and files["other"].exists()
-    assert media.remove_abandoned_scratch(older_than_seconds=600) == 0
+    assert video.remove_abandoned_scratch(older_than_seconds=600) == 0
 
 
 def test_a_starting_worker_clears_what_a_killed_one_left(scratch, settings, monkeypatch):

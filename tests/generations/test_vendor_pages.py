@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.models import AuditAction, AuditEntry
-from generations import crypto
 from generations.models import VendorAccount
+from generations.operators import crypto
 from generations.vendors.pricing import DEFAULT_CREDIT_VALUE, default_price_rules
 from tests.generations.conftest import PROTOCOLS, make_account
 from tests.generations.factories import GenerationFactory, VendorAccountFactory
@@ -464,6 +464,30 @@ def test_health_shows_jobs_at_the_vendor_cooldown_and_recent_errors(operator_cli
     assert "Kinovi had a problem: no answer in time." in html
     page = body(operator_client.get(reverse("vendor_edit", args=[account.uuid])))
     assert "3 of 10" in page and "until" in page
+
+
+def test_a_renamed_account_keeps_its_refusals(operator_client, account):
+    # As lifecycle writes a refused create: the account's id, and its label for reading.
+    GenerationFactory(failed=True).log(
+        "vendor_refused",
+        "Kinovi refused the API key.",
+        vendor="Kinovi main",
+        account_uuid=account.uuid.hex,
+        error_kind="auth",
+    )
+    GenerationFactory(failed=True).log(
+        "vendor_refused",
+        "Another account refused.",
+        vendor="Kinovi (EU)",
+        account_uuid=VendorAccountFactory().uuid.hex,
+        error_kind="auth",
+    )
+    VendorAccount.objects.filter(pk=account.pk).update(label="Kinovi (EU)")
+
+    response = operator_client.get(reverse("vendors"))
+
+    row = next(a for a in response.context["accounts"] if a.pk == account.pk)
+    assert row.errors_24h == 1
 
 
 def test_health_falls_back_to_the_accounts_own_last_error(operator_client, account):

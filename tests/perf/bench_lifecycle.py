@@ -21,7 +21,7 @@ the sandbox on this process's live server (jobs of 20-60 s, tiny renders). It me
   * vendor HTTP calls per generation (creates, queries, downloads) and callbacks;
   * the time of each sweep pass (lifecycle.sweep(), from the sweeper's results);
   * CPU by process and the total wall time;
-  * the peak RSS growth of generations.fetch.fetch_to_file while it downloads a
+  * the peak RSS growth of generations.media.fetch.fetch_to_file while it downloads a
     500 MB MP4 (made on the fly) in a process of its own.
 """
 
@@ -359,7 +359,7 @@ MEASURE = """
 import json, os, resource, sys, tempfile, time
 import django
 django.setup()
-from generations import fetch
+from generations.media import fetch
 
 url = sys.argv[1]
 

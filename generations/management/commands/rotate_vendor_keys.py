@@ -15,8 +15,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from generations import crypto
 from generations.models import VendorAccount
+from generations.operators import crypto
 
 
 class Command(BaseCommand):

@@ -13,9 +13,9 @@ import httpx
 from django.contrib import messages
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery, UUIDField
 from django.db.models.fields.json import KT
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Cast, Coalesce
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -27,7 +27,7 @@ from billing import audit
 from billing.access import operator_required
 from billing.models import AuditAction
 from generations.models import Generation, GenerationEvent, VendorAccount
-from generations.vendor_forms import VendorAccountForm
+from generations.operators.vendor_forms import VendorAccountForm
 from generations.vendors import REGISTRY, ErrorKind, VendorError, make_client
 
 logger = logging.getLogger(__name__)
@@ -35,7 +35,9 @@ logger = logging.getLogger(__name__)
 # Events that tell of a vendor account's trouble with a job it had.
 ERROR_EVENTS = ("check_failed", "failed", "needs_attention", "download_failed", "expired")
 # A refused create is logged on the job, which then moves on to the next account, so
-# the event names the account it is about only by its label (data["vendor"]).
+# the event names the account it is about: by its id (data["account_uuid"], undashed hex,
+# so that SQLite's uuid column and PostgreSQL's both compare with it), and by its label
+# for display (data["vendor"]). Events written before the id was recorded match by label.
 REFUSAL_EVENT = "vendor_refused"
 HEALTH_WINDOW = timedelta(hours=24)
 # An operator is waiting on the page: a short answer, not a worker's patience.
@@ -59,8 +61,8 @@ def with_health(accounts):
     )
     refused = (
         GenerationEvent.objects.filter(kind=REFUSAL_EVENT, created__gte=since)
-        .annotate(about=KT("data__vendor"))
-        .filter(about=OuterRef("label"))
+        .annotate(about=Cast(KT("data__account_uuid"), UUIDField()), about_label=KT("data__vendor"))
+        .filter(Q(about=OuterRef("uuid")) | Q(about__isnull=True, about_label=OuterRef("label")))
     )
     at_vendor = Generation.objects.filter(
         vendor_account=OuterRef("pk"), state__in=Generation.AT_VENDOR
@@ -69,7 +71,7 @@ def with_health(accounts):
     return accounts.annotate(
         in_flight_count=_count(at_vendor, "vendor_account"),
         linked_errors=_count(linked.filter(created__gte=since), "generation__vendor_account"),
-        refusals=_count(refused, "about"),
+        refusals=_count(refused, "kind"),
         event_error=Subquery(newest.values("message")[:1]),
         event_error_at=Subquery(newest.values("created")[:1]),
     )

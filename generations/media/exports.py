@@ -22,12 +22,13 @@ from django.contrib.auth import get_user_model
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
 from PIL import Image
 
-from generations import media, tasks
+from generations.media import video
 from generations.models import Project
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,9 @@ STALE_AFTER = timedelta(minutes=15)
 AUDIO_RATE = 48_000
 AUDIO_FRAME = 1024
 CHUNK = 256 * 1024
+
+# Sent once an export's status says "queued"; the task queue builds it (generations.tasks).
+export_queued = Signal()
 
 
 # --- what the storyboard is --------------------------------------------------------
@@ -186,7 +190,7 @@ def start_storyboard_export(project, user, scenes=None) -> dict:
         by=user.username,
         started=timezone.now().isoformat(),
     )
-    tasks.enqueue_storyboard_export(project.pk, user.pk)
+    export_queued.send(Project, project_pk=project.pk, user_pk=user.pk)
     return status
 
 
@@ -218,7 +222,7 @@ def build_storyboard_export(project_pk: int, user_pk: int) -> str:
 
     try:
         with tempfile.TemporaryDirectory(
-            prefix=f"{media.SCRATCH_PREFIX}storyboard-", dir=media.scratch_dir()
+            prefix=f"{video.SCRATCH_PREFIX}storyboard-", dir=video.scratch_dir()
         ) as work:
             with ExitStack() as stack:
                 paths = [
@@ -301,22 +305,22 @@ def concatenate(paths, out_path, *, progress=None) -> float:
     paths = [str(p) for p in paths]
     if not paths:
         raise ValueError("Nothing to join: no clips were given.")
-    probes = [media.probe(p) for p in paths]
+    probes = [video.probe(p) for p in paths]
     width, height = _even(probes[0].width), _even(probes[0].height)
     rate = Fraction(round(probes[0].fps or 24) or 24)
     total_frames = sum(max(1, round(p.duration * rate)) for p in probes)
     with_audio = any(p.has_audio for p in probes)
 
     with av.open(str(out_path), "w", format="mp4", options={"movflags": "+faststart"}) as out:
-        video = out.add_stream(video_codec(), rate=rate)
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        if video.codec_context.name == "libx264":
-            video.options = {"preset": "veryfast", "crf": "20"}
+        pictures = out.add_stream(video_codec(), rate=rate)
+        pictures.width, pictures.height, pictures.pix_fmt = width, height, "yuv420p"
+        if pictures.codec_context.name == "libx264":
+            pictures.options = {"preset": "veryfast", "crf": "20"}
         sound = None
         if with_audio:
             sound = out.add_stream("aac", rate=AUDIO_RATE)
             sound.layout = "stereo"
-        joined = _Joined(out, video, sound, rate, width, height)
+        joined = _Joined(out, pictures, sound, rate, width, height)
         for path, probe in zip(paths, probes, strict=True):
             frames = max(1, round(probe.duration * rate))
             joined.add(path, frames, probe.has_audio)

@@ -1,0 +1,1 @@
+"""Clip files: downloading them, reading and picturing them, joining them, serving them."""

@@ -1,0 +1,85 @@
+"""Stored files served over HTTP, honouring one `Range`, so players can seek and resume:
+clips, posters and storyboard exports."""
+
+import re
+
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.utils.http import content_disposition_header
+
+RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+CHUNK = 64 * 1024
+
+
+def _parse_range(header: str, size: int):
+    """(start, end) inclusive for one byte range; None to send it all; "bad" when unsatisfiable.
+
+    Several ranges at once are answered with the whole file, which RFC 9110 allows.
+    """
+    match = RANGE.match(header.strip())
+    if not match:
+        return None
+    first, last = match.groups()
+    if first == "" and last == "":
+        return None
+    if first == "":
+        length = int(last)
+        if length == 0 or size == 0:
+            return "bad"
+        return max(size - length, 0), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or (last and int(last) < start):
+        return "bad"
+    return start, end
+
+
+def _read(handle, remaining):
+    try:
+        while remaining > 0:
+            chunk = handle.read(min(CHUNK, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+    finally:
+        handle.close()
+
+
+def ranged_file_response(request, fieldfile, content_type, *, filename, download=False, etag=None):
+    """Stream a stored file, honouring one `Range`, so players can seek and resume."""
+    if not fieldfile or not fieldfile.name:
+        raise Http404("No such file.")
+    storage = fieldfile.storage
+    try:
+        size = storage.size(fieldfile.name)
+    except (FileNotFoundError, OSError):
+        raise Http404("The file is missing from storage.") from None
+    tag = f'"{etag}"' if etag else None
+    wanted = request.headers.get("Range")
+    if_range = request.headers.get("If-Range")
+    if wanted and if_range and if_range != tag:
+        wanted = None  # the client's copy is of another version: send it all
+    span = _parse_range(wanted, size) if wanted else None
+    if span == "bad":
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        response["Accept-Ranges"] = "bytes"
+        return response
+    start, end = span or (0, size - 1)
+    length = max(end - start + 1, 0)
+    handle = storage.open(fieldfile.name, "rb")
+    if start:
+        handle.seek(start)
+    response = StreamingHttpResponse(
+        _read(handle, length), status=206 if span else 200, content_type=content_type
+    )
+    response["Content-Length"] = str(length)
+    response["Accept-Ranges"] = "bytes"
+    if span:
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    if tag:
+        response["ETag"] = tag
+    # Only the team may see it: browsers may keep it, shared caches may not.
+    response["Cache-Control"] = "private, max-age=3600"
+    response["Content-Disposition"] = content_disposition_header(download, filename)
+    return response
