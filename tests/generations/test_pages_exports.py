@@ -5,7 +5,7 @@ import zipfile
 
 import pytest
 
-from generations.media import exports, video
+from generations.media import exports, join, video
 from tests.generations.factories import (
     GenerationFactory,
     ProjectFactory,
@@ -71,7 +71,7 @@ def test_concatenate_joins_clips_into_one_mp4_as_long_as_all_of_them(tmp_path):
         render_mp4(tmp_path / "c.mp4", seconds=1.5, size=(64, 36), fps=25),
     ]
     progress = []
-    duration = exports.concatenate(parts, tmp_path / "joined.mp4", progress=progress.append)
+    duration = join.concatenate(parts, tmp_path / "joined.mp4", progress=progress.append)
     joined = video.probe(tmp_path / "joined.mp4")
     expected = sum(video.probe(p).duration for p in parts)
     assert abs(joined.duration - expected) < 0.1
@@ -84,7 +84,7 @@ def test_concatenate_joins_clips_into_one_mp4_as_long_as_all_of_them(tmp_path):
 
 def test_concatenate_refuses_an_empty_list(tmp_path):
     with pytest.raises(ValueError, match="Nothing to join"):
-        exports.concatenate([], tmp_path / "nothing.mp4")
+        join.concatenate([], tmp_path / "nothing.mp4")
 
 
 def test_the_mp4_export_runs_in_the_background_and_the_status_polls_until_done(
