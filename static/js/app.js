@@ -2,12 +2,14 @@
 (function () {
   "use strict";
 
-  function on(event, selector, handler) {
+  // One delegated listener per behaviour; studio.js (loaded after this file) uses it too.
+  function on(event, selector, handler, options) {
     document.addEventListener(event, function (e) {
-      const target = e.target.closest(selector);
+      const target = e.target instanceof Element ? e.target.closest(selector) : null;
       if (target) handler(e, target);
-    });
+    }, options);
   }
+  window.seedanceOn = on;
 
   // A <select data-autosubmit> submits its form when changed.
   on("change", "select[data-autosubmit]", function (e, select) {

@@ -5,12 +5,7 @@
 
   document.documentElement.classList.add("js");
 
-  function on(event, selector, handler, options) {
-    document.addEventListener(event, function (e) {
-      const target = e.target instanceof Element ? e.target.closest(selector) : null;
-      if (target) handler(e, target);
-    }, options);
-  }
+  const on = window.seedanceOn;  // static/js/app.js, loaded before this file by base.html
 
   // --- Generate: the prompt's character counter ----------------------------------------
 
