@@ -1,44 +1,45 @@
 from django.urls import path
 
-from generations import hooks, views
+from generations import hooks
 from generations.operators import attention_views, vendor_views
+from generations.studio.views import gallery, generate, jobs, projects, storyboard
 
 urlpatterns = [
     path("hooks/<uuid:uuid>/<str:token>/", hooks.vendor_callback, name="vendor_callback"),
     # Generate
-    path("generate/", views.generate, name="generate"),
-    path("generate/quote/", views.generate_quote, name="generate_quote"),
+    path("generate/", generate.generate, name="generate"),
+    path("generate/quote/", generate.generate_quote, name="generate_quote"),
     # Jobs
-    path("jobs/", views.jobs, name="jobs"),
-    path("jobs/<uuid:uuid>/", views.job, name="job"),
-    path("jobs/<uuid:uuid>/card/", views.job_card, name="job_card"),
-    path("jobs/<uuid:uuid>/cancel/", views.cancel_job, name="cancel_job"),
+    path("jobs/", jobs.jobs, name="jobs"),
+    path("jobs/<uuid:uuid>/", jobs.job, name="job"),
+    path("jobs/<uuid:uuid>/card/", jobs.job_card, name="job_card"),
+    path("jobs/<uuid:uuid>/cancel/", jobs.cancel_job, name="cancel_job"),
     # Gallery and clips (a clip's public id is its generation's)
-    path("gallery/", views.gallery, name="gallery"),
-    path("clips/<uuid:uuid>/", views.clip, name="clip"),
-    path("clips/<uuid:uuid>/video.mp4", views.clip_video, name="clip_video"),
-    path("clips/<uuid:uuid>/poster.jpg", views.clip_poster, name="clip_poster"),
-    path("clips/<uuid:uuid>/favourite/", views.favourite, name="favourite"),
+    path("gallery/", gallery.gallery, name="gallery"),
+    path("clips/<uuid:uuid>/", gallery.clip, name="clip"),
+    path("clips/<uuid:uuid>/video.mp4", gallery.clip_video, name="clip_video"),
+    path("clips/<uuid:uuid>/poster.jpg", gallery.clip_poster, name="clip_poster"),
+    path("clips/<uuid:uuid>/favourite/", gallery.favourite, name="favourite"),
     # Projects, scenes, storyboards
-    path("projects/", views.projects, name="projects"),
-    path("projects/<uuid:uuid>/", views.project, name="project"),
-    path("projects/<uuid:uuid>/cap/", views.set_project_cap, name="set_project_cap"),
-    path("projects/<uuid:uuid>/scenes/", views.create_scene, name="create_scene"),
-    path("projects/<uuid:uuid>/storyboard/", views.storyboard, name="storyboard"),
-    path("projects/<uuid:uuid>/storyboard.zip", views.storyboard_zip, name="storyboard_zip"),
+    path("projects/", projects.projects, name="projects"),
+    path("projects/<uuid:uuid>/", projects.project, name="project"),
+    path("projects/<uuid:uuid>/cap/", projects.set_project_cap, name="set_project_cap"),
+    path("projects/<uuid:uuid>/scenes/", projects.create_scene, name="create_scene"),
+    path("projects/<uuid:uuid>/storyboard/", storyboard.storyboard, name="storyboard"),
+    path("projects/<uuid:uuid>/storyboard.zip", storyboard.storyboard_zip, name="storyboard_zip"),
     path(
         "projects/<uuid:uuid>/storyboard/export/",
-        views.storyboard_export,
+        storyboard.storyboard_export,
         name="storyboard_export",
     ),
     path(
         "projects/<uuid:uuid>/storyboard/export/status/",
-        views.storyboard_export_status,
+        storyboard.storyboard_export_status,
         name="storyboard_export_status",
     ),
-    path("projects/<uuid:uuid>/storyboard.mp4", views.storyboard_mp4, name="storyboard_mp4"),
-    path("scenes/<uuid:uuid>/edit/", views.edit_scene, name="edit_scene"),
-    path("scenes/<uuid:uuid>/take/", views.choose_take, name="choose_take"),
+    path("projects/<uuid:uuid>/storyboard.mp4", storyboard.storyboard_mp4, name="storyboard_mp4"),
+    path("scenes/<uuid:uuid>/edit/", projects.edit_scene, name="edit_scene"),
+    path("scenes/<uuid:uuid>/take/", projects.choose_take, name="choose_take"),
     # Vendor accounts (operators)
     path("vendors/", vendor_views.vendors, name="vendors"),
     path("vendors/add/", vendor_views.add_vendor, name="vendor_add"),

@@ -43,7 +43,7 @@ from generations.lifecycle.operators import (
 )
 from generations.lifecycle.policy import note_vendor_error, seconds_to_next_check
 from generations.lifecycle.saving import finalize, store_clip
-from generations.lifecycle.sending import Quote, SubmitRefused, queued, quote, run_submit, submit
+from generations.lifecycle.sending import SubmitRefused, queued, run_submit, submit
 from generations.lifecycle.settle import account_price_micros, finish_unsuccessfully, settle_amount
 from generations.lifecycle.steps import (
     WorkerStopping,
@@ -65,7 +65,6 @@ from generations.lifecycle.sweeping import due_checks, new_lease_holder, sweep
 
 __all__ = [
     "CannotCancel",
-    "Quote",
     "ResolveRefused",
     "SubmitRefused",
     "WorkerStopping",
@@ -93,7 +92,6 @@ __all__ = [
     "note_vendor_error",
     "quarantine",
     "queued",
-    "quote",
     "recover_from_callback",
     "request_check",
     "resolve_attach",

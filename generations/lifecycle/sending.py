@@ -2,9 +2,7 @@
 vendor account that takes it. A create that may have reached a vendor is never resent."""
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -39,39 +37,6 @@ class SubmitRefused(Exception):
 queued = Signal()
 
 
-@dataclass
-class Quote:
-    routing: routing.Routing
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.routing.routes)
-
-    @property
-    def expected_micros(self) -> int:
-        return self.routing.first.micros if self.ok else 0
-
-    @property
-    def expected_credits(self) -> Decimal | None:
-        return self.routing.first.credits if self.ok else None
-
-    @property
-    def hold_micros(self) -> int:
-        return self.routing.hold_micros
-
-    @property
-    def account(self) -> VendorAccount | None:
-        return self.routing.first.account if self.ok else None
-
-    @property
-    def problems(self) -> list[str]:
-        return self.routing.problems
-
-
-def quote(team, request, pinned: VendorAccount | None = None) -> Quote:
-    return Quote(routing.route(team, request, pinned))
-
-
 def submit(
     *,
     team,
@@ -87,8 +52,8 @@ def submit(
 
     Raises SubmitRefused (no vendor can take it) or ledger.Refused (no money).
     """
-    offer = quote(team, request, pinned)
-    if not offer.ok:
+    offer = routing.route(team, request, pinned)
+    if offer.first is None:
         reasons = "; ".join(offer.problems) or "no vendor account is enabled"
         raise SubmitRefused(f"No vendor can take this request: {reasons}.")
     now = timezone.now()
@@ -105,8 +70,8 @@ def submit(
                 family=str(request.family),
                 prompt=request.prompt,
                 pinned_account=pinned,
-                quote_micros=offer.expected_micros,
-                quote_credits=offer.expected_credits,
+                quote_micros=offer.first.micros,
+                quote_credits=offer.first.credits,
                 remix_of=remix_of,
                 expires_at=deadline,
                 next_check_at=now,
@@ -130,8 +95,8 @@ def submit(
             generation.log(
                 "submitted",
                 f"Submitted {generation.family_label}, {request.duration} s at "
-                f"{request.resolution}. Expected {ledger.dollars(offer.expected_micros)} via "
-                f"{offer.account.label}; {ledger.dollars(offer.hold_micros)} held.",
+                f"{request.resolution}. Expected {ledger.dollars(offer.first.micros)} via "
+                f"{offer.first.account.label}; {ledger.dollars(offer.hold_micros)} held.",
             )
             transaction.on_commit(lambda pk=generation.pk: queued.send(Generation, pk=pk))
             created.append(generation)

@@ -22,9 +22,9 @@ from billing import audit, ledger
 from billing.access import operator_required
 from billing.models import AuditAction, HoldStatus
 from generations import lifecycle, routing
-from generations.forms import credits_text
 from generations.models import Generation, GenerationEvent, State
 from generations.operators.attention_forms import AttachForm, FailForm, FinishedForm
+from generations.studio.presenters import credits_text
 from generations.vendors import REGISTRY
 
 # More than an operator can work through at once; the page says how many there are.

@@ -400,6 +400,11 @@ class VendorAdapter:
             problems += self.check_media(request, family)
         return problems
 
+    @classmethod
+    def prompt_rule(cls) -> str:
+        """The prompt limit as a member reads it after the account's name; "" for none."""
+        return f"takes up to {cls.max_prompt_chars:,} characters" if cls.max_prompt_chars else ""
+
     def check_prompt(self, prompt: str) -> list[str]:
         if not prompt or not prompt.strip():
             return [f"{self.label} needs a prompt"]

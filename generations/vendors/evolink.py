@@ -58,6 +58,10 @@ class EvolinkAdapter(VendorAdapter):
     # Its task ids "must start with 'task-unified-'"; anything else is a 400, not a 404.
     probe_task_id = "task-unified-0-seedance-studio-key-check"
 
+    @classmethod
+    def prompt_rule(cls):
+        return f"up to {MAX_WORDS:,} words"
+
     def check_prompt(self, prompt):
         problems = super().check_prompt(prompt)
         if problems:

@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 from billing import ledger
 from billing.demo import DEMO_PASSWORD, seed_people
 from generations import demo as generations_demo
-from generations import lifecycle
+from generations import routing
 from generations.media.video import probe
 from generations.models import Generation, Scene, State
 from generations.vendors import VideoRequest
@@ -94,7 +94,7 @@ def price(team, **asked) -> str:
     asked = {"family": "seedance-2.0", "duration": 5, "aspect_ratio": "16:9"} | asked
     asked.setdefault("resolution", "720p")
     request = VideoRequest(prompt=PROMPT, **asked)
-    return ledger.dollars(lifecycle.quote(team, request).expected_micros)
+    return ledger.dollars(routing.route(team, request).first.micros)
 
 
 def test_a_member_generates_a_clip_and_takes_it_to_a_storyboard_export(chromium, studio, demo):

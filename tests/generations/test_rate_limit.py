@@ -7,8 +7,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from generations import lifecycle, ratelimit
+from generations import lifecycle
 from generations.models import Generation
+from generations.studio import ratelimit
 from tests.generations.conftest import PROMPT, form_data, text_request
 from tests.generations.factories import GenerationFactory
 

@@ -1,0 +1,1 @@
+"""The member pages: Generate, Jobs, Gallery and clips, Projects, scenes and storyboards."""

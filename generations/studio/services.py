@@ -1,0 +1,65 @@
+"""What the studio pages do once a form is valid: create projects and scenes, submit jobs.
+
+Views call one of these; the forms that fed them only validated.
+"""
+
+from django.db import IntegrityError, transaction
+
+from generations import lifecycle
+from generations.models import Generation, Project, Scene
+from generations.studio import ratelimit
+from generations.vendors import VideoRequest
+
+
+def create_project(team, user, *, name: str, description: str = "") -> Project:
+    return Project.objects.create(team=team, name=name, description=description, created_by=user)
+
+
+def add_scene(project: Project, title: str, notes: str = "") -> Scene:
+    """A new scene at the end of the project; two at once get consecutive numbers."""
+    for _ in range(3):
+        try:
+            with transaction.atomic():
+                return Scene.objects.create(
+                    project=project, number=project.next_scene_number(), title=title, notes=notes
+                )
+        except IntegrityError:
+            continue
+    raise IntegrityError("Could not number the new scene; try again.")
+
+
+def submit_generations(team, user, data: dict) -> list[Generation]:
+    """Create the project or scene typed in, and the generations, all or nothing.
+
+    `data` is a valid GenerateForm's cleaned_data. Raises ratelimit.TooFast,
+    lifecycle.SubmitRefused or ledger.Refused with a member-readable message.
+    """
+    with ratelimit.starting(user, data["variants"]), transaction.atomic():
+        project = data["project"]
+        if project is None:
+            project = create_project(team, user, name=data["new_project"].strip())
+        scene = data["scene"]
+        if data["new_scene"].strip():
+            scene = add_scene(project, data["new_scene"].strip())
+        metadata = {"projectId": str(project.uuid)}
+        if scene is not None:
+            metadata["sceneId"] = str(scene.uuid)
+        request = VideoRequest(
+            family=data["family"],
+            prompt=data["prompt"],
+            duration=data["duration"],
+            aspect_ratio=data["aspect_ratio"],
+            resolution=data["resolution"],
+            audio=bool(data["audio"]),
+            metadata=metadata,
+        )
+        return lifecycle.submit(
+            team=team,
+            member=user,
+            project=project,
+            request=request,
+            scene=scene,
+            pinned=data["account"],
+            variants=data["variants"],
+            remix_of=data["remix_of"],
+        )

@@ -1,0 +1,105 @@
+"""Gallery and clips: the team's finished clips, one clip's page, its files, favourites."""
+
+from django.db.models import Exists, OuterRef
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.text import slugify
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+from django_htmx.http import push_url
+
+from billing import keyset
+from billing.access import team_required
+from generations import access
+from generations.media.files import ranged_file_response
+from generations.models import Favourite, Generation, State
+from generations.studio.forms import GalleryFilterForm
+from generations.studio.http import next_url
+from generations.studio.presenters import present
+
+GALLERY_PAGE = 24
+
+
+def gallery_queryset(request):
+    """The team's finished clips, newest first, with all a card shows in one query."""
+    favourite = Favourite.objects.filter(user=request.user, generation=OuterRef("pk"))
+    return (
+        Generation.objects.filter(team=request.team, state=State.SUCCEEDED, clip__isnull=False)
+        .select_related("clip", "project", "scene", "vendor_account", "created_by")
+        .annotate(is_favourite=Exists(favourite))
+        .order_by("-created", "-pk")
+    )
+
+
+@team_required
+@vary_on_headers("HX-Request", "HX-Target")
+def gallery(request):
+    form = GalleryFilterForm(request.GET, team=request.team)
+    queryset = form.filter(gallery_queryset(request), request.user)
+    page = keyset.page(queryset, GALLERY_PAGE, keyset.decode(request.GET.get("cursor", "")))
+    next_url = page.next_url("", form.query_string())
+    context = {"form": form, "clips": page.rows, "next_url": next_url, "paged": page.paged}
+    if request.htmx and not request.htmx.history_restore_request:
+        if request.htmx.target == "gallery-results":
+            response = render(request, "generations/gallery.html#results", context)
+            # The address bar shows the filters in use, not every empty field of the form.
+            filters = form.query_string()
+            return push_url(response, reverse("gallery") + (f"?{filters}" if filters else ""))
+        if page.paged:
+            return render(request, "generations/gallery.html#cards", context)
+    return render(request, "generations/gallery.html", context)
+
+
+@team_required
+def clip(request, uuid):
+    generation = access.get_generation(request, uuid)
+    if generation.state != State.SUCCEEDED or not hasattr(generation, "clip"):
+        return redirect("job", uuid=generation.uuid)
+    context = {
+        "g": present(generation, request.membership),
+        "c": generation.clip,
+        "is_favourite": Favourite.objects.filter(user=request.user, generation=generation).exists(),
+        "remixes": generation.remixes.filter(team=request.team).count(),
+    }
+    return render(request, "generations/clip.html", context)
+
+
+@team_required
+def clip_video(request, uuid):
+    c = access.get_clip(request, uuid)
+    name = f"{slugify(c.generation.prompt[:40]) or 'clip'}-{str(uuid)[:8]}.mp4"
+    return ranged_file_response(
+        request,
+        c.file,
+        "video/mp4",
+        filename=name,
+        download=request.GET.get("download") == "1",
+        etag=c.sha256,
+    )
+
+
+@team_required
+def clip_poster(request, uuid):
+    c = access.get_clip(request, uuid)
+    return ranged_file_response(
+        request, c.poster, "image/jpeg", filename=f"poster-{str(uuid)[:8]}.jpg"
+    )
+
+
+@require_POST
+@team_required
+def favourite(request, uuid):
+    # A favourite is a personal bookmark that moves no money and changes nothing anyone
+    # else sees, so viewers may keep favourites too.
+    generation = access.get_generation(request, uuid)
+    mine = Favourite.objects.filter(user=request.user, generation=generation)
+    if mine.exists():
+        mine.delete()
+        is_favourite = False
+    else:
+        Favourite.objects.get_or_create(user=request.user, generation=generation)
+        is_favourite = True
+    if request.htmx:
+        context = {"g": generation, "is_favourite": is_favourite}
+        return render(request, "generations/clip.html#favourite", context)
+    return redirect(next_url(request, reverse("clip", args=[generation.uuid])))

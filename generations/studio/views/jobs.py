@@ -1,0 +1,80 @@
+"""Jobs: what is running and what finished, each job's card, cancelling."""
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from billing import keyset
+from billing.access import team_required
+from generations import access, lifecycle
+from generations.models import Generation
+from generations.studio.http import money_moved, next_url
+from generations.studio.presenters import present
+
+RECENT_JOBS = 30
+
+
+@team_required
+@vary_on_headers("HX-Request")
+def jobs(request):
+    queryset = access.generations(request).prefetch_related("events")
+    mine = request.GET.get("mine") == "1"
+    if mine:
+        queryset = queryset.filter(created_by=request.user)
+    active = [
+        present(g, request.membership) for g in queryset.active().order_by("-created", "-pk")[:200]
+    ]
+    finished = queryset.filter(state__in=Generation.FINISHED)
+    page = keyset.page(finished, RECENT_JOBS, keyset.decode(request.GET.get("before", "")))
+    context = {
+        "active": active,
+        "recent": [present(g, request.membership) for g in page.rows],
+        "mine": mine,
+        "older": page.next_url("", "mine=1" if mine else "", name="before"),
+        "paged": page.paged,
+    }
+    return render(request, "generations/jobs.html", context)
+
+
+def _card_context(request, generation):
+    return {"g": present(generation, request.membership)}
+
+
+@team_required
+def job(request, uuid):
+    generation = access.get_generation(request, uuid)
+    context = _card_context(request, generation) | {"open_timeline": True}
+    return render(request, "generations/job.html", context)
+
+
+@team_required
+@vary_on_headers("HX-Request")
+def job_card(request, uuid):
+    generation = access.get_generation(request, uuid)
+    if not request.htmx:
+        return redirect("job", uuid=generation.uuid)
+    response = render(request, "generations/jobs.html#job-card", _card_context(request, generation))
+    if generation.finished:
+        # The last answer to a poll: finishing charged the hold or returned it.
+        money_moved(response)
+    return response
+
+
+@require_POST
+@team_required
+def cancel_job(request, uuid):
+    generation = access.get_generation_for_cancel(request, uuid)
+    try:
+        message, level = lifecycle.cancel(generation, request.user), "success"
+    except lifecycle.CannotCancel as exc:
+        message, level = str(exc), "error"
+    generation = access.get_generation(request, uuid)
+    if request.htmx:
+        # The toast below says what happened; the page need not announce the finish again.
+        context = _card_context(request, generation) | {"cancelled_here": True}
+        response = render(request, "generations/jobs.html#job-card", context)
+        return money_moved(response, message, level)
+    getattr(messages, level)(request, message)
+    return redirect(next_url(request, reverse("jobs")))

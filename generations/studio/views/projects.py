@@ -1,0 +1,176 @@
+"""Projects and scenes: the list, one project's scenes and takes, its spending cap."""
+
+from itertools import groupby
+
+from django.contrib import messages
+from django.db.models import Count, Max, Q
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from billing import audit, ledger
+from billing.access import demand_role, role_required, team_required
+from billing.models import AuditAction, Role
+from generations import access
+from generations.models import Generation, Project, State
+from generations.studio import services
+from generations.studio.forms import ProjectCapForm, ProjectForm, SceneForm
+
+
+@team_required
+def projects(request):
+    form = ProjectForm()
+    if request.method == "POST":
+        demand_role(request, Role.MEMBER)
+        form = ProjectForm(request.POST)
+        if form.is_valid():
+            project = services.create_project(request.team, request.user, **form.cleaned_data)
+            messages.success(request, f"Project “{project.name}” created. Add its first scene.")
+            return redirect("project", uuid=project.uuid)
+    succeeded = Q(generations__state=State.SUCCEEDED)
+    rows = (
+        Project.objects.filter(team=request.team)
+        .annotate(
+            scene_count=Count("scenes", distinct=True),
+            take_count=Count("generations", filter=succeeded, distinct=True),
+            last_activity=Max("generations__created"),
+        )
+        .order_by("name")
+    )
+    return render(request, "generations/projects.html", {"projects": rows, "form": form})
+
+
+def _scene_takes(project, scene=None) -> dict:
+    """Each scene's takes worth showing (finished clips and jobs still running), oldest first."""
+    takes = Generation.objects.filter(project=project, scene__isnull=False)
+    if scene is not None:
+        takes = takes.filter(scene=scene)
+    takes = (
+        takes.exclude(state__in=[State.FAILED, State.CANCELLED, State.EXPIRED])
+        .select_related("clip", "created_by")
+        .order_by("scene_id", "created", "pk")
+    )
+    return {scene_id: list(group) for scene_id, group in groupby(takes, key=lambda g: g.scene_id)}
+
+
+@team_required
+def project(request, uuid):
+    p = access.get_project(request, uuid)
+    return render(request, "generations/project.html", _project_context(request, p))
+
+
+def _project_context(request, p, cap_form=None) -> dict:
+    scenes = list(p.scenes.select_related("chosen_take__clip").order_by("number"))
+    takes = _scene_takes(p)
+    for scene in scenes:
+        scene.project = p
+        scene.takes = takes.get(scene.pk, [])
+        scene.edit_form = SceneForm(instance=scene, prefix=f"scene-{scene.uuid}")
+    loose = p.generations.filter(scene__isnull=True, state=State.SUCCEEDED).count()
+    spent = ledger.project_usage(request.team, p.uuid)
+    return {
+        "project": p,
+        "scenes": scenes,
+        "scene_form": SceneForm(prefix="new"),
+        "loose": loose,
+        "spent_text": ledger.dollars(spent),
+        "cap_text": ledger.dollars(p.spend_cap) if p.spend_cap is not None else "",
+        "chosen_count": sum(1 for s in scenes if s.chosen_take_id),
+        "cap_form": cap_form or ProjectCapForm(initial={"spend_cap": p.spend_cap}),
+    }
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def set_project_cap(request, uuid):
+    p = access.get_project(request, uuid)
+    form = ProjectCapForm(request.POST)
+    if not form.is_valid():
+        context = _project_context(request, p, cap_form=form)
+        return render(request, "generations/project.html", context)
+    audit.save_field(
+        request.user,
+        AuditAction.PROJECT_CAP_SET,
+        p,
+        "spend_cap",
+        form.cleaned_data["spend_cap"],
+        team=p.team,
+        target=p.name,
+        as_text=audit.cap_text,
+    )
+    if p.spend_cap is None:
+        messages.success(request, f"“{p.name}” has no spending cap.")
+    else:
+        messages.success(request, f"“{p.name}” may spend {ledger.dollars(p.spend_cap)} in all.")
+    return redirect("project", uuid=p.uuid)
+
+
+@require_POST
+@team_required
+def create_scene(request, uuid):
+    p = access.get_project_for_write(request, uuid)
+    form = SceneForm(request.POST, prefix="new")
+    if form.is_valid():
+        scene = services.add_scene(p, form.cleaned_data["title"], form.cleaned_data["notes"])
+        messages.success(request, f"Scene {scene.number} added.")
+        return redirect(reverse("project", args=[p.uuid]) + f"#scene-{scene.uuid}")
+    messages.error(request, "A scene needs a title.")
+    return redirect(reverse("project", args=[p.uuid]) + "#new-scene")
+
+
+def _render_scene(request, scene, edit_form=None, chosen_count=None):
+    scene.takes = _scene_takes(scene.project, scene).get(scene.pk, [])
+    scene.edit_form = edit_form or SceneForm(instance=scene, prefix=f"scene-{scene.uuid}")
+    # A form sent back with errors stays open, with what was typed in it.
+    scene.edit_open = edit_form is not None
+    context = {"scene": scene, "project": scene.project}
+    if chosen_count is not None:
+        # The page head counts the scenes with a chosen take: it comes along out of band.
+        context |= {"oob": True, "chosen_count": chosen_count}
+    return render(request, "generations/project.html#scene", context)
+
+
+@require_POST
+@team_required
+def edit_scene(request, uuid):
+    scene = access.get_scene_for_write(request, uuid)
+    form = SceneForm(request.POST, instance=scene, prefix=f"scene-{scene.uuid}")
+    if form.is_valid():
+        form.save()
+        if not request.htmx:
+            messages.success(request, f"Scene {scene.number} saved.")
+    elif not request.htmx:
+        messages.error(request, "A scene needs a title.")
+    if request.htmx:
+        scene.refresh_from_db()
+        return _render_scene(request, scene, None if form.is_valid() else form)
+    return redirect(reverse("project", args=[scene.project.uuid]) + f"#scene-{scene.uuid}")
+
+
+@require_POST
+@team_required
+def choose_take(request, uuid):
+    scene = access.get_scene_for_write(request, uuid)
+    take = request.POST.get("take", "")
+    if take:
+        uuid = access.parse_uuid(take)
+        chosen = uuid and (
+            scene.generations.filter(state=State.SUCCEEDED, clip__isnull=False, uuid=uuid).first()
+        )
+        if chosen is None:
+            raise Http404("That take is not a finished clip of this scene.")
+        scene.chosen_take = chosen
+    else:
+        scene.chosen_take = None
+    scene.save(update_fields=["chosen_take"])
+    if request.htmx:
+        chosen_count = scene.project.scenes.filter(chosen_take__isnull=False).count()
+        return _render_scene(request, scene, chosen_count=chosen_count)
+    messages.success(
+        request,
+        f"Scene {scene.number} now uses this take."
+        if take
+        else f"Scene {scene.number} has no take chosen.",
+    )
+    return redirect(reverse("project", args=[scene.project.uuid]) + f"#scene-{scene.uuid}")
