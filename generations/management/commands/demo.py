@@ -17,6 +17,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from billing.demo import DEMO_PASSWORD, seed_people
+from generations import demo as generations_demo
 
 STOP_GRACE_SECONDS = 3
 
@@ -59,8 +60,6 @@ class Command(BaseCommand):
 
     def seed_more(self, team):
         """Demo data of the other parts (vendor accounts, credits, sample clips)."""
-        from generations import demo as generations_demo
-
         return generations_demo.seed(team)
 
     def serve(self, host, port):
