@@ -1,7 +1,14 @@
 """Vendor adapters: one module per Seedance reseller, one registry line each."""
 
 from .aigptimage import AigptimageAdapter
-from .base import (
+from .base import VendorAdapter
+from .evolink import EvolinkAdapter
+from .http import make_client
+from .kinovi import KinoviAdapter
+from .pricing import DEFAULT_CREDIT_VALUE, DEFAULT_PRICE_RULES
+from .seedance2_ink import Seedance2InkAdapter
+from .seedanceapi_org import SeedanceApiOrgAdapter
+from .types import (
     CallbackHint,
     Created,
     ErrorKind,
@@ -9,16 +16,9 @@ from .base import (
     Mode,
     TaskSnapshot,
     TaskState,
-    VendorAdapter,
     VendorError,
     VideoRequest,
 )
-from .evolink import EvolinkAdapter
-from .http import make_client
-from .kinovi import KinoviAdapter
-from .pricing import DEFAULT_CREDIT_VALUE, DEFAULT_PRICE_RULES
-from .seedance2_ink import Seedance2InkAdapter
-from .seedanceapi_org import SeedanceApiOrgAdapter
 
 REGISTRY: dict[str, type[VendorAdapter]] = {
     adapter.protocol: adapter

@@ -4,18 +4,9 @@ Protocol notes: docs/vendors/aigptimage.md (the vendor's document:
 https://aigptimage.com/en/docs/video-models/seedance/seedance-2.0-text-to-video)
 """
 
-from .base import (
-    SECONDS_4_TO_15,
-    ErrorKind,
-    Family,
-    Offer,
-    TaskSnapshot,
-    TaskState,
-    VendorAdapter,
-    parse_json_string,
-    unwrap,
-    urls_from,
-)
+from .base import VendorAdapter
+from .parsing import parse_json_string, unwrap, urls_from
+from .types import SECONDS_4_TO_15, ErrorKind, Family, Offer, TaskSnapshot, TaskState
 
 
 class AigptimageAdapter(VendorAdapter):

@@ -9,20 +9,10 @@ reference audio (0–3)"; image-to-video takes 1 or 2 images as first/last frame
 import re
 from urllib.parse import quote
 
-from .base import (
-    SECONDS_4_TO_15,
-    Family,
-    Mode,
-    Offer,
-    TaskSnapshot,
-    TaskState,
-    VendorAdapter,
-    error_details,
-    is_public_url,
-    to_decimal,
-    to_progress,
-    urls_from,
-)
+from .base import VendorAdapter
+from .bounds import is_public_url
+from .parsing import error_details, to_decimal, to_progress, urls_from
+from .types import SECONDS_4_TO_15, Family, Mode, Offer, TaskSnapshot, TaskState
 
 ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "adaptive")
 QUALITIES = ("480p", "720p")

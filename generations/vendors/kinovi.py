@@ -3,18 +3,9 @@
 Protocol notes: docs/vendors/kinovi.md (the vendor's document: https://kinovi.ai/docs/seedance2.0/text-to-video)
 """
 
-from .base import (
-    SECONDS_4_TO_15,
-    Family,
-    Offer,
-    TaskSnapshot,
-    TaskState,
-    VendorAdapter,
-    error_details,
-    to_decimal,
-    unwrap,
-    urls_from,
-)
+from .base import VendorAdapter
+from .parsing import error_details, to_decimal, unwrap, urls_from
+from .types import SECONDS_4_TO_15, Family, Offer, TaskSnapshot, TaskState
 
 ASPECT_RATIOS = ("16:9", "9:16", "1:1", "3:4", "4:3", "21:9")
 RESOLUTIONS = ("720p", "480p")

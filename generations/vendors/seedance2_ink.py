@@ -8,21 +8,10 @@ audio ("You can pass up to 5 items in mediaUrls", "Use publicly accessible HTTPS
 
 from urllib.parse import quote
 
-from .base import (
-    SECONDS_4_TO_15,
-    ErrorKind,
-    Family,
-    Mode,
-    Offer,
-    TaskSnapshot,
-    TaskState,
-    VendorAdapter,
-    error_details,
-    is_http_url,
-    to_decimal,
-    unwrap,
-    urls_from,
-)
+from .base import VendorAdapter
+from .bounds import is_http_url
+from .parsing import error_details, to_decimal, unwrap, urls_from
+from .types import SECONDS_4_TO_15, ErrorKind, Family, Mode, Offer, TaskSnapshot, TaskState
 
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 RESOLUTIONS = ("480p", "720p", "1080p")

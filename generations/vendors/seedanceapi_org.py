@@ -3,20 +3,10 @@
 Protocol notes: docs/vendors/seedanceapi_org.md (the vendor's document: https://seedanceapi.org/docs)
 """
 
-from .base import (
-    ErrorKind,
-    Family,
-    Mode,
-    Offer,
-    TaskSnapshot,
-    TaskState,
-    VendorAdapter,
-    is_public_url,
-    parse_json_string,
-    to_decimal,
-    unwrap,
-    urls_from,
-)
+from .base import VendorAdapter
+from .bounds import is_public_url
+from .parsing import parse_json_string, to_decimal, unwrap, urls_from
+from .types import ErrorKind, Family, Mode, Offer, TaskSnapshot, TaskState
 
 RATIOS = ("16:9", "9:16", "4:3", "3:4")
 RESOLUTIONS = ("480p", "720p", "1080p")

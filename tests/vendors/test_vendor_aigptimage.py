@@ -7,7 +7,7 @@ import pytest
 
 from generations.vendors import ErrorKind, TaskState, VendorError, VideoRequest
 from generations.vendors.aigptimage import AigptimageAdapter
-from generations.vendors.pricing import default_price_rules
+from generations.vendors.pricing import default_price_rules, quote_credits
 
 KEY = "sk-live-SECRET-0123456789abcdef"
 RULES = default_price_rules("aigptimage")
@@ -234,6 +234,4 @@ def test_it_reads_a_kie_style_callback_even_though_none_is_documented(body):
 
 @pytest.mark.parametrize("resolution, credits", [("480p", 100), ("720p", 200), ("1080p", 400)])
 def test_it_quotes_the_published_per_second_rates(resolution, credits):
-    assert AigptimageAdapter(KEY).quote(make_request(resolution=resolution), RULES) == Decimal(
-        credits
-    )
+    assert quote_credits(make_request(resolution=resolution), RULES) == Decimal(credits)

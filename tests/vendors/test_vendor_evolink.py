@@ -7,7 +7,7 @@ import pytest
 
 from generations.vendors import ErrorKind, TaskState, VendorError, VideoRequest
 from generations.vendors.evolink import EvolinkAdapter
-from generations.vendors.pricing import default_price_rules
+from generations.vendors.pricing import default_price_rules, quote_credits
 
 KEY = "sk-live-SECRET-0123456789abcdef"
 RULES = default_price_rules("evolink")
@@ -330,4 +330,4 @@ def test_it_reads_a_callback_shaped_like_the_task(status, state):
     ],
 )
 def test_it_quotes_the_public_usd_list_in_whole_cent_credits(changes, cents):
-    assert EvolinkAdapter(KEY).quote(make_request(**changes), RULES) == Decimal(cents)
+    assert quote_credits(make_request(**changes), RULES) == Decimal(cents)

@@ -7,7 +7,7 @@ import pytest
 
 from generations.vendors import ErrorKind, TaskState, VendorError, VideoRequest
 from generations.vendors.kinovi import KinoviAdapter
-from generations.vendors.pricing import default_price_rules
+from generations.vendors.pricing import default_price_rules, quote_credits
 
 KEY = "sk-live-SECRET-0123456789abcdef"
 RULES = default_price_rules("kinovi")
@@ -327,4 +327,4 @@ def test_it_takes_any_http_callback_url(url, ok):
     ],
 )
 def test_it_quotes_the_published_prices(changes, credits):
-    assert KinoviAdapter(KEY).quote(make_request(**changes), RULES) == Decimal(credits)
+    assert quote_credits(make_request(**changes), RULES) == Decimal(credits)
