@@ -568,7 +568,9 @@ class Campaign:
                             f"{job.tag} g{generation.pk}: a forged body got HTTP "
                             f"{response.status_code}"
                         )
-                    if url == wrong:
+                    # Only a finished job stands still: a live one may move on by itself
+                    # (its own callbacks, the sweep) while the forged request is answered.
+                    if url == wrong and state in TERMINAL:
                         generation.refresh_from_db()
                         if generation.events.count() != before or generation.state != state:
                             self.forgery_breaks.append(
