@@ -28,7 +28,7 @@ from generations.lifecycle.steps import (
 )
 from generations.models import Generation, State
 from generations.vendors import ErrorKind, TaskState, VendorError
-from generations.vendors.base import clean_task_id
+from generations.vendors.bounds import clean_task_id
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from generations.lifecycle.steps import TaskTaken, attach_task, lease, set_state
 from generations.media import fetch
 from generations.models import Generation, State
 from generations.vendors import TaskState, VendorError
-from generations.vendors.base import MAX_TASK_ID_CHARS, clean_output_url, clean_task_id
+from generations.vendors.bounds import MAX_TASK_ID_CHARS, clean_output_url, clean_task_id
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ field it names, so the operator sees it next to what they typed.
 from django import forms
 
 from generations import lifecycle
-from generations.vendors.base import MAX_TASK_ID_CHARS, MAX_URL_CHARS
+from generations.vendors.bounds import MAX_TASK_ID_CHARS, MAX_URL_CHARS
 
 
 class SettleForm(forms.Form):

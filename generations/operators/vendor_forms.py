@@ -15,7 +15,7 @@ from billing import audit
 from billing.models import AuditAction, AuditEntry
 from generations.models import VendorAccount
 from generations.vendors import REGISTRY, Family
-from generations.vendors.base import join_choices
+from generations.vendors.parsing import join_choices
 from generations.vendors.pricing import (
     DEFAULT_CREDIT_VALUE,
     check_price_rules,

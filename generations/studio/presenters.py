@@ -9,7 +9,7 @@ from generations import access, lifecycle, routing
 from generations.models import State, VendorAccount
 from generations.routing import Routing
 from generations.vendors import REGISTRY, Family
-from generations.vendors.base import describe_seconds, join_choices
+from generations.vendors.parsing import describe_seconds, join_choices
 
 # Every value some vendor offers for some family, in the order a person reads them.
 ALL_DURATIONS = sorted(
