@@ -8,7 +8,7 @@ class BillingConfig(AppConfig):
 
 
 class StudioAdminConfig(admin_apps.AdminConfig):
-    """django.contrib.admin with the studio's site (billing.auth.StudioAdminSite)."""
+    """django.contrib.admin with the studio's site (billing.teams.auth.StudioAdminSite)."""
 
     default = False  # named in INSTALLED_APPS in place of "django.contrib.admin"
-    default_site = "billing.auth.StudioAdminSite"
+    default_site = "billing.teams.auth.StudioAdminSite"

@@ -17,8 +17,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import push_url, trigger_client_event
 
-from billing import audit, keyset, ledger
-from billing.access import operator_required, role_required, team_required
+from billing import audit, ledger
 from billing.models import (
     Account,
     AccountKind,
@@ -35,17 +34,13 @@ from billing.money_forms import (
     StatementFilterForm,
     ThresholdForm,
 )
+from billing.teams.access import role_required, team_required
+from seedance_site import keyset
+from seedance_site.web import money_moved, operator_required
 
 STATEMENT_PAGE_SIZE = 50
 GRANTS_PAGE_SIZE = 50
 CHART_DAYS = 30
-
-
-def money_moved(response, message):
-    """Tell the page the balance changed (the badge refreshes itself) and show a toast."""
-    trigger_client_event(response, "balanceChanged")
-    trigger_client_event(response, "toast", {"message": message, "level": "success"})
-    return response
 
 
 def _filter_query(request, fields) -> str:

@@ -19,13 +19,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from billing import audit, ledger
-from billing.access import operator_required
 from billing.models import AuditAction, HoldStatus
 from generations import lifecycle, routing
 from generations.attention_forms import AttachForm, FailForm, FinishedForm
 from generations.forms import credits_text
 from generations.models import Generation, GenerationEvent, State
 from generations.vendors import REGISTRY
+from seedance_site.web import operator_required
 
 # More than an operator can work through at once; the page says how many there are.
 LIST_LIMIT = 100

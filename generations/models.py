@@ -1,4 +1,3 @@
-import hashlib
 from decimal import ROUND_CEILING, Decimal
 from uuid import uuid4
 
@@ -304,10 +303,6 @@ class Generation(models.Model):
             return Family(self.family).label
         except ValueError:
             return self.family
-
-    @staticmethod
-    def hash_callback_token(token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
 
     def log(self, kind: str, message: str, **data) -> "GenerationEvent":
         return GenerationEvent.objects.create(

@@ -24,11 +24,11 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import trigger_client_event
 
 from billing import audit
-from billing.access import operator_required
 from billing.models import AuditAction
 from generations.models import Generation, GenerationEvent, VendorAccount
 from generations.vendor_forms import VendorAccountForm
 from generations.vendors import REGISTRY, ErrorKind, VendorError, make_client
+from seedance_site.web import operator_required
 
 logger = logging.getLogger(__name__)
 

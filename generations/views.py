@@ -19,9 +19,9 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_client_event
 
-from billing import audit, keyset, ledger
-from billing.access import demand_role, role_required, team_required
+from billing import audit, ledger
 from billing.models import AuditAction, HoldStatus, Role
+from billing.teams.access import demand_role, role_required, team_required
 from generations import access, exports, lifecycle, ratelimit
 from generations.forms import (
     GalleryFilterForm,
@@ -35,6 +35,7 @@ from generations.forms import (
 )
 from generations.models import Favourite, Generation, Project, State
 from generations.vendors import REGISTRY
+from seedance_site import keyset
 
 GALLERY_PAGE = 24
 RECENT_JOBS = 30

@@ -7,8 +7,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from billing import audit, ledger, views
+from billing import audit, ledger
 from billing.models import AuditAction, AuditEntry, Invitation, Membership, Role
+from billing.teams import views
 from generations.models import Project
 from tests.factories import MembershipFactory, UserFactory
 from tests.generations.factories import VendorAccountFactory

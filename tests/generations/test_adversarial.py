@@ -19,6 +19,7 @@ from generations.sandbox.engine import wait_for_background
 from generations.sandbox.models import SandboxTask
 from generations.vendors import ErrorKind, TaskSnapshot, TaskState, VendorError
 from generations.vendors.base import VendorAdapter
+from seedance_site.tokens import hash_token
 from tests.generations.conftest import drive, make_account, text_request
 from tests.generations.factories import (
     ClipFactory,
@@ -68,9 +69,7 @@ def job(team, member, account, *, state, held=HELD, **fields) -> Generation:
     generation.hold = ledger.hold(
         team, member, project, held, "Job", f"generation:{generation.uuid}"
     )
-    generation.callback_token_hash = Generation.hash_callback_token(
-        lifecycle.callback_token(generation)
-    )
+    generation.callback_token_hash = hash_token(lifecycle.callback_token(generation))
     generation.save(update_fields=["hold", "callback_token_hash"])
     return generation
 
