@@ -58,13 +58,6 @@ def save_field(actor, action, obj, field, value, *, team, target, as_text=str):
         )
 
 
-def cap_text(cap) -> str:
-    """A spending cap in micro-dollars as the log shows it."""
-    from billing.ledger import dollars
-
-    return "no cap" if cap is None else dollars(cap)
-
-
 def diff(before: dict, after: dict) -> dict:
     """{field: [old, new]} for each field whose value differs between two snapshots."""
     names = list(after) + [name for name in before if name not in after]

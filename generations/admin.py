@@ -5,7 +5,7 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
-from billing import audit
+from billing import audit, ledger
 from billing.models import AuditAction
 from generations.models import (
     Clip,
@@ -95,7 +95,7 @@ class ProjectAdmin(admin.ModelAdmin):
                 field="spend_cap",
                 before=form.initial.get("spend_cap"),
                 after=obj.spend_cap,
-                as_text=audit.cap_text,
+                as_text=ledger.cap_text,
             )
 
 

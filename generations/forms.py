@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from django.forms.utils import ErrorDict
 
 from billing import ledger
-from billing.money_forms import DollarsField
+from billing.money.forms import DollarsField
 from generations import lifecycle
 from generations.models import Generation, Project, Scene, VendorAccount
 from generations.vendors import REGISTRY, Family, VideoRequest

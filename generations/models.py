@@ -6,9 +6,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from billing.ledger.money import MICROS
 from generations import crypto
-
-MICROS = 1_000_000
 
 
 class VendorAccountQuerySet(models.QuerySet):

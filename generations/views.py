@@ -416,7 +416,7 @@ def set_project_cap(request, uuid):
         form.cleaned_data["spend_cap"],
         team=p.team,
         target=p.name,
-        as_text=audit.cap_text,
+        as_text=ledger.cap_text,
     )
     if p.spend_cap is None:
         messages.success(request, f"“{p.name}” has no spending cap.")

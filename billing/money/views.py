@@ -27,7 +27,7 @@ from billing.models import (
     Transfer,
     TransferKind,
 )
-from billing.money_forms import (
+from billing.money.forms import (
     AdjustForm,
     CapForm,
     GrantForm,
@@ -241,7 +241,7 @@ def caps(request):
             form.cleaned_data["monthly_cap"],
             team=team,
             target=membership.user.username,
-            as_text=audit.cap_text,
+            as_text=ledger.cap_text,
         )
         name, cap = membership.user.username, membership.monthly_cap
         message = (
