@@ -6,12 +6,12 @@ from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
 from billing import audit, ledger
-from billing.models import AuditAction
 from generations.models import (
     Clip,
     Favourite,
     Generation,
     GenerationEvent,
+    GenerationsAuditAction,
     Project,
     Scene,
     VendorAccount,
@@ -65,7 +65,7 @@ class VendorAccountAdmin(admin.ModelAdmin):
 def _record_deletion(request, account):
     audit.record(
         request.user,
-        AuditAction.VENDOR_DELETED,
+        GenerationsAuditAction.VENDOR_DELETED,
         target=str(account),
         changes={"api_key": [audit.masked(account.api_key_last4), None]},
     )
@@ -89,7 +89,7 @@ class ProjectAdmin(admin.ModelAdmin):
         if "spend_cap" in form.changed_data:
             audit.record_change(
                 request.user,
-                AuditAction.PROJECT_CAP_SET,
+                GenerationsAuditAction.PROJECT_CAP_SET,
                 team=obj.team,
                 target=obj.name,
                 field="spend_cap",

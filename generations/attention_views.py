@@ -19,11 +19,11 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from billing import audit, ledger
-from billing.models import AuditAction, HoldStatus
+from billing.models import HoldStatus
 from generations import lifecycle, routing
 from generations.attention_forms import AttachForm, FailForm, FinishedForm
 from generations.forms import credits_text
-from generations.models import Generation, GenerationEvent, State
+from generations.models import Generation, GenerationEvent, GenerationsAuditAction, State
 from generations.vendors import REGISTRY
 from seedance_site.web import operator_required
 
@@ -173,7 +173,7 @@ def settle_failed(request, uuid):
                 changes["hold"] = [HoldStatus.PENDING, generation.hold.status]
             audit.record(
                 request.user,
-                AuditAction.GENERATION_FAILED_BY_OPERATOR,
+                GenerationsAuditAction.GENERATION_FAILED_BY_OPERATOR,
                 team=generation.team,
                 target=_target(generation),
                 changes=changes,
@@ -201,7 +201,7 @@ def settle_attach(request, uuid):
             if settled:
                 audit.record(
                     request.user,
-                    AuditAction.GENERATION_ATTACHED,
+                    GenerationsAuditAction.GENERATION_ATTACHED,
                     team=generation.team,
                     target=_target(generation),
                     changes={
@@ -238,7 +238,7 @@ def settle_finished(request, uuid):
             if settled:
                 audit.record(
                     request.user,
-                    AuditAction.GENERATION_FINISHED_BY_OPERATOR,
+                    GenerationsAuditAction.GENERATION_FINISHED_BY_OPERATOR,
                     team=generation.team,
                     target=_target(generation),
                     changes={

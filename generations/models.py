@@ -10,6 +10,25 @@ from billing.ledger.money import MICROS
 from generations import crypto
 
 
+class GenerationsAuditAction(models.TextChoices):
+    """What generations writes to billing's audit log (registered in GenerationsConfig.ready).
+
+    The values are stored in every entry: never change one.
+    """
+
+    VENDOR_ADDED = "vendor_added", "Vendor account added"
+    VENDOR_CHANGED = "vendor_changed", "Vendor account changed"
+    VENDOR_KEY_CHANGED = "vendor_key_changed", "Vendor key replaced"
+    VENDOR_PRICES_CHANGED = "vendor_prices_changed", "Vendor prices changed"
+    VENDOR_ENABLED = "vendor_enabled", "Vendor account enabled"
+    VENDOR_DISABLED = "vendor_disabled", "Vendor account disabled"
+    VENDOR_DELETED = "vendor_deleted", "Vendor account deleted"
+    PROJECT_CAP_SET = "project_cap_set", "Project cap set"
+    GENERATION_FAILED_BY_OPERATOR = "generation_failed_by_operator", "Job marked failed"
+    GENERATION_ATTACHED = "generation_attached", "Vendor task attached to a job"
+    GENERATION_FINISHED_BY_OPERATOR = "generation_marked_finished", "Job marked finished"
+
+
 class VendorAccountQuerySet(models.QuerySet):
     def usable(self):
         now = timezone.now()

@@ -20,7 +20,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect, push_url, trigger_client_event
 
 from billing import audit, ledger
-from billing.models import AuditAction, HoldStatus, Role
+from billing.models import HoldStatus, Role
 from billing.teams.access import demand_role, role_required, team_required
 from generations import access, exports, lifecycle, ratelimit
 from generations.forms import (
@@ -33,7 +33,7 @@ from generations.forms import (
     credits_text,
     initial_from,
 )
-from generations.models import Favourite, Generation, Project, State
+from generations.models import Favourite, Generation, GenerationsAuditAction, Project, State
 from generations.vendors import REGISTRY
 from seedance_site import keyset
 
@@ -410,7 +410,7 @@ def set_project_cap(request, uuid):
         return render(request, "generations/project.html", context)
     audit.save_field(
         request.user,
-        AuditAction.PROJECT_CAP_SET,
+        GenerationsAuditAction.PROJECT_CAP_SET,
         p,
         "spend_cap",
         form.cleaned_data["spend_cap"],

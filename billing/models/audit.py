@@ -1,7 +1,7 @@
 """The audit log.
 
-Who changed what, and when: vendor accounts, credit grants, caps, roles and
-invitations. Entries are written by billing.audit.record and never edited; a
+Who changed what, and when: credit grants, caps, roles and invitations here, and
+whatever other apps register (generations: vendor accounts, project caps, jobs). Entries are written by billing.audit.record and never edited; a
 secret (a vendor API key) appears only as its last four characters.
 """
 
@@ -14,19 +14,22 @@ from django.utils import timezone
 
 from billing.models.teams import Team
 
+# Every app's audit actions, value -> label, filled by billing.audit.register_actions()
+# from each AppConfig.ready(): billing knows its own actions and no other app's.
+ACTION_LABELS: dict[str, str] = {}
+
+
+def action_choices() -> list[tuple[str, str]]:
+    """AuditEntry.action's choices, read when used, so any app can add its own."""
+    return list(ACTION_LABELS.items())
+
 
 class AuditAction(models.TextChoices):
-    VENDOR_ADDED = "vendor_added", "Vendor account added"
-    VENDOR_CHANGED = "vendor_changed", "Vendor account changed"
-    VENDOR_KEY_CHANGED = "vendor_key_changed", "Vendor key replaced"
-    VENDOR_PRICES_CHANGED = "vendor_prices_changed", "Vendor prices changed"
-    VENDOR_ENABLED = "vendor_enabled", "Vendor account enabled"
-    VENDOR_DISABLED = "vendor_disabled", "Vendor account disabled"
-    VENDOR_DELETED = "vendor_deleted", "Vendor account deleted"
+    """Billing's own actions: money, caps, roles and invitations."""
+
     CREDITS_GRANTED = "credits_granted", "Credits granted"
     BALANCE_ADJUSTED = "balance_adjusted", "Balance adjusted"
     MEMBER_CAP_SET = "member_cap_set", "Member cap set"
-    PROJECT_CAP_SET = "project_cap_set", "Project cap set"
     THRESHOLD_SET = "threshold_set", "Low-balance warning set"
     ROLE_CHANGED = "role_changed", "Role changed"
     MEMBER_REMOVED = "member_removed", "Member removed"
@@ -34,9 +37,6 @@ class AuditAction(models.TextChoices):
     INVITATION_CREATED = "invitation_created", "Invitation created"
     INVITATION_REVOKED = "invitation_revoked", "Invitation withdrawn"
     INVITATION_ACCEPTED = "invitation_accepted", "Invitation accepted"
-    GENERATION_FAILED_BY_OPERATOR = "generation_failed_by_operator", "Job marked failed"
-    GENERATION_ATTACHED = "generation_attached", "Vendor task attached to a job"
-    GENERATION_FINISHED_BY_OPERATOR = "generation_marked_finished", "Job marked finished"
 
 
 class AuditEntry(models.Model):
@@ -51,7 +51,8 @@ class AuditEntry(models.Model):
     )
     # Copied, so the log still says who after the user is deleted or renamed.
     actor_name = models.CharField(max_length=150, blank=True, default="")
-    action = models.CharField(max_length=30, choices=AuditAction.choices)
+    # Stored as the action's value; the label comes from whichever app registered it.
+    action = models.CharField(max_length=30, choices=action_choices)
     target = models.CharField(max_length=300, blank=True, default="")
     changes = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
     created = models.DateTimeField(default=timezone.now)
