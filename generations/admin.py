@@ -6,6 +6,8 @@ from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
 from billing import audit, ledger
+from billing.admin import TeamAdmin
+from billing.models import Team
 from generations.models import (
     Clip,
     Favourite,
@@ -13,7 +15,9 @@ from generations.models import (
     GenerationEvent,
     GenerationsAuditAction,
     Project,
+    RoutingPolicy,
     Scene,
+    TeamRouting,
     VendorAccount,
     WorkerLease,
 )
@@ -174,3 +178,35 @@ class GenerationEventAdmin(admin.ModelAdmin):
 
 admin.site.register(Favourite)
 admin.site.register(WorkerLease)
+
+
+# --- A team's routing ---
+# The policy belongs to generations, so it joins billing's Team page here, as an inline.
+
+
+class TeamRoutingInline(admin.StackedInline):
+    model = TeamRouting
+    can_delete = False
+    max_num = 1
+
+
+admin.site.unregister(Team)
+
+
+@admin.register(Team)
+class TeamWithRoutingAdmin(TeamAdmin):
+    list_display = ["name", "routing_policy", "created"]
+    list_select_related = ["routing"]
+    inlines = [*TeamAdmin.inlines, TeamRoutingInline]
+
+    @admin.display(description="routing policy")
+    def routing_policy(self, team):
+        routing = getattr(team, "routing", None)
+        return RoutingPolicy(routing.policy if routing else RoutingPolicy.CHEAPEST).label
+
+
+@admin.register(TeamRouting)
+class TeamRoutingAdmin(admin.ModelAdmin):
+    list_display = ["team", "policy"]
+    list_filter = ["policy"]
+    list_select_related = ["team"]

@@ -132,6 +132,36 @@ class VendorAccount(models.Model):
         return bool(self.cooldown_until and self.cooldown_until > timezone.now())
 
 
+class RoutingPolicy(models.TextChoices):
+    CHEAPEST = "cheapest", "Cheapest quote first"
+    PRIORITY = "priority", "Operator's priority order"
+
+
+class TeamRouting(models.Model):
+    """How a team's jobs choose among vendor accounts; a team without a row routes by price."""
+
+    team = models.OneToOneField("billing.Team", models.CASCADE, related_name="routing")
+    policy = models.CharField(
+        max_length=20, choices=RoutingPolicy.choices, default=RoutingPolicy.CHEAPEST
+    )
+
+    class Meta:
+        verbose_name = "team routing"
+
+    def __str__(self):
+        return f"{self.team}: {self.get_policy_display()}"
+
+    @classmethod
+    def policy_for(cls, team) -> str:
+        policy = cls.objects.filter(team=team).values_list("policy", flat=True).first()
+        return policy or RoutingPolicy.CHEAPEST
+
+    @classmethod
+    def set_policy(cls, team, policy: str) -> "TeamRouting":
+        routing, _ = cls.objects.update_or_create(team=team, defaults={"policy": policy})
+        return routing
+
+
 class Project(models.Model):
     uuid = models.UUIDField(default=uuid4, unique=True, editable=False)
     team = models.ForeignKey("billing.Team", models.CASCADE, related_name="projects")

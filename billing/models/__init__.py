@@ -18,7 +18,6 @@ from billing.models.teams import (
     InvitationQuerySet,
     Membership,
     Role,
-    RoutingPolicy,
     Team,
 )
 
@@ -37,7 +36,6 @@ __all__ = [
     "InvitationQuerySet",
     "Membership",
     "Role",
-    "RoutingPolicy",
     "Team",
     "Transfer",
     "TransferKind",

@@ -25,17 +25,9 @@ class Role(models.TextChoices):
 ROLE_RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
 
 
-class RoutingPolicy(models.TextChoices):
-    CHEAPEST = "cheapest", "Cheapest quote first"
-    PRIORITY = "priority", "Operator's priority order"
-
-
 class Team(models.Model):
     uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     name = models.CharField(max_length=100)
-    routing_policy = models.CharField(
-        max_length=20, choices=RoutingPolicy.choices, default=RoutingPolicy.CHEAPEST
-    )
     low_balance_threshold = models.BigIntegerField(
         default=5_000_000, help_text="Micro-dollars; below this the team sees a warning."
     )

@@ -50,7 +50,7 @@ from django.utils import timezone
 from billing import ledger
 from billing.models import Hold, HoldStatus, Transfer, TransferKind
 from generations import fetch, lifecycle, tasks
-from generations.models import Clip, Generation, State
+from generations.models import Clip, Generation, State, TeamRouting
 from generations.sandbox import engine
 from generations.sandbox import faults as sandbox_faults
 from generations.sandbox.models import SandboxTask, hash_key
@@ -279,8 +279,7 @@ class Campaign:
         if self.rng.random() < 0.75:
             self.add_account(self.rng.choice(PROTOCOLS), " (second key)")
         policy = self.rng.choice(["priority", "cheapest"])
-        self.team.routing_policy = policy
-        self.team.save(update_fields=["routing_policy"])
+        TeamRouting.set_policy(self.team, policy)
         self.notes.append(
             f"routing {policy}; accounts: "
             + ", ".join(f"{a.label} p{a.priority} max{a.max_concurrent}" for a in self.accounts)
