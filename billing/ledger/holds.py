@@ -30,6 +30,8 @@ def _hold_arguments(hold: Hold) -> dict:
     }
 
 
+# Long with its docstring, which is the contract callers rely on; the body is one
+# transaction (lock, repeat check, limits, hold row, transfer) that reads best unbroken.
 def hold(team, member, project, amount, memo, key, reference="") -> Hold:
     """Set `amount` aside from the team's available balance for a job.
 
