@@ -11,7 +11,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Team)
 class TeamAdmin(admin.ModelAdmin):
-    list_display = ["name", "routing_policy", "created"]
+    list_display = ["name", "created"]
     search_fields = ["name"]
     inlines = [MembershipInline]
 

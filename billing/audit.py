@@ -7,14 +7,27 @@ from two snapshots. A secret never reaches the log: it goes in only through
 secret-looking field holding anything else.
 """
 
-from django.db import transaction
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models, transaction
 
 from billing.models import AuditEntry
+from billing.models.audit import ACTION_LABELS
 
 # Field names that may only ever hold a masked value.
 SECRET_WORDS = ("key", "token", "password", "secret")
 MASKED_PREFIX = "last 4: "
 CHANGED = "changed"
+
+
+def register_actions(actions: type[models.TextChoices]) -> None:
+    """Give the log an app's actions and their labels; call it from AppConfig.ready().
+
+    A value is stored in every entry, so it may never change meaning: two apps
+    claiming one value with different labels is a configuration error.
+    """
+    for value, label in actions.choices:
+        if ACTION_LABELS.setdefault(value, label) != label:
+            raise ImproperlyConfigured(f"The audit action {value!r} is registered twice.")
 
 
 def record(actor, action, *, team=None, target="", changes=None) -> AuditEntry:
@@ -56,13 +69,6 @@ def save_field(actor, action, obj, field, value, *, team, target, as_text=str):
             after=value,
             as_text=as_text,
         )
-
-
-def cap_text(cap) -> str:
-    """A spending cap in micro-dollars as the log shows it."""
-    from billing.ledger import dollars
-
-    return "no cap" if cap is None else dollars(cap)
 
 
 def diff(before: dict, after: dict) -> dict:

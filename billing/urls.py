@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from billing import auth, views
+from billing.teams import auth, views
 
 urlpatterns = [
     path("", views.home, name="home"),

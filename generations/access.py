@@ -12,8 +12,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from billing.access import demand_role, scoped
 from billing.models import Role
+from billing.teams.access import demand_role, scoped
 from generations.models import Clip, Generation, Project, Scene
 
 

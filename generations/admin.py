@@ -5,15 +5,19 @@ from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.views.decorators.debug import sensitive_post_parameters
 
-from billing import audit
-from billing.models import AuditAction
+from billing import audit, ledger
+from billing.admin import TeamAdmin
+from billing.models import Team
 from generations.models import (
     Clip,
     Favourite,
     Generation,
     GenerationEvent,
+    GenerationsAuditAction,
     Project,
+    RoutingPolicy,
     Scene,
+    TeamRouting,
     VendorAccount,
     WorkerLease,
 )
@@ -65,7 +69,7 @@ class VendorAccountAdmin(admin.ModelAdmin):
 def _record_deletion(request, account):
     audit.record(
         request.user,
-        AuditAction.VENDOR_DELETED,
+        GenerationsAuditAction.VENDOR_DELETED,
         target=str(account),
         changes={"api_key": [audit.masked(account.api_key_last4), None]},
     )
@@ -89,13 +93,13 @@ class ProjectAdmin(admin.ModelAdmin):
         if "spend_cap" in form.changed_data:
             audit.record_change(
                 request.user,
-                AuditAction.PROJECT_CAP_SET,
+                GenerationsAuditAction.PROJECT_CAP_SET,
                 team=obj.team,
                 target=obj.name,
                 field="spend_cap",
                 before=form.initial.get("spend_cap"),
                 after=obj.spend_cap,
-                as_text=audit.cap_text,
+                as_text=ledger.cap_text,
             )
 
 
@@ -174,3 +178,35 @@ class GenerationEventAdmin(admin.ModelAdmin):
 
 admin.site.register(Favourite)
 admin.site.register(WorkerLease)
+
+
+# --- A team's routing ---
+# The policy belongs to generations, so it joins billing's Team page here, as an inline.
+
+
+class TeamRoutingInline(admin.StackedInline):
+    model = TeamRouting
+    can_delete = False
+    max_num = 1
+
+
+admin.site.unregister(Team)
+
+
+@admin.register(Team)
+class TeamWithRoutingAdmin(TeamAdmin):
+    list_display = ["name", "routing_policy", "created"]
+    list_select_related = ["routing"]
+    inlines = [*TeamAdmin.inlines, TeamRoutingInline]
+
+    @admin.display(description="routing policy")
+    def routing_policy(self, team):
+        routing = getattr(team, "routing", None)
+        return RoutingPolicy(routing.policy if routing else RoutingPolicy.CHEAPEST).label
+
+
+@admin.register(TeamRouting)
+class TeamRoutingAdmin(admin.ModelAdmin):
+    list_display = ["team", "policy"]
+    list_filter = ["policy"]
+    list_select_related = ["team"]

@@ -7,6 +7,10 @@ class GenerationsConfig(AppConfig):
     name = "generations"
 
     def ready(self):
+        from billing import audit
+        from generations.models import GenerationsAuditAction
+
+        audit.register_actions(GenerationsAuditAction)
         # Connects the cluster start-up signal, so a restarted cluster sweeps at once.
         from generations import tasks  # noqa: F401
 

@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 
 from billing import ledger
 from generations import lifecycle
-from generations.models import Generation, Project, Scene, VendorAccount
+from generations.models import Generation, Project, Scene, TeamRouting, VendorAccount
 from generations.vendors import REGISTRY, VideoRequest
 from generations.vendors.pricing import DEFAULT_CREDIT_VALUE, default_price_rules
 
@@ -37,6 +37,9 @@ def seed(team) -> list[str]:
         account.base_url = f"{base}/sandbox/{protocol}"
         account.save()
     lines.append(f"Vendor accounts: {VendorAccount.objects.count()} (sandbox)")
+
+    # The operators' page for the team (admin) shows and changes its routing.
+    TeamRouting.objects.get_or_create(team=team)
 
     operator = get_user_model().objects.get(username="operator")
     ledger.grant(team, DEMO_BUDGET, by=operator, memo="Demo budget", key="demo-budget")

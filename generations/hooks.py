@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 from generations import tasks
 from generations.models import Generation, State
 from generations.vendors import VendorError
+from seedance_site.tokens import hash_token
 
 log = logging.getLogger(__name__)
 MAX_CALLBACK_BYTES = 256 * 1024
@@ -26,7 +27,7 @@ def vendor_callback(request, uuid, token):
         .select_related("vendor_account")
         .first()
     )
-    presented = Generation.hash_callback_token(token)
+    presented = hash_token(token)
     # Compared in constant time; an unknown id and a wrong token look the same.
     if generation is None or not hmac.compare_digest(presented, generation.callback_token_hash):
         return HttpResponseNotFound("Not found")

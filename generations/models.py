@@ -1,4 +1,3 @@
-import hashlib
 from decimal import ROUND_CEILING, Decimal
 from uuid import uuid4
 
@@ -7,10 +6,28 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from billing.ledger.money import MICROS
 from generations.operators import crypto
 from generations.vendors import REGISTRY, Family, VideoRequest, get_adapter, pricing
 
-MICROS = 1_000_000
+
+class GenerationsAuditAction(models.TextChoices):
+    """What generations writes to billing's audit log (registered in GenerationsConfig.ready).
+
+    The values are stored in every entry: never change one.
+    """
+
+    VENDOR_ADDED = "vendor_added", "Vendor account added"
+    VENDOR_CHANGED = "vendor_changed", "Vendor account changed"
+    VENDOR_KEY_CHANGED = "vendor_key_changed", "Vendor key replaced"
+    VENDOR_PRICES_CHANGED = "vendor_prices_changed", "Vendor prices changed"
+    VENDOR_ENABLED = "vendor_enabled", "Vendor account enabled"
+    VENDOR_DISABLED = "vendor_disabled", "Vendor account disabled"
+    VENDOR_DELETED = "vendor_deleted", "Vendor account deleted"
+    PROJECT_CAP_SET = "project_cap_set", "Project cap set"
+    GENERATION_FAILED_BY_OPERATOR = "generation_failed_by_operator", "Job marked failed"
+    GENERATION_ATTACHED = "generation_attached", "Vendor task attached to a job"
+    GENERATION_FINISHED_BY_OPERATOR = "generation_marked_finished", "Job marked finished"
 
 
 class VendorAccountQuerySet(models.QuerySet):
@@ -108,6 +125,36 @@ class VendorAccount(models.Model):
     @property
     def cooling_down(self) -> bool:
         return bool(self.cooldown_until and self.cooldown_until > timezone.now())
+
+
+class RoutingPolicy(models.TextChoices):
+    CHEAPEST = "cheapest", "Cheapest quote first"
+    PRIORITY = "priority", "Operator's priority order"
+
+
+class TeamRouting(models.Model):
+    """How a team's jobs choose among vendor accounts; a team without a row routes by price."""
+
+    team = models.OneToOneField("billing.Team", models.CASCADE, related_name="routing")
+    policy = models.CharField(
+        max_length=20, choices=RoutingPolicy.choices, default=RoutingPolicy.CHEAPEST
+    )
+
+    class Meta:
+        verbose_name = "team routing"
+
+    def __str__(self):
+        return f"{self.team}: {self.get_policy_display()}"
+
+    @classmethod
+    def policy_for(cls, team) -> str:
+        policy = cls.objects.filter(team=team).values_list("policy", flat=True).first()
+        return policy or RoutingPolicy.CHEAPEST
+
+    @classmethod
+    def set_policy(cls, team, policy: str) -> "TeamRouting":
+        routing, _ = cls.objects.update_or_create(team=team, defaults={"policy": policy})
+        return routing
 
 
 class Project(models.Model):
@@ -295,10 +342,6 @@ class Generation(models.Model):
             return Family(self.family).label
         except ValueError:
             return self.family
-
-    @staticmethod
-    def hash_callback_token(token: str) -> str:
-        return hashlib.sha256(token.encode()).hexdigest()
 
     def log(self, kind: str, message: str, **data) -> "GenerationEvent":
         return GenerationEvent.objects.create(

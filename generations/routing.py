@@ -7,8 +7,7 @@ from functools import cache
 import httpx
 from django.conf import settings
 
-from billing.models import RoutingPolicy
-from generations.models import VendorAccount
+from generations.models import RoutingPolicy, TeamRouting, VendorAccount
 from generations.vendors import REGISTRY
 from generations.vendors.http import make_client
 from generations.vendors.pricing import PriceRuleError
@@ -82,7 +81,7 @@ def route(team, request, pinned: VendorAccount | None = None, accounts=None) -> 
             routing.problems.extend(problems)
             continue
         routing.routes.append(Route(account, credits, account.credits_to_micros(credits)))
-    if team.routing_policy == RoutingPolicy.CHEAPEST:
+    if TeamRouting.policy_for(team) == RoutingPolicy.CHEAPEST:
         routing.routes.sort(key=lambda r: (r.micros, r.account.priority, r.account.pk))
     else:
         routing.routes.sort(key=lambda r: (r.account.priority, r.micros, r.account.pk))

@@ -153,7 +153,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "billing.middleware.CurrentTeamMiddleware",
+    "billing.teams.middleware.CurrentTeamMiddleware",
 ]
 
 ROOT_URLCONF = "seedance_site.urls"
@@ -239,7 +239,7 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
 
-# The login throttle's counters (billing/auth.py) must be shared by every web process:
+# The login throttle's counters (billing/teams/auth.py) must be shared by every web process:
 # Redis when there is one, else a table in the database (created by a billing
 # migration, so `migrate` is all a fresh clone needs). Never the per-process locmem.
 if REDIS_URL:

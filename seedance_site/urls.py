@@ -4,7 +4,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
-    path("billing/", include("billing.money_urls")),
+    path("billing/", include("billing.money.urls")),
     path("", include("billing.urls")),
     path("", include("generations.urls")),
 ]

@@ -23,6 +23,7 @@ from billing.models import Account, Hold, Transfer
 from generations import lifecycle
 from generations.models import Generation, GenerationEvent, Project, Scene, State
 from generations.vendors import Family
+from seedance_site.tokens import hash_token
 from tests.generations.factories import (
     GenerationFactory,
     ProjectFactory,
@@ -64,7 +65,7 @@ def mostly(structured: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
 
 
 def keyset_cursor(stamp: datetime, pk: str) -> str:
-    """Shaped like billing.keyset's cursors, with any time and any "id"."""
+    """Shaped like seedance_site.keyset's cursors, with any time and any "id"."""
     return base64.urlsafe_b64encode(f"{stamp.isoformat()}|{pk}".encode()).decode().rstrip("=")
 
 
@@ -117,7 +118,7 @@ def world(settings, tmp_path, team, owner, member, other_team, outsider, operato
     theirs_scene = SceneFactory(project=theirs_project)
     theirs = GenerationFactory(project=theirs_project, created_by=outsider, succeeded=True)
     running = GenerationFactory(project=project, created_by=member, running=True)
-    running.callback_token_hash = Generation.hash_callback_token(lifecycle.callback_token(running))
+    running.callback_token_hash = hash_token(lifecycle.callback_token(running))
     running.save(update_fields=["callback_token_hash"])
     return {
         "valid": {

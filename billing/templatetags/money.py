@@ -49,6 +49,7 @@ def nice_scale(largest: int, intervals: int = 4) -> tuple[int, int]:
     return step * intervals, step
 
 
+# Over 50 lines: one flat computation of the chart's geometry, checked best as a whole.
 @register.inclusion_tag("billing/money/chart_days.html")
 def day_chart(days, chart_id="spend-by-day"):
     """Vertical bars of spend per day; `days` is ledger.spend_by_day()."""

@@ -25,6 +25,7 @@ from generations.lifecycle.steps import (
 )
 from generations.models import Generation, State, VendorAccount
 from generations.vendors import ErrorKind, VendorError
+from seedance_site.tokens import hash_token
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +80,7 @@ def submit(
             if created:
                 generation.batch = created[0].batch
             generation.save()
-            generation.callback_token_hash = Generation.hash_callback_token(
-                callback_token(generation)
-            )
+            generation.callback_token_hash = hash_token(callback_token(generation))
             generation.hold = ledger.hold(
                 team,
                 member,

@@ -19,13 +19,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from billing import audit, ledger
-from billing.access import operator_required
-from billing.models import AuditAction, HoldStatus
+from billing.models import HoldStatus
 from generations import lifecycle, routing
-from generations.models import Generation, GenerationEvent, State
+from generations.models import Generation, GenerationEvent, GenerationsAuditAction, State
 from generations.operators.attention_forms import AttachForm, FailForm, FinishedForm
 from generations.studio.presenters import credits_text
 from generations.vendors import REGISTRY
+from seedance_site.web import operator_required
 
 # More than an operator can work through at once; the page says how many there are.
 LIST_LIMIT = 100
@@ -173,7 +173,7 @@ def settle_failed(request, uuid):
                 changes["hold"] = [HoldStatus.PENDING, generation.hold.status]
             audit.record(
                 request.user,
-                AuditAction.GENERATION_FAILED_BY_OPERATOR,
+                GenerationsAuditAction.GENERATION_FAILED_BY_OPERATOR,
                 team=generation.team,
                 target=_target(generation),
                 changes=changes,
@@ -201,7 +201,7 @@ def settle_attach(request, uuid):
             if settled:
                 audit.record(
                     request.user,
-                    AuditAction.GENERATION_ATTACHED,
+                    GenerationsAuditAction.GENERATION_ATTACHED,
                     team=generation.team,
                     target=_target(generation),
                     changes={
@@ -238,7 +238,7 @@ def settle_finished(request, uuid):
             if settled:
                 audit.record(
                     request.user,
-                    AuditAction.GENERATION_FINISHED_BY_OPERATOR,
+                    GenerationsAuditAction.GENERATION_FINISHED_BY_OPERATOR,
                     team=generation.team,
                     target=_target(generation),
                     changes={

@@ -12,8 +12,8 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from billing import audit
-from billing.models import AuditAction, AuditEntry
-from generations.models import VendorAccount
+from billing.models import AuditEntry
+from generations.models import GenerationsAuditAction, VendorAccount
 from generations.vendors import REGISTRY, Family
 from generations.vendors.parsing import join_choices
 from generations.vendors.pricing import (
@@ -254,12 +254,16 @@ class VendorAccountForm(forms.ModelForm):
 def vendor_action(changes: dict, adding: bool = False) -> str:
     names = set(changes)
     if adding:
-        return AuditAction.VENDOR_ADDED
+        return GenerationsAuditAction.VENDOR_ADDED
     if "api_key" in names:
-        return AuditAction.VENDOR_KEY_CHANGED
+        return GenerationsAuditAction.VENDOR_KEY_CHANGED
     if names <= PRICE_FIELDS:
-        return AuditAction.VENDOR_PRICES_CHANGED
+        return GenerationsAuditAction.VENDOR_PRICES_CHANGED
     if names == {"enabled"}:
         enabled = changes["enabled"][1]
-        return AuditAction.VENDOR_ENABLED if enabled else AuditAction.VENDOR_DISABLED
-    return AuditAction.VENDOR_CHANGED
+        return (
+            GenerationsAuditAction.VENDOR_ENABLED
+            if enabled
+            else GenerationsAuditAction.VENDOR_DISABLED
+        )
+    return GenerationsAuditAction.VENDOR_CHANGED

@@ -24,11 +24,10 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import trigger_client_event
 
 from billing import audit
-from billing.access import operator_required
-from billing.models import AuditAction
-from generations.models import Generation, GenerationEvent, VendorAccount
+from generations.models import Generation, GenerationEvent, GenerationsAuditAction, VendorAccount
 from generations.operators.vendor_forms import VendorAccountForm
 from generations.vendors import REGISTRY, ErrorKind, VendorError, make_client
+from seedance_site.web import operator_required
 
 logger = logging.getLogger(__name__)
 
@@ -194,7 +193,9 @@ def toggle_vendor(request, uuid):
         if changed:
             audit.record(
                 request.user,
-                AuditAction.VENDOR_ENABLED if enabled else AuditAction.VENDOR_DISABLED,
+                GenerationsAuditAction.VENDOR_ENABLED
+                if enabled
+                else GenerationsAuditAction.VENDOR_DISABLED,
                 target=str(account),
                 changes={"enabled": [not enabled, enabled]},
             )

@@ -8,7 +8,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.forms.utils import ErrorDict
 
-from billing.money_forms import DollarsField
+from billing.money.forms import DollarsField
 from generations.models import Generation, Project, Scene, VendorAccount
 from generations.studio.presenters import (
     ALL_ASPECT_RATIOS,

@@ -4,12 +4,15 @@ import re
 import uuid
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.db import models
 from django.test import Client
 from django.urls import reverse
 
-from billing import audit, ledger, views
+from billing import audit, ledger
 from billing.models import AuditAction, AuditEntry, Invitation, Membership, Role
-from generations.models import Project
+from billing.teams import views
+from generations.models import GenerationsAuditAction, Project
 from tests.factories import MembershipFactory, UserFactory
 from tests.generations.factories import VendorAccountFactory
 
@@ -72,7 +75,9 @@ def test_a_secret_is_kept_only_as_its_last_4(operator):
     assert audit.secret_change("1234", "9876") == ["last 4: 1234", "last 4: 9876"]
     assert audit.secret_change("9876", "9876") == ["last 4: 9876", "changed"]
     with pytest.raises(ValueError, match="last 4"):
-        audit.record(operator, AuditAction.VENDOR_CHANGED, changes={"api_key": [None, "sk-live"]})
+        audit.record(
+            operator, GenerationsAuditAction.VENDOR_CHANGED, changes={"api_key": [None, "sk-live"]}
+        )
     with pytest.raises(ValueError):
         audit.record(operator, AuditAction.INVITATION_CREATED, changes={"token": ["", "abc"]})
     assert not AuditEntry.objects.exists()
@@ -195,7 +200,7 @@ def test_a_project_cap_set_in_the_admin_writes_one_entry(operator_client, operat
 
     entry = only_entry()
     assert (entry.action, entry.actor, entry.team, entry.target) == (
-        AuditAction.PROJECT_CAP_SET,
+        GenerationsAuditAction.PROJECT_CAP_SET,
         operator,
         team,
         "Trailer",
@@ -308,7 +313,7 @@ def entries(team, other_team, owner, outsider, operator):
     audit.record(owner, AuditAction.THRESHOLD_SET, team=team, target="Ours")
     audit.record(outsider, AuditAction.THRESHOLD_SET, team=other_team, target="Theirs")
     VendorAccountFactory(label="Kinovi main")
-    audit.record(operator, AuditAction.VENDOR_ADDED, target="Kinovi main (kinovi)")
+    audit.record(operator, GenerationsAuditAction.VENDOR_ADDED, target="Kinovi main (kinovi)")
 
 
 @pytest.mark.parametrize("persona", ["owner_client", "admin_client"])
@@ -402,3 +407,49 @@ def test_a_user_without_a_team_is_sent_to_get_one(db):
     response = client.get(reverse("team_audit"))
 
     assert response.status_code == 302 and response["Location"] == reverse("no_team")
+
+
+# The values and labels of every action before each app registered its own (migration
+# 0005's choices): stored rows must read the same.
+ACTIONS_BEFORE_THE_REGISTRY = {
+    "vendor_added": "Vendor account added",
+    "vendor_changed": "Vendor account changed",
+    "vendor_key_changed": "Vendor key replaced",
+    "vendor_prices_changed": "Vendor prices changed",
+    "vendor_enabled": "Vendor account enabled",
+    "vendor_disabled": "Vendor account disabled",
+    "vendor_deleted": "Vendor account deleted",
+    "credits_granted": "Credits granted",
+    "balance_adjusted": "Balance adjusted",
+    "member_cap_set": "Member cap set",
+    "project_cap_set": "Project cap set",
+    "threshold_set": "Low-balance warning set",
+    "role_changed": "Role changed",
+    "member_removed": "Member removed",
+    "member_left": "Member left",
+    "invitation_created": "Invitation created",
+    "invitation_revoked": "Invitation withdrawn",
+    "invitation_accepted": "Invitation accepted",
+    "generation_failed_by_operator": "Job marked failed",
+    "generation_attached": "Vendor task attached to a job",
+    "generation_marked_finished": "Job marked finished",
+}
+
+
+def test_every_app_registers_its_actions_with_the_values_and_labels_they_always_had():
+    assert dict(AuditEntry._meta.get_field("action").choices) == ACTIONS_BEFORE_THE_REGISTRY
+
+
+def test_an_action_registered_twice_with_another_label_is_refused():
+    class Clash(models.TextChoices):
+        ROLE_CHANGED = "role_changed", "Something else"
+
+    with pytest.raises(ImproperlyConfigured):
+        audit.register_actions(Clash)
+
+
+def test_an_entry_stored_by_another_app_reads_with_its_label(operator_client, db):
+    AuditEntry.objects.create(action="vendor_added", target="Kinovi main (kinovi)")
+    AuditEntry.objects.create(action="generation_marked_finished", target="a job")
+    html = operator_client.get(reverse("audit")).content.decode()
+    assert "Vendor account added" in html and "Job marked finished" in html

@@ -9,8 +9,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from billing import ledger, money_views
+from billing import ledger
 from billing.models import Membership, Team, Transfer, TransferKind
+from billing.money import views as money_views
 from tests.factories import MembershipFactory
 
 USD = 1_000_000

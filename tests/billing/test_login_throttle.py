@@ -10,7 +10,7 @@ from django.contrib.auth.signals import user_login_failed
 from django.db import connection
 from django.test import Client, RequestFactory
 
-from billing import auth
+from billing.teams import auth
 
 RIGHT = "correct horse battery"
 REFUSED = "Too many failed sign-in attempts. Try again in 15 minutes."

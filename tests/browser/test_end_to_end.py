@@ -16,7 +16,7 @@ from django.template.defaultfilters import filesizeformat, floatformat
 from playwright.sync_api import expect
 
 from billing import ledger
-from billing.demo import DEMO_PASSWORD, seed_people
+from billing.teams.demo import DEMO_PASSWORD, seed_people
 from generations import demo as generations_demo
 from generations import routing
 from generations.media.video import probe

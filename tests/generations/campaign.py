@@ -51,7 +51,7 @@ from billing import ledger
 from billing.models import Hold, HoldStatus, Transfer, TransferKind
 from generations import lifecycle, tasks
 from generations.media import fetch
-from generations.models import Clip, Generation, State
+from generations.models import Clip, Generation, State, TeamRouting
 from generations.sandbox import engine
 from generations.sandbox import faults as sandbox_faults
 from generations.sandbox.models import SandboxTask, hash_key
@@ -280,8 +280,7 @@ class Campaign:
         if self.rng.random() < 0.75:
             self.add_account(self.rng.choice(PROTOCOLS), " (second key)")
         policy = self.rng.choice(["priority", "cheapest"])
-        self.team.routing_policy = policy
-        self.team.save(update_fields=["routing_policy"])
+        TeamRouting.set_policy(self.team, policy)
         self.notes.append(
             f"routing {policy}; accounts: "
             + ", ".join(f"{a.label} p{a.priority} max{a.max_concurrent}" for a in self.accounts)

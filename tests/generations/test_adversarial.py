@@ -15,11 +15,12 @@ from billing import ledger
 from billing.models import Hold, HoldStatus
 from generations import lifecycle, routing
 from generations.media import fetch
-from generations.models import Clip, Generation, State, VendorAccount
+from generations.models import Clip, Generation, State, TeamRouting, VendorAccount
 from generations.sandbox.engine import wait_for_background
 from generations.sandbox.models import SandboxTask
 from generations.vendors import ErrorKind, TaskSnapshot, TaskState, VendorError
 from generations.vendors.base import VendorAdapter
+from seedance_site.tokens import hash_token
 from tests.generations.conftest import drive, make_account, text_request
 from tests.generations.factories import (
     ClipFactory,
@@ -69,9 +70,7 @@ def job(team, member, account, *, state, held=HELD, **fields) -> Generation:
     generation.hold = ledger.hold(
         team, member, project, held, "Job", f"generation:{generation.uuid}"
     )
-    generation.callback_token_hash = Generation.hash_callback_token(
-        lifecycle.callback_token(generation)
-    )
+    generation.callback_token_hash = hash_token(lifecycle.callback_token(generation))
     generation.save(update_fields=["hold", "callback_token_hash"])
     return generation
 
@@ -87,8 +86,7 @@ def test_a_vendors_charge_is_judged_against_its_own_price_not_a_dearer_candidate
     # times its own price: past any tolerance of its own price, yet under 3 × the hold.
     cheap = make_account("seedance2_ink", sandbox)
     dear = make_account("seedanceapi_org", sandbox)
-    funded.routing_policy = "cheapest"
-    funded.save()
+    TeamRouting.set_policy(funded, "cheapest")
     generation = submit(funded, member, project, prompt="A kite [[fault:charge:700]]")
     generation = drive(generation, until=ENDED)
     assert generation.state == State.SUCCEEDED, kinds(generation)
@@ -355,8 +353,7 @@ def test_a_job_whose_create_outcome_was_unknown_is_charged_its_own_accounts_pric
     # later cannot make the job fall back to the hold: another vendor's price.
     cheap = make_account("seedance2_ink", sandbox, priority=1)
     make_account("seedanceapi_org", sandbox, priority=2)
-    funded.routing_policy = "priority"
-    funded.save()
+    TeamRouting.set_policy(funded, "priority")
     [generation] = lifecycle.submit(
         team=funded, member=member, project=project,
         request=text_request("Lost answer [[fault:malformed]]"),

@@ -11,7 +11,7 @@ from django.utils import timezone
 from billing.models import Hold, Transfer, TransferKind
 from generations import lifecycle, tasks
 from generations.media import video
-from generations.models import Clip, Generation, State, VendorAccount
+from generations.models import Clip, Generation, State, TeamRouting, VendorAccount
 from generations.sandbox.engine import wait_for_background
 from generations.sandbox.models import SandboxKey, SandboxTask
 from generations.vendors import ErrorKind, TaskSnapshot, TaskState, VendorError
@@ -106,8 +106,7 @@ def test_an_unreadable_key_sends_nothing_and_moves_to_the_next_account(
     broken = make_account("kinovi", sandbox, priority=1)
     VendorAccount.objects.filter(pk=broken.pk).update(api_key_encrypted="not-a-fernet-token")
     working = make_account("seedance2_ink", sandbox, priority=2)
-    funded.routing_policy = "priority"
-    funded.save()
+    TeamRouting.set_policy(funded, "priority")
     generation = submit(funded, member, project)
     lifecycle.run_submit(generation.pk)
     generation.refresh_from_db()
@@ -360,8 +359,7 @@ def test_after_fail_over_the_team_pays_the_price_of_the_vendor_that_took_the_job
     dear = make_account("aigptimage", sandbox, priority=2)  # reports no charge
     dear.credit_value = Decimal("0.05")
     dear.save()
-    funded.routing_policy = "priority"
-    funded.save()
+    TeamRouting.set_policy(funded, "priority")
     generation = drive(submit(funded, member, project), until=ENDED)
     assert generation.state == State.SUCCEEDED and generation.vendor_account == dear
     dear_price = dear.credits_to_micros(dear.quote_credits(generation.video_request))

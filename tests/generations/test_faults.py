@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from billing.models import Hold
 from generations import lifecycle
-from generations.models import Generation, State
+from generations.models import Generation, State, TeamRouting
 from generations.sandbox.engine import wait_for_background
 from generations.sandbox.models import SandboxKey
 from tests.generations.conftest import drive, make_account, text_request
@@ -76,8 +76,7 @@ def test_a_refused_create_fails_over_to_the_next_vendor_without_charging_twice(
     SandboxKey.objects.create(key_prefix="sk-sandbox-broken", faults=fault)
     broken = make_account("kinovi", sandbox, key="sk-sandbox-broken-1", priority=1)
     working = make_account("seedance2_ink", sandbox, priority=2)
-    funded.routing_policy = "priority"
-    funded.save()
+    TeamRouting.set_policy(funded, "priority")
     generation = drive(submit(funded, member, project))
     assert generation.state == State.SUCCEEDED
     assert generation.vendor_account == working

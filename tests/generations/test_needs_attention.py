@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing import ledger
-from billing.models import AuditAction, AuditEntry, HoldStatus
+from billing.models import AuditEntry, HoldStatus
 from generations import lifecycle
-from generations.models import Generation, State
+from generations.models import Generation, GenerationsAuditAction, State
 from tests.generations.factories import GenerationFactory, ProjectFactory, VendorAccountFactory
 
 KEY = "sk-live-Wq8Zr3Tn6Yp1Kd4Mx"
@@ -86,9 +86,9 @@ def settlements():
     """The audit entries of settled jobs (granting the test budget makes one too)."""
     return AuditEntry.objects.filter(
         action__in=[
-            AuditAction.GENERATION_FAILED_BY_OPERATOR,
-            AuditAction.GENERATION_ATTACHED,
-            AuditAction.GENERATION_FINISHED_BY_OPERATOR,
+            GenerationsAuditAction.GENERATION_FAILED_BY_OPERATOR,
+            GenerationsAuditAction.GENERATION_ATTACHED,
+            GenerationsAuditAction.GENERATION_FINISHED_BY_OPERATOR,
         ]
     )
 
@@ -287,7 +287,7 @@ def test_failing_a_job_returns_its_hold_and_records_who_did_it(
     assert event_kinds(stuck)[-2:] == ["failed", "released"]
     entry = settlements().get()
     assert (entry.action, entry.team, entry.actor) == (
-        AuditAction.GENERATION_FAILED_BY_OPERATOR,
+        GenerationsAuditAction.GENERATION_FAILED_BY_OPERATOR,
         funded,
         operator,
     )
@@ -324,7 +324,7 @@ def test_attaching_the_vendors_task_follows_it_and_keeps_the_hold(
     assert event_kinds(stuck)[-1] == "attached"
     entry = settlements().get()
     assert (entry.action, entry.team, entry.actor) == (
-        AuditAction.GENERATION_ATTACHED,
+        GenerationsAuditAction.GENERATION_ATTACHED,
         funded,
         operator,
     )
@@ -354,7 +354,7 @@ def test_the_vendors_finished_clip_is_saved_and_charged_by_the_worker(
     assert event_kinds(stuck)[-1] == "result_attached"
     entry = settlements().get()
     assert (entry.action, entry.team, entry.actor) == (
-        AuditAction.GENERATION_FINISHED_BY_OPERATOR,
+        GenerationsAuditAction.GENERATION_FINISHED_BY_OPERATOR,
         funded,
         operator,
     )

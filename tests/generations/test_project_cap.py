@@ -81,12 +81,13 @@ def test_the_cap_then_refuses_a_hold_that_would_pass_it(
 
 
 def test_a_cap_change_is_audited_once_and_an_unchanged_save_is_not(owner_client, owner, trailer):
-    from billing.models import AuditAction, AuditEntry
+    from billing.models import AuditEntry
+    from generations.models import GenerationsAuditAction
 
     url = reverse("set_project_cap", args=[trailer.uuid])
     owner_client.post(url, {"spend_cap": "7"})
     owner_client.post(url, {"spend_cap": "7.00"})
-    entries = list(AuditEntry.objects.filter(action=AuditAction.PROJECT_CAP_SET))
+    entries = list(AuditEntry.objects.filter(action=GenerationsAuditAction.PROJECT_CAP_SET))
     assert len(entries) == 1
     entry = entries[0]
     assert (entry.actor, entry.team, entry.target) == (owner, trailer.team, "Trailer")

@@ -10,8 +10,8 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from billing.models import AuditAction, AuditEntry
-from generations.models import VendorAccount
+from billing.models import AuditEntry
+from generations.models import GenerationsAuditAction, VendorAccount
 from generations.operators import crypto
 from generations.vendors.pricing import DEFAULT_CREDIT_VALUE, default_price_rules
 from tests.generations.conftest import PROTOCOLS, make_account
@@ -269,7 +269,7 @@ def test_a_new_key_replaces_the_old_one_and_is_audited_by_its_last_4(
     entry = AuditEntry.objects.get()
     assert (entry.actor, entry.action, entry.team) == (
         operator,
-        AuditAction.VENDOR_KEY_CHANGED,
+        GenerationsAuditAction.VENDOR_KEY_CHANGED,
         None,
     )
     assert entry.changes == {"api_key": [f"last 4: {LAST4}", "last 4: o3Pp"]}
@@ -288,7 +288,7 @@ def test_an_operator_edits_an_account_in_one_audit_entry(operator_client, operat
     account.refresh_from_db()
     assert (account.label, account.priority, account.max_concurrent) == ("Kinovi (EU)", 5, 2)
     entry = AuditEntry.objects.get()
-    assert entry.action == AuditAction.VENDOR_CHANGED and entry.actor == operator
+    assert entry.action == GenerationsAuditAction.VENDOR_CHANGED and entry.actor == operator
     assert entry.changes == {
         "label": ["Kinovi main", "Kinovi (EU)"],
         "priority": [100, 5],
@@ -306,7 +306,7 @@ def test_a_price_change_is_audited_as_one(operator_client, account):
     account.refresh_from_db()
     assert account.price_rules == rules and account.credit_value == Decimal("0.0045")
     entry = AuditEntry.objects.get()
-    assert entry.action == AuditAction.VENDOR_PRICES_CHANGED
+    assert entry.action == GenerationsAuditAction.VENDOR_PRICES_CHANGED
     assert entry.changes["credit_value"] == ["0.005", "0.0045"]
     assert entry.changes["price_rules"] == [default_price_rules("kinovi"), rules]
 
@@ -406,8 +406,8 @@ def test_an_operator_disables_and_enables_an_account(operator_client, operator, 
     assert account.enabled
     entries = list(AuditEntry.objects.order_by("pk"))
     assert [(e.action, e.actor, e.changes) for e in entries] == [
-        (AuditAction.VENDOR_DISABLED, operator, {"enabled": [True, False]}),
-        (AuditAction.VENDOR_ENABLED, operator, {"enabled": [False, True]}),
+        (GenerationsAuditAction.VENDOR_DISABLED, operator, {"enabled": [True, False]}),
+        (GenerationsAuditAction.VENDOR_ENABLED, operator, {"enabled": [False, True]}),
     ]
 
 
@@ -572,8 +572,8 @@ def test_the_admin_adds_and_edits_with_a_write_only_key(operator_client, operato
     assert account.priority == 9 and crypto.decrypt(account.api_key_encrypted) == KEY
     entries = list(AuditEntry.objects.order_by("pk"))
     assert [(e.action, e.actor) for e in entries] == [
-        (AuditAction.VENDOR_ADDED, operator),
-        (AuditAction.VENDOR_CHANGED, operator),
+        (GenerationsAuditAction.VENDOR_ADDED, operator),
+        (GenerationsAuditAction.VENDOR_CHANGED, operator),
     ]
     assert entries[0].changes["api_key"] == [None, f"last 4: {LAST4}"]
     assert entries[1].changes == {"priority": [50, 9]}
@@ -588,7 +588,7 @@ def test_deleting_an_account_in_the_admin_is_audited(operator_client, operator, 
     assert response.status_code == 302
     entry = AuditEntry.objects.get()
     assert (entry.action, entry.actor, entry.target) == (
-        AuditAction.VENDOR_DELETED,
+        GenerationsAuditAction.VENDOR_DELETED,
         operator,
         "Kinovi main (kinovi)",
     )

@@ -32,7 +32,6 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing import ledger
-from billing.keyset import encode as encode_cursor
 from billing.models import (
     Account,
     AccountKind,
@@ -42,6 +41,7 @@ from billing.models import (
     Transfer,
     TransferKind,
 )
+from seedance_site.keyset import encode as encode_cursor
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
 
 USD = 1_000_000

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from billing.demo import DEMO_PASSWORD, seed_people
+from billing.teams.demo import DEMO_PASSWORD, seed_people
 from generations import demo as generations_demo
 
 STOP_GRACE_SECONDS = 3

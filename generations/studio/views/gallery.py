@@ -8,14 +8,14 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import push_url
 
-from billing import keyset
-from billing.access import team_required
+from billing.teams.access import team_required
 from generations import access
 from generations.media.files import ranged_file_response
 from generations.models import Favourite, Generation, State
 from generations.studio.forms import GalleryFilterForm
-from generations.studio.http import next_url
 from generations.studio.presenters import present
+from seedance_site import keyset
+from seedance_site.web import back_to
 
 GALLERY_PAGE = 24
 
@@ -102,4 +102,4 @@ def favourite(request, uuid):
     if request.htmx:
         context = {"g": generation, "is_favourite": is_favourite}
         return render(request, "generations/clip.html#favourite", context)
-    return redirect(next_url(request, reverse("clip", args=[generation.uuid])))
+    return redirect(back_to(request, reverse("clip", args=[generation.uuid])))

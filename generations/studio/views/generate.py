@@ -8,12 +8,12 @@ from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRedirect
 
 from billing import ledger
-from billing.access import role_required
 from billing.models import Role
+from billing.teams.access import role_required
 from generations import access, lifecycle
 from generations.studio import presenters, ratelimit, services
 from generations.studio.forms import GenerateForm, initial_from
-from generations.studio.http import money_moved
+from seedance_site.web import money_moved
 
 
 @role_required(Role.MEMBER)

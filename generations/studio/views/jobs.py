@@ -6,12 +6,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from billing import keyset
-from billing.access import team_required
+from billing.teams.access import team_required
 from generations import access, lifecycle
 from generations.models import Generation
-from generations.studio.http import money_moved, next_url
 from generations.studio.presenters import present
+from seedance_site import keyset
+from seedance_site.web import back_to, money_moved
 
 RECENT_JOBS = 30
 
@@ -77,4 +77,4 @@ def cancel_job(request, uuid):
         response = render(request, "generations/jobs.html#job-card", context)
         return money_moved(response, message, level)
     getattr(messages, level)(request, message)
-    return redirect(next_url(request, reverse("jobs")))
+    return redirect(back_to(request, reverse("jobs")))

@@ -10,10 +10,10 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from billing import audit, ledger
-from billing.access import demand_role, role_required, team_required
-from billing.models import AuditAction, Role
+from billing.models import Role
+from billing.teams.access import demand_role, role_required, team_required
 from generations import access
-from generations.models import Generation, Project, State
+from generations.models import Generation, GenerationsAuditAction, Project, State
 from generations.studio import services
 from generations.studio.forms import ProjectCapForm, ProjectForm, SceneForm
 
@@ -91,13 +91,13 @@ def set_project_cap(request, uuid):
         return render(request, "generations/project.html", context)
     audit.save_field(
         request.user,
-        AuditAction.PROJECT_CAP_SET,
+        GenerationsAuditAction.PROJECT_CAP_SET,
         p,
         "spend_cap",
         form.cleaned_data["spend_cap"],
         team=p.team,
         target=p.name,
-        as_text=audit.cap_text,
+        as_text=ledger.cap_text,
     )
     if p.spend_cap is None:
         messages.success(request, f"“{p.name}” has no spending cap.")

@@ -8,7 +8,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from billing.access import team_required
+from billing.teams.access import team_required
 from generations import access
 from generations.media import exports
 from generations.media.files import ranged_file_response

@@ -1,6 +1,6 @@
 from django.utils.functional import SimpleLazyObject
 
-from billing.access import current_membership
+from billing.teams.access import current_membership
 
 
 class CurrentTeamMiddleware:

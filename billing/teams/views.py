@@ -6,19 +6,19 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from billing import audit, keyset
-from billing.access import (
+from billing import audit
+from billing.models import AuditAction, AuditEntry, Invitation, Role, Team
+from billing.teams.access import (
     get_membership_for_admin,
-    operator_required,
     role_required,
     switch_team,
     team_required,
 )
-from billing.forms import InvitationForm, RoleForm, SignupForm
-from billing.models import AuditAction, AuditEntry, Invitation, Role, Team
+from billing.teams.forms import InvitationForm, RoleForm, SignupForm
+from seedance_site import keyset
+from seedance_site.web import operator_required, safe_next
 
 AUDIT_PAGE_SIZE = 50
 
@@ -42,12 +42,7 @@ def no_team(request):
 def switch(request):
     membership = switch_team(request, request.POST.get("team", ""))
     messages.info(request, f"You are now working in {membership.team.name}.")
-    next_url = request.POST.get("next", "")
-    if not url_has_allowed_host_and_scheme(
-        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        next_url = "home"
-    return redirect(next_url)
+    return redirect(safe_next(request, request.POST.get("next", ""), "home"))
 
 
 @team_required

@@ -17,8 +17,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import push_url, trigger_client_event
 
-from billing import audit, keyset, ledger
-from billing.access import operator_required, role_required, team_required
+from billing import audit, ledger
 from billing.models import (
     Account,
     AccountKind,
@@ -28,24 +27,20 @@ from billing.models import (
     Transfer,
     TransferKind,
 )
-from billing.money_forms import (
+from billing.money.forms import (
     AdjustForm,
     CapForm,
     GrantForm,
     StatementFilterForm,
     ThresholdForm,
 )
+from billing.teams.access import role_required, team_required
+from seedance_site import keyset
+from seedance_site.web import money_moved, operator_required
 
 STATEMENT_PAGE_SIZE = 50
 GRANTS_PAGE_SIZE = 50
 CHART_DAYS = 30
-
-
-def money_moved(response, message):
-    """Tell the page the balance changed (the badge refreshes itself) and show a toast."""
-    trigger_client_event(response, "balanceChanged")
-    trigger_client_event(response, "toast", {"message": message, "level": "success"})
-    return response
 
 
 def _filter_query(request, fields) -> str:
@@ -246,7 +241,7 @@ def caps(request):
             form.cleaned_data["monthly_cap"],
             team=team,
             target=membership.user.username,
-            as_text=audit.cap_text,
+            as_text=ledger.cap_text,
         )
         name, cap = membership.user.username, membership.monthly_cap
         message = (

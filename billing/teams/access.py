@@ -6,14 +6,13 @@ exists), and a role that is too low to write gets PermissionDenied.
 """
 
 import uuid
-from functools import wraps
 
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 
 from billing.models import Membership, Role
+from seedance_site.web import login_then
 
 SESSION_KEY = "current_team"
 
@@ -42,43 +41,22 @@ def switch_team(request, team_uuid) -> Membership:
     return membership
 
 
-def team_required(view):
-    """Log in, and belong to a team; a user with no team is shown how to get one."""
+def _demand_team(request):
+    # A user with no team is shown how to get one.
+    return None if request.membership else redirect("no_team")
 
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.membership:
-            return redirect("no_team")
-        return view(request, *args, **kwargs)
 
-    return wrapper
+# Log in, and belong to a team.
+team_required = login_then(_demand_team)
 
 
 def role_required(role: str):
-    def decorator(view):
-        @team_required
-        @wraps(view)
-        def wrapper(request, *args, **kwargs):
-            demand_role(request, role)
-            return view(request, *args, **kwargs)
+    """Log in, belong to a team, and hold `role` in it (or a higher one)."""
 
-        return wrapper
+    def check(request):
+        return _demand_team(request) or demand_role(request, role)
 
-    return decorator
-
-
-def operator_required(view):
-    """Django staff only; anyone else gets 403 (operators need not belong to a team)."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_staff:
-            raise PermissionDenied("This page is for operators.")
-        return view(request, *args, **kwargs)
-
-    return wrapper
+    return login_then(check)
 
 
 def demand_role(request, role: str) -> None:

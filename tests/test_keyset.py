@@ -1,4 +1,4 @@
-"""billing.keyset: the one way every long list pages, newest first."""
+"""seedance_site.keyset: the one way every long list pages, newest first."""
 
 import base64
 from datetime import UTC, datetime, timedelta, timezone
@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from billing import keyset
 from billing.models import AuditAction, AuditEntry
+from seedance_site import keyset
 
 pytestmark = pytest.mark.django_db
 

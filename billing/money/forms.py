@@ -8,8 +8,9 @@ from django.core.exceptions import ValidationError
 from django.core.validators import EMPTY_VALUES
 from django.http import Http404
 
-from billing import keyset, ledger
+from billing import ledger
 from billing.models import Account, AccountKind, Hold, Membership, Team
+from seedance_site import keyset
 
 
 class DollarsField(forms.CharField):

@@ -1,0 +1,86 @@
+"""The one place balances change: find and lock accounts, check arguments, move money.
+
+Every write in holds.py and grants.py goes through `move_money`, inside the
+transaction that locked the team's accounts with `team_accounts(lock=True)`.
+"""
+
+from django.db.models import F
+
+from billing.ledger.errors import KeyReused, LedgerError
+from billing.ledger.money import MAX_AMOUNT, dollars
+from billing.models import TEAM_ACCOUNT_KINDS, Account, AccountKind, Transfer
+
+
+def check_amount(amount, *, allow_zero=False, allow_negative=False) -> None:
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise TypeError(f"Amounts are whole micro-dollars (int), not {type(amount).__name__}.")
+    if abs(amount) > MAX_AMOUNT:
+        raise ValueError(f"{amount} micro-dollars is beyond what the ledger accepts.")
+    if amount < 0 and not allow_negative:
+        raise ValueError("Amounts must not be negative.")
+    if amount == 0 and not allow_zero:
+        raise ValueError("Amounts must not be zero.")
+
+
+def check_key(key) -> str:
+    if not isinstance(key, str) or not key:
+        raise ValueError("An idempotency key (a non-empty string) is required.")
+    if len(key) > 200:
+        raise ValueError("Idempotency keys are at most 200 characters.")
+    return key
+
+
+def clip(text, length) -> str:
+    return (text or "")[:length]
+
+
+def team_accounts(team_id, *, lock: bool) -> tuple[Account, Account]:
+    """The team's AVAILABLE and HOLDS accounts, created on first use, locked in pk order."""
+    query = Account.objects.filter(team_id=team_id, kind__in=TEAM_ACCOUNT_KINDS).order_by("pk")
+    if lock:
+        query = query.select_for_update()
+    accounts = {a.kind: a for a in query}
+    if len(accounts) < len(TEAM_ACCOUNT_KINDS):
+        # AVAILABLE first, so it gets the lower pk and the lock order matches.
+        for kind in TEAM_ACCOUNT_KINDS:
+            Account.objects.get_or_create(team_id=team_id, kind=kind)
+        accounts = {a.kind: a for a in query.all()}
+    return accounts[AccountKind.AVAILABLE], accounts[AccountKind.HOLDS]
+
+
+def system_account(kind, vendor="", vendor_label="") -> Account:
+    account, created = Account.objects.get_or_create(
+        team=None,
+        kind=kind,
+        vendor=vendor,
+        defaults={
+            "vendor_label": clip(vendor_label, 200),
+            "may_go_negative": kind in (AccountKind.GRANTS, AccountKind.ADJUSTMENTS),
+        },
+    )
+    if vendor_label and not created and account.vendor_label != vendor_label:
+        Account.objects.filter(pk=account.pk).update(vendor_label=clip(vendor_label, 200))
+    return account
+
+
+def move_money(debit: Account, credit: Account, amount: int, kind, **fields) -> Transfer:
+    """Write one transfer and move both cached balances, in the caller's transaction."""
+    debited = Account.objects.filter(pk=debit.pk)
+    if not debit.may_go_negative:
+        # Callers have checked under the lock already; this is the guard in SQL.
+        debited = debited.filter(balance__gte=amount)
+    if debited.update(balance=F("balance") - amount) != 1:
+        raise LedgerError(f"{debit} does not hold {dollars(amount)}.")
+    Account.objects.filter(pk=credit.pk).update(balance=F("balance") + amount)
+    debit.balance -= amount
+    credit.balance += amount
+    return Transfer.objects.create(debit=debit, credit=credit, amount=amount, kind=kind, **fields)
+
+
+def same_call(existing, first: dict, now: dict, what: str, key: str):
+    if first != now:
+        changed = ", ".join(sorted(k for k in now if first.get(k) != now[k]))
+        raise KeyReused(
+            f"The key “{key}” was already used for another {what} (different {changed})."
+        )
+    return existing

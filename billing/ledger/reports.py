@@ -1,0 +1,136 @@
+"""Reading the ledger: balances, the statement, spend by day, member, project or vendor."""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Max, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from billing.ledger.money import month_start
+from billing.models import SPEND_KINDS, TEAM_ACCOUNT_KINDS, Account, AccountKind, Transfer
+
+
+@dataclass(frozen=True)
+class Balances:
+    available: int
+    on_hold: int
+    spent_this_month: int
+
+
+def sum_of(query, field="amount") -> int:
+    return query.aggregate(total=Sum(field))["total"] or 0
+
+
+def balances(team) -> Balances:
+    accounts = dict(
+        Account.objects.filter(team=team, kind__in=TEAM_ACCOUNT_KINDS).values_list(
+            "kind", "balance"
+        )
+    )
+    spent = sum_of(
+        Transfer.objects.filter(team=team, kind__in=SPEND_KINDS, created__gte=month_start())
+    )
+    return Balances(
+        available=accounts.get(AccountKind.AVAILABLE, 0),
+        on_hold=accounts.get(AccountKind.HOLDS, 0),
+        spent_this_month=spent,
+    )
+
+
+def available_balance(team) -> int:
+    """Just the available balance: one indexed query, for the balance badge."""
+    return (
+        Account.objects.filter(team=team, kind=AccountKind.AVAILABLE)
+        .values_list("balance", flat=True)
+        .first()
+        or 0
+    )
+
+
+@dataclass(frozen=True)
+class StatementLine:
+    """A transfer as the team sees it: how it changed available, on hold and spent."""
+
+    transfer: Transfer
+    available: int
+    on_hold: int
+    spent: int
+
+
+def statement_lines(team, transfers):
+    """Yield a StatementLine per transfer (an iterable, so a CSV export can stream)."""
+    ids = dict(
+        Account.objects.filter(team=team, kind__in=TEAM_ACCOUNT_KINDS).values_list("kind", "pk")
+    )
+
+    def change(t, kind):
+        account = ids.get(kind)
+        return t.amount if t.credit_id == account else -t.amount if t.debit_id == account else 0
+
+    for t in transfers:
+        yield StatementLine(
+            transfer=t,
+            available=change(t, AccountKind.AVAILABLE),
+            on_hold=change(t, AccountKind.HOLDS),
+            spent=t.amount if t.kind in SPEND_KINDS else 0,
+        )
+
+
+def statement(team, *, since=None, until=None, member=None, project_uuid=None, vendor=None):
+    """The team's transfers, newest first (keyset.page() pages it).
+
+    `since` and `until` are aware datetimes (until exclusive).
+    """
+    query = Transfer.objects.filter(team=team).select_related("member")
+    if since is not None:
+        query = query.filter(created__gte=since)
+    if until is not None:
+        query = query.filter(created__lt=until)
+    if member is not None:
+        query = query.filter(member=member)
+    if project_uuid is not None:
+        query = query.filter(project_uuid=project_uuid)
+    if vendor:
+        query = query.filter(vendor=vendor)
+    return query.order_by("-created", "-pk")
+
+
+def spend_by_day(team, days=30, today=None) -> list[tuple[dt.date, int]]:
+    """Spend per UTC day for the last `days` days, oldest first, empty days included."""
+    today = today or timezone.now().astimezone(dt.UTC).date()
+    first = today - dt.timedelta(days=days - 1)
+    since = dt.datetime.combine(first, dt.time.min, tzinfo=dt.UTC)
+    totals = dict(
+        Transfer.objects.filter(team=team, kind__in=SPEND_KINDS, created__gte=since)
+        .annotate(day=TruncDate("created", tzinfo=dt.UTC))
+        .values_list("day")
+        .annotate(total=Sum("amount"))
+        .order_by()
+    )
+    return [(d, totals.get(d, 0)) for d in (first + dt.timedelta(n) for n in range(days))]
+
+
+def spend_by(team, dimension, since) -> list[tuple[str, int]]:
+    """Spend since `since` grouped by "member", "project" or "vendor", largest first."""
+    key, label = {
+        "member": ("member", "member__username"),
+        "project": ("project_uuid", "project_name"),
+        "vendor": ("vendor", "vendor_label"),
+    }[dimension]
+    rows = (
+        Transfer.objects.filter(team=team, kind__in=SPEND_KINDS, created__gte=since)
+        .values_list(key)
+        .annotate(name=Max(label), total=Sum("amount"))
+        .order_by("-total")
+    )
+    names = {}
+    if dimension == "vendor":
+        # A vendor's current name, whatever it was called when it charged.
+        names = dict(
+            Account.objects.filter(kind=AccountKind.VENDOR_SPEND)
+            .exclude(vendor_label="")
+            .values_list("vendor", "vendor_label")
+        )
+    fallback = {"member": "(former member)", "project": "(no project)", "vendor": "(unknown)"}
+    return [(names.get(group) or name or fallback[dimension], total) for group, name, total in rows]

@@ -1,0 +1,1 @@
+"""The Billing pages: balance and statement, caps, credit grants and adjustments."""
