@@ -7,8 +7,7 @@ from django.contrib.auth import get_user_model
 from billing import ledger
 from generations import lifecycle
 from generations.models import Generation, Project, Scene, TeamRouting, VendorAccount
-from generations.vendors import REGISTRY, VideoRequest
-from generations.vendors.pricing import DEFAULT_CREDIT_VALUE, default_price_rules
+from generations.vendors import DEFAULT_CREDIT_VALUE, REGISTRY, VideoRequest, default_price_rules
 
 DEMO_BUDGET = 250 * 1_000_000
 SAMPLES = [

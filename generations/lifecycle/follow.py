@@ -222,6 +222,13 @@ def expire_running(generation) -> None:
     if in_grace:
         follow_later(generation)
         return
+    _stop_following(generation)
+
+
+def _stop_following(generation) -> None:
+    """Past the grace, still unfinished: the hold is returned unless the vendor announced
+    a charge when it accepted the task."""
+    account = generation.vendor_account
     announced = generation.charge_credits is not None
     finish_unsuccessfully(
         generation,

@@ -60,6 +60,12 @@ def finalize(pk) -> None:
                 keep_charge=True,
             )
             return
+    _capture(generation, step)
+
+
+def _capture(generation, step) -> None:
+    """Charge the job and mark it done, in one transaction: the story never shows a job
+    done without its ending, nor money taken for a job still saving."""
     account = generation.vendor_account
     with transaction.atomic():
         actual = settle_amount(generation)
@@ -73,7 +79,6 @@ def finalize(pk) -> None:
         if set_state(
             generation, [State.FINALIZING], State.SUCCEEDED, charge_micros=actual, error_message=""
         ):
-            # In the same transaction: the story never shows a job done without its ending.
             credits = (
                 f" ({generation.charge_credits.normalize():f} vendor credits)"
                 if generation.charge_credits is not None and actual != generation.price_micros

@@ -3,6 +3,7 @@ vendor account that takes it. A create that may have reached a vendor is never r
 
 import logging
 from datetime import timedelta
+from uuid import uuid4
 
 from django.conf import settings
 from django.db import transaction
@@ -76,30 +77,36 @@ def submit(
                 remix_of=remix_of,
                 expires_at=deadline,
                 next_check_at=now,
+                batch=created[0].batch if created else uuid4(),
             )
-            if created:
-                generation.batch = created[0].batch
-            generation.save()
-            generation.callback_token_hash = hash_token(callback_token(generation))
-            generation.hold = ledger.hold(
-                team,
-                member,
-                project,
-                offer.hold_micros,
-                memo=f"Clip: {request.prompt[:80]}",
-                key=f"generation:{generation.uuid}",
-                reference=f"generation:{generation.uuid}",
-            )
-            generation.save(update_fields=["callback_token_hash", "hold"])
-            generation.log(
-                "submitted",
-                f"Submitted {generation.family_label}, {request.duration} s at "
-                f"{request.resolution}. Expected {ledger.dollars(offer.first.micros)} via "
-                f"{offer.first.account.label}; {ledger.dollars(offer.hold_micros)} held.",
-            )
-            transaction.on_commit(lambda pk=generation.pk: queued.send(Generation, pk=pk))
+            _hold_and_queue(generation, offer, member)
             created.append(generation)
     return created
+
+
+def _hold_and_queue(generation, offer, member) -> None:
+    """Save a new job with its secret, its hold and its first event; queue it once
+    all of it commits."""
+    request = generation.video_request
+    generation.save()
+    generation.callback_token_hash = hash_token(callback_token(generation))
+    generation.hold = ledger.hold(
+        generation.team,
+        member,
+        generation.project,
+        offer.hold_micros,
+        memo=f"Clip: {request.prompt[:80]}",
+        key=f"generation:{generation.uuid}",
+        reference=f"generation:{generation.uuid}",
+    )
+    generation.save(update_fields=["callback_token_hash", "hold"])
+    generation.log(
+        "submitted",
+        f"Submitted {generation.family_label}, {request.duration} s at "
+        f"{request.resolution}. Expected {ledger.dollars(offer.first.micros)} via "
+        f"{offer.first.account.label}; {ledger.dollars(offer.hold_micros)} held.",
+    )
+    transaction.on_commit(lambda pk=generation.pk: queued.send(Generation, pk=pk))
 
 
 @guarded

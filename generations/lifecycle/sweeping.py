@@ -91,20 +91,7 @@ def sweep(dispatch=None) -> dict:
         expiring = _past_deadline(now)
         counts["expired"] = len(expiring)
         steps += [(expire, pk) for pk in expiring]
-        queued = list(
-            Generation.objects.filter(state=State.QUEUED, next_check_at__lte=now)
-            .exclude(pk__in=expiring)
-            .order_by("next_check_at")  # longest waiting first
-            .values_list("pk", flat=True)[:100]
-        )
-        finalizing = list(
-            Generation.objects.filter(state=State.FINALIZING)
-            .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - finalize_lease()))
-            .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
-            .exclude(pk__in=expiring)
-            .order_by("next_check_at")
-            .values_list("pk", flat=True)[:50]
-        )
+        queued, finalizing = _due_sends_and_saves(now, expiring)
         counts["submitted"] = len(queued)
         counts["finalized"] = len(finalizing)
         long_steps = [(run_submit, queued), (finalize, finalizing)]
@@ -125,6 +112,25 @@ def sweep(dispatch=None) -> dict:
         log.exception("The sweep could not list what is due")
     _run_on_pool(steps)
     return counts
+
+
+def _due_sends_and_saves(now, expiring) -> tuple[list[int], list[int]]:
+    """Queued jobs due a send, longest waiting first; finished jobs due a save."""
+    queued = list(
+        Generation.objects.filter(state=State.QUEUED, next_check_at__lte=now)
+        .exclude(pk__in=expiring)
+        .order_by("next_check_at")
+        .values_list("pk", flat=True)[:100]
+    )
+    finalizing = list(
+        Generation.objects.filter(state=State.FINALIZING)
+        .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - finalize_lease()))
+        .filter(Q(next_check_at__isnull=True) | Q(next_check_at__lte=now))
+        .exclude(pk__in=expiring)
+        .order_by("next_check_at")
+        .values_list("pk", flat=True)[:50]
+    )
+    return queued, finalizing
 
 
 def _dispatch(dispatch, function, pks, now) -> None:

@@ -294,6 +294,8 @@ def refusal(url: str) -> str | None:
     return None
 
 
+# Long on purpose: the redirect loop, its per-hop address checks and the cleanup on
+# failure must be read together to see that no hop escapes the checks.
 def fetch_to_file(
     url: str,
     out,

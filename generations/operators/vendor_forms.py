@@ -14,13 +14,9 @@ from django.core.exceptions import ValidationError
 from billing import audit
 from billing.models import AuditEntry
 from generations.models import GenerationsAuditAction, VendorAccount
-from generations.vendors import REGISTRY, Family
+from generations.vendors import DEFAULT_CREDIT_VALUE, REGISTRY, Family, default_price_rules
 from generations.vendors.parsing import join_choices
-from generations.vendors.pricing import (
-    DEFAULT_CREDIT_VALUE,
-    check_price_rules,
-    default_price_rules,
-)
+from generations.vendors.pricing import check_price_rules
 
 # Shorter keys would leave little of themselves unshown behind the last four characters.
 MIN_KEY_LENGTH = 12

@@ -1,11 +1,12 @@
 """Vendor adapters: one module per Seedance reseller, one registry line each."""
 
+import copy
+
 from .aigptimage import AigptimageAdapter
 from .base import VendorAdapter
 from .evolink import EvolinkAdapter
 from .http import make_client
 from .kinovi import KinoviAdapter
-from .pricing import DEFAULT_CREDIT_VALUE, DEFAULT_PRICE_RULES
 from .seedance2_ink import Seedance2InkAdapter
 from .seedanceapi_org import SeedanceApiOrgAdapter
 from .types import (
@@ -32,6 +33,16 @@ REGISTRY: dict[str, type[VendorAdapter]] = {
 }
 
 
+# Seed prices by protocol, from each adapter (operators edit the copies they save).
+DEFAULT_CREDIT_VALUE = {name: adapter.default_credit_value for name, adapter in REGISTRY.items()}
+DEFAULT_PRICE_RULES = {name: adapter.default_price_rules for name, adapter in REGISTRY.items()}
+
+
+def default_price_rules(protocol: str) -> dict:
+    """A fresh copy of an adapter's seed rules, safe to store and edit."""
+    return copy.deepcopy(DEFAULT_PRICE_RULES[protocol])
+
+
 def get_adapter(protocol, api_key, base_url=None, client=None) -> VendorAdapter:
     try:
         adapter_class = REGISTRY[protocol]
@@ -43,6 +54,7 @@ def get_adapter(protocol, api_key, base_url=None, client=None) -> VendorAdapter:
 __all__ = [
     "DEFAULT_CREDIT_VALUE",
     "DEFAULT_PRICE_RULES",
+    "default_price_rules",
     "REGISTRY",
     "CallbackHint",
     "Created",

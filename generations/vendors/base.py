@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from .bounds import (
@@ -60,6 +61,10 @@ class VendorAdapter(VendorHttp):
     states: ClassVar[dict[str, TaskState]] = {}
     # A task id no vendor will have, for test_connection.
     probe_task_id: ClassVar[str] = "seedance-studio-key-check"
+    # Seed prices a new account starts from (operators edit them): US dollars per vendor
+    # credit, and the price rules (see pricing.py) as the vendor publishes them.
+    default_credit_value: ClassVar[Decimal]
+    default_price_rules: ClassVar[dict]
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

@@ -7,11 +7,13 @@ reference audio (0–3)"; image-to-video takes 1 or 2 images as first/last frame
 """
 
 import re
+from decimal import Decimal
 from urllib.parse import quote
 
 from .base import VendorAdapter
 from .bounds import is_public_url
 from .parsing import error_details, to_decimal, to_progress, urls_from
+from .pricing import per_second
 from .types import SECONDS_4_TO_15, Family, Mode, Offer, TaskSnapshot, TaskState
 
 ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "adaptive")
@@ -28,6 +30,13 @@ CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\
 
 
 class EvolinkAdapter(VendorAdapter):
+    # Evolink publishes USD per second; we count its credits in US cents (what its
+    # usage.credits_reserved reports) and round up to whole cents.
+    default_credit_value = Decimal("0.01")
+    default_price_rules = {
+        "seedance-2.0": per_second({"480p": "7.276", "720p": "15.715"}, rounding="ceil"),
+        "seedance-2.0-fast": per_second({"480p": "5.90", "720p": "12.73"}, rounding="ceil"),
+    }
     protocol = "evolink"
     label = "Evolink"
     default_base_url = "https://api.evolink.ai"

@@ -3,8 +3,11 @@
 Protocol notes: docs/vendors/kinovi.md (the vendor's document: https://kinovi.ai/docs/seedance2.0/text-to-video)
 """
 
+from decimal import Decimal
+
 from .base import VendorAdapter
 from .parsing import error_details, to_decimal, unwrap, urls_from
+from .pricing import per_second
 from .types import SECONDS_4_TO_15, Family, Offer, TaskSnapshot, TaskState
 
 ASPECT_RATIOS = ("16:9", "9:16", "1:1", "3:4", "4:3", "21:9")
@@ -12,6 +15,14 @@ RESOLUTIONS = ("720p", "480p")
 
 
 class KinoviAdapter(VendorAdapter):
+    # "Pro 40 credits/sec | Fast 28 credits/sec | 480p: half rate | 4K upscale: adds
+    # 28 credits/sec". The half rate is written out per resolution so an operator sees
+    # (and can change) each number. "200 credits = $1.00".
+    default_credit_value = Decimal("0.005")
+    default_price_rules = {
+        "seedance-2.0": per_second({"720p": "40", "480p": "20"}, upscale_4k_per_second="28"),
+        "seedance-2.0-fast": per_second({"720p": "28", "480p": "14"}, upscale_4k_per_second="28"),
+    }
     protocol = "kinovi"
     label = "Kinovi"
     default_base_url = "https://kinovi.ai"

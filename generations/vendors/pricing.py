@@ -22,7 +22,6 @@ A family has either "per_second" or "per_duration" (a flat price per clip length
 Amounts are strings so they survive a JSONField exactly; plain numbers are accepted too.
 """
 
-import copy
 from decimal import ROUND_CEILING, Decimal, InvalidOperation
 
 
@@ -30,70 +29,12 @@ class PriceRuleError(ValueError):
     """The rules have no price for this request, or a price that is not a number."""
 
 
-def _per_second(table: dict, **extra) -> dict:
+def per_second(table: dict, **extra) -> dict:
+    """A rule priced per second of clip, by resolution (for the adapters' seed prices)."""
     return {"per_second": table, **extra}
 
 
-DEFAULT_PRICE_RULES: dict[str, dict] = {
-    # "Pro 40 credits/sec | Fast 28 credits/sec | 480p: half rate | 4K upscale: adds
-    # 28 credits/sec". The half rate is written out per resolution so an operator sees
-    # (and can change) each number.
-    "kinovi": {
-        "seedance-2.0": _per_second({"720p": "40", "480p": "20"}, upscale_4k_per_second="28"),
-        "seedance-2.0-fast": _per_second({"720p": "28", "480p": "14"}, upscale_4k_per_second="28"),
-    },
-    # No rate is published: the vendor reports creditsCharged when it accepts a task.
-    # The seed matches its one example (40 credits for 5 s at 720p = 8/s), halving and
-    # doubling for 480p / 1080p as the other vendors do. The operator sets the real rate.
-    "seedance2_ink": {
-        family: _per_second({"480p": "4", "720p": "8", "1080p": "16"})
-        for family in ("seedance-2.0", "seedance-2.0-fast", "seedance-1.5-pro")
-    },
-    # 2.0 and Fast are priced per clip length whatever the resolution. Mini: "upstream
-    # KIE credits per second plus 50%, rounded up when the final amount is fractional",
-    # and "1080p is billed and sent upstream as 720p for Mini".
-    "seedanceapi_org": {
-        "seedance-2.0": {"per_duration": {"5": "240", "10": "480", "15": "720"}},
-        "seedance-2.0-fast": {"per_duration": {"5": "160", "10": "320", "15": "480"}},
-        "seedance-2.0-mini": _per_second(
-            {"480p": "14.25", "720p": "30.75"},
-            reference_video_per_second={"480p": "9", "720p": "18.75"},
-            billed_resolution={"1080p": "720p"},
-            rounding="ceil",
-        ),
-    },
-    # Evolink publishes USD per second; here 1 credit = 1 USD, so amounts are fractional
-    # and left unrounded (the vendor states no rounding).
-    # Evolink publishes USD per second; we count its credits in US cents (what the
-    # sandbox's usage.credits_reserved reports) and round up to whole cents.
-    "evolink": {
-        "seedance-2.0": _per_second({"480p": "7.276", "720p": "15.715"}, rounding="ceil"),
-        "seedance-2.0-fast": _per_second({"480p": "5.90", "720p": "12.73"}, rounding="ceil"),
-    },
-    "aigptimage": {
-        "seedance-2.0": _per_second({"480p": "20", "720p": "40", "1080p": "80"}),
-    },
-}
-
-# Dollars per one vendor credit, for comparing vendors and sizing holds.
-DEFAULT_CREDIT_VALUE: dict[str, Decimal] = {
-    "kinovi": Decimal("0.005"),  # "200 credits = $1.00"
-    # Unpublished. A placeholder the operator must confirm: at 0.01 a 5 s 720p clip
-    # (40 credits) is $0.40, in line with the other resellers.
-    "seedance2_ink": Decimal("0.01"),
-    "seedanceapi_org": Decimal("0.01"),  # "1 USD = 100 credits"
-    "evolink": Decimal("0.01"),  # rules are written in US cents
-    # Unpublished. 0.01 errs high (kinovi's 0.005 scale would give half): a hold that is
-    # too large is released, one that is too small overdraws the team.
-    "aigptimage": Decimal("0.01"),
-}
-
 ROUNDINGS = ("none", "ceil")
-
-
-def default_price_rules(protocol: str) -> dict:
-    """A fresh copy of the seed rules, safe to store and edit."""
-    return copy.deepcopy(DEFAULT_PRICE_RULES[protocol])
 
 
 def quote_credits(request, rules: dict) -> Decimal:

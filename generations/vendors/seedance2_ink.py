@@ -6,11 +6,13 @@ its public "Image to Video" page: one `mediaUrls` string array of images, videos
 audio ("You can pass up to 5 items in mediaUrls", "Use publicly accessible HTTPS URLs").
 """
 
+from decimal import Decimal
 from urllib.parse import quote
 
 from .base import VendorAdapter
 from .bounds import is_http_url
 from .parsing import error_details, to_decimal, unwrap, urls_from
+from .pricing import per_second
 from .types import SECONDS_4_TO_15, ErrorKind, Family, Mode, Offer, TaskSnapshot, TaskState
 
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")
@@ -34,6 +36,16 @@ CODE_WORDS = (
 
 
 class Seedance2InkAdapter(VendorAdapter):
+    # No rate is published: the vendor reports creditsCharged when it accepts a task.
+    # The seed matches its one example (40 credits for 5 s at 720p = 8/s), halving and
+    # doubling for 480p / 1080p as the other vendors do. The operator sets the real rate.
+    # The credit's value is unpublished too: at 0.01 a 5 s 720p clip (40 credits) is
+    # $0.40, in line with the other resellers; the operator must confirm it.
+    default_credit_value = Decimal("0.01")
+    default_price_rules = {
+        family: per_second({"480p": "4", "720p": "8", "1080p": "16"})
+        for family in ("seedance-2.0", "seedance-2.0-fast", "seedance-1.5-pro")
+    }
     protocol = "seedance2_ink"
     label = "Seedance2.ink"
     default_base_url = "https://www.seedance2.ink"

@@ -3,9 +3,12 @@
 Protocol notes: docs/vendors/seedanceapi_org.md (the vendor's document: https://seedanceapi.org/docs)
 """
 
+from decimal import Decimal
+
 from .base import VendorAdapter
 from .bounds import is_public_url
 from .parsing import parse_json_string, to_decimal, unwrap, urls_from
+from .pricing import per_second
 from .types import ErrorKind, Family, Mode, Offer, TaskSnapshot, TaskState
 
 RATIOS = ("16:9", "9:16", "4:3", "3:4")
@@ -25,6 +28,20 @@ ERROR_CODES = {
 
 
 class SeedanceApiOrgAdapter(VendorAdapter):
+    # 2.0 and Fast are priced per clip length whatever the resolution. Mini: "upstream
+    # KIE credits per second plus 50%, rounded up when the final amount is fractional",
+    # and "1080p is billed and sent upstream as 720p for Mini". "1 USD = 100 credits".
+    default_credit_value = Decimal("0.01")
+    default_price_rules = {
+        "seedance-2.0": {"per_duration": {"5": "240", "10": "480", "15": "720"}},
+        "seedance-2.0-fast": {"per_duration": {"5": "160", "10": "320", "15": "480"}},
+        "seedance-2.0-mini": per_second(
+            {"480p": "14.25", "720p": "30.75"},
+            reference_video_per_second={"480p": "9", "720p": "18.75"},
+            billed_resolution={"1080p": "720p"},
+            rounding="ceil",
+        ),
+    }
     protocol = "seedanceapi_org"
     label = "SeedanceAPI.org"
     default_base_url = "https://seedanceapi.org"

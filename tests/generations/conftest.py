@@ -5,11 +5,10 @@ import pytest
 from billing import ledger
 from generations import lifecycle, routing
 from generations.models import Generation, VendorAccount
-from generations.vendors import VideoRequest
-from generations.vendors.pricing import DEFAULT_CREDIT_VALUE, default_price_rules
+from generations.vendors import DEFAULT_CREDIT_VALUE, REGISTRY, VideoRequest, default_price_rules
 from tests.generations.factories import VendorAccountFactory
 
-PROTOCOLS = ["kinovi", "seedance2_ink", "seedanceapi_org", "evolink", "aigptimage"]
+PROTOCOLS = list(REGISTRY)  # every vendor the product speaks
 PROMPT = "A lighthouse keeper climbs the spiral stairs at dusk, handheld, warm lamplight"
 
 

@@ -20,8 +20,7 @@ from django.utils import timezone
 from PIL import Image, ImageDraw
 
 from generations.models import Clip, Generation, Project, Scene, State, VendorAccount
-from generations.vendors import VideoRequest
-from generations.vendors.pricing import DEFAULT_CREDIT_VALUE, default_price_rules
+from generations.vendors import DEFAULT_CREDIT_VALUE, VideoRequest, default_price_rules
 from tests.factories import TeamFactory
 
 SAMPLE_SIZE = (64, 36)

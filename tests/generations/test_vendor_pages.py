@@ -13,7 +13,7 @@ from django.utils import timezone
 from billing.models import AuditEntry
 from generations.models import GenerationsAuditAction, VendorAccount
 from generations.operators import crypto
-from generations.vendors.pricing import DEFAULT_CREDIT_VALUE, default_price_rules
+from generations.vendors import DEFAULT_CREDIT_VALUE, default_price_rules
 from tests.generations.conftest import PROTOCOLS, make_account
 from tests.generations.factories import GenerationFactory, VendorAccountFactory
 

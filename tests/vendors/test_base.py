@@ -16,17 +16,13 @@ from generations.vendors import (
     TaskState,
     VendorError,
     VideoRequest,
+    default_price_rules,
     get_adapter,
     make_client,
 )
 from generations.vendors.bounds import is_public_url
 from generations.vendors.parsing import describe_seconds, join_choices
-from generations.vendors.pricing import (
-    PriceRuleError,
-    check_price_rules,
-    default_price_rules,
-    quote_credits,
-)
+from generations.vendors.pricing import PriceRuleError, check_price_rules, quote_credits
 
 KEY = "sk-live-SECRET-0123456789abcdef"
 PLAIN = VideoRequest(family="seedance-2.0", prompt="A red kite over a beach")

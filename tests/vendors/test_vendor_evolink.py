@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from generations.vendors import ErrorKind, TaskState, VendorError, VideoRequest
+from generations.vendors import ErrorKind, TaskState, VendorError, VideoRequest, default_price_rules
 from generations.vendors.evolink import EvolinkAdapter
-from generations.vendors.pricing import default_price_rules, quote_credits
+from generations.vendors.pricing import quote_credits
 
 KEY = "sk-live-SECRET-0123456789abcdef"
 RULES = default_price_rules("evolink")

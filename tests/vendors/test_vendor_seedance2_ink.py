@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from generations.vendors import ErrorKind, TaskState, VendorError, VideoRequest
-from generations.vendors.pricing import default_price_rules, quote_credits
+from generations.vendors import ErrorKind, TaskState, VendorError, VideoRequest, default_price_rules
+from generations.vendors.pricing import quote_credits
 from generations.vendors.seedance2_ink import Seedance2InkAdapter
 
 KEY = "sd2_live_SECRET_0123456789abcdef"

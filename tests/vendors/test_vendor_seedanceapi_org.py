@@ -5,8 +5,8 @@ from decimal import Decimal
 
 import pytest
 
-from generations.vendors import ErrorKind, TaskState, VendorError, VideoRequest
-from generations.vendors.pricing import default_price_rules, quote_credits
+from generations.vendors import ErrorKind, TaskState, VendorError, VideoRequest, default_price_rules
+from generations.vendors.pricing import quote_credits
 from generations.vendors.seedanceapi_org import SeedanceApiOrgAdapter
 
 KEY = "sk-live-SECRET-0123456789abcdef"

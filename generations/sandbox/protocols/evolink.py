@@ -80,6 +80,8 @@ class Evolink(SandboxProtocol):
         suffix = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
         return f"task-unified-{int(time.time())}-{suffix}"
 
+    # Long on purpose: one check per documented field, in the document's order, so the
+    # simulator reads against the vendor's page line by line.
     def parse_create(self, body: dict) -> TaskSpec:
         model = body.get("model")
         if not one_of(model, MODELS):

@@ -80,6 +80,8 @@ class SeedanceapiOrg(SandboxProtocol):
     def new_task_id(self) -> str:
         return "n" + secrets.token_hex(7) + "sd20"
 
+    # Long on purpose: one check per documented field, in the document's order, so the
+    # simulator reads against the vendor's page line by line.
     def parse_create(self, body: dict) -> TaskSpec:
         prompt = text(body.get("prompt"))
         if prompt is None or len(prompt) > PROMPT_MAX:
