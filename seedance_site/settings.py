@@ -280,6 +280,9 @@ SWEEP_INTERVAL_SECONDS = envfloat("SWEEP_INTERVAL_SECONDS", 1.0)
 # told to stop never waits long for it.
 SWEEP_RUN_SECONDS = envfloat("SWEEP_RUN_SECONDS", 2.0)
 SWEEP_LEASE_SECONDS = envfloat("SWEEP_LEASE_SECONDS", 15.0)
+# A pass takes no new step after this; one step waits CLIP_DOWNLOAD_SECONDS at most, so a
+# sweeper task ends well within Q_TIMEOUT.
+SWEEP_PASS_SECONDS = envfloat("SWEEP_PASS_SECONDS", 10.0)
 VENDOR_READ_TIMEOUT_SECONDS = envfloat("VENDOR_READ_TIMEOUT_SECONDS", 20.0)
 # Polls of a job whose vendor calls back are only a safety net: empty means 4 × the
 # longest poll interval.

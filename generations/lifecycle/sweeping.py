@@ -3,6 +3,7 @@
 import logging
 import os
 import secrets
+import time
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from queue import Empty, SimpleQueue
@@ -75,9 +76,11 @@ def _abandoned_sends(now) -> None:
 def sweep(dispatch=None) -> dict:
     """One pass over everything that is due; returns what it did, by kind.
 
-    Checks run here on the pool's threads. Sends and saves can wait on a vendor for long:
-    `dispatch(function, pks)` hands them to other workers; without it they run here too.
-    One row that fails never stops the pass.
+    Checks run here on the pool's threads (and save a clip they find finished). Sends, and
+    saves to try again, can wait on a vendor for long: `dispatch(function, pks)` hands
+    them to other workers; without it they run here too. One row that fails never stops
+    the pass, and a pass takes no new step after SWEEP_PASS_SECONDS (what is left is due
+    again at the next), so a sweeper task ends within that plus one step's longest wait.
     """
     now = timezone.now()
     counts = {"submitted": 0, "checked": 0, "finalized": 0, "expired": 0, "stuck": 0}
@@ -104,10 +107,9 @@ def sweep(dispatch=None) -> dict:
         # still take one first, at once, instead of waiting behind the whole pass.
         due = [pk for pk in due_checks() if pk not in expiring]
         counts["checked"] = len(due)
-        if dispatch is None:
-            steps += [(check, pk) for pk in due]
-        else:
-            steps += [(_check_then_dispatch(dispatch), pk) for pk in due]
+        # A check that finds the clip finished saves it at once, on this thread: handed
+        # to the queue instead, the save would wait behind every task queued before it.
+        steps += [(check, pk) for pk in due]
     except Exception:
         log.exception("The sweep could not list what is due")
     _run_on_pool(steps)
@@ -142,14 +144,6 @@ def _dispatch(dispatch, function, pks, now) -> None:
     dispatch(function, pks)
 
 
-def _check_then_dispatch(dispatch):
-    def check_from_sweep(pk):
-        check(pk, then_finalize=lambda done: _dispatch(dispatch, finalize, [done], timezone.now()))
-
-    check_from_sweep.__name__ = "check"
-    return check_from_sweep
-
-
 @cache
 def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(
@@ -167,13 +161,14 @@ def _run_on_pool(steps) -> None:
     """
     if not steps:
         return
+    until = time.monotonic() + settings.SWEEP_PASS_SECONDS
     waiting = SimpleQueue()
     for step in steps:
         waiting.put(step)
 
     def drain(_):
         try:
-            while not stopping.is_set():
+            while not stopping.is_set() and time.monotonic() < until:
                 try:
                     function, pk = waiting.get_nowait()
                 except Empty:

@@ -1,6 +1,7 @@
 """Every job ends and every hold settles at the right price, whatever a vendor or a worker
 does: one named test per class of fault that once left a job unfinished or mispriced."""
 
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -591,3 +592,18 @@ def test_a_callback_naming_another_jobs_task_attaches_nothing(sandbox, funded, m
     assert stuck.state == State.NEEDS_ATTENTION and not stuck.vendor_task_id
     assert kinds(stuck).count("callback_ignored") == 2
     wait_for_background()
+
+
+def test_a_sweep_pass_takes_no_new_step_after_its_time_so_a_sweeper_task_ends(settings, db):
+    from generations.lifecycle import sweeping
+
+    settings.SWEEP_THREADS = 1
+    settings.SWEEP_PASS_SECONDS = 0.3
+    ran = []
+
+    def slow(pk):
+        ran.append(pk)
+        time.sleep(0.2)
+
+    sweeping._run_on_pool([(slow, pk) for pk in range(10)])
+    assert 1 <= len(ran) <= 3  # what is left is due again at the next pass
