@@ -164,22 +164,24 @@ def settle_failed(request, uuid):
     if not form.is_valid():
         return _render_job(request, generation, fail_form=form)
     held = _held(generation)
-    with transaction.atomic():
-        settled = lifecycle.resolve_failed(generation, request.user)
-        if settled:
-            changes = {"state": [State.NEEDS_ATTENTION, generation.state]}
-            if held:
-                generation.hold.refresh_from_db(fields=["status"])
-                changes["hold"] = [HoldStatus.PENDING, generation.hold.status]
-            audit.record(
-                request.user,
-                GenerationsAuditAction.GENERATION_FAILED_BY_OPERATOR,
-                team=generation.team,
-                target=_target(generation),
-                changes=changes,
-            )
-    if not settled:
-        return _settled_elsewhere(request, generation)
+
+    def changes():
+        found = {"state": [State.NEEDS_ATTENTION, generation.state]}
+        if held:
+            generation.hold.refresh_from_db(fields=["status"])
+            found["hold"] = [HoldStatus.PENDING, generation.hold.status]
+        return found
+
+    refused = _settle(
+        request,
+        generation,
+        ("fail_form", form),
+        lambda: lifecycle.resolve_failed(generation, request.user),
+        GenerationsAuditAction.GENERATION_FAILED_BY_OPERATOR,
+        changes,
+    )
+    if refused:
+        return refused
     returned = f"{held} went back to {generation.team.name}" if held else "nothing was on hold"
     messages.success(request, f"The job was marked failed; {returned}.")
     return redirect("needs_attention")
@@ -193,27 +195,19 @@ def settle_attach(request, uuid):
     if not form.is_valid():
         return _render_job(request, generation, attach_form=form)
     old_task_id = generation.vendor_task_id
-    try:
-        with transaction.atomic():
-            settled = lifecycle.resolve_attach(
-                generation, form.cleaned_data["task_id"], request.user
-            )
-            if settled:
-                audit.record(
-                    request.user,
-                    GenerationsAuditAction.GENERATION_ATTACHED,
-                    team=generation.team,
-                    target=_target(generation),
-                    changes={
-                        "state": [State.NEEDS_ATTENTION, generation.state],
-                        "vendor_task_id": [old_task_id or None, generation.vendor_task_id],
-                    },
-                )
-    except lifecycle.ResolveRefused as refusal:
-        form.refuse(refusal)
-        return _render_job(request, generation, attach_form=form)
-    if not settled:
-        return _settled_elsewhere(request, generation)
+    refused = _settle(
+        request,
+        generation,
+        ("attach_form", form),
+        lambda: lifecycle.resolve_attach(generation, form.cleaned_data["task_id"], request.user),
+        GenerationsAuditAction.GENERATION_ATTACHED,
+        lambda: {
+            "state": [State.NEEDS_ATTENTION, generation.state],
+            "vendor_task_id": [old_task_id or None, generation.vendor_task_id],
+        },
+    )
+    if refused:
+        return refused
     messages.success(
         request,
         f"Following task {generation.vendor_task_id} at {generation.vendor_account.label}: "
@@ -230,36 +224,54 @@ def settle_finished(request, uuid):
     if not form.is_valid():
         return _render_job(request, generation, finished_form=form)
     charge = form.cleaned_data["charge"]
-    try:
-        with transaction.atomic():
-            settled = lifecycle.resolve_finished(
-                generation, form.cleaned_data["output_url"], charge, request.user
-            )
-            if settled:
-                audit.record(
-                    request.user,
-                    GenerationsAuditAction.GENERATION_FINISHED_BY_OPERATOR,
-                    team=generation.team,
-                    target=_target(generation),
-                    changes={
-                        "state": [State.NEEDS_ATTENTION, generation.state],
-                        "output_url": [None, _without_query(generation.output_url)],
-                        "charge_credits": [
-                            None,
-                            f"{charge.normalize():f}" if charge is not None else "account price",
-                        ],
-                    },
-                )
-    except lifecycle.ResolveRefused as refusal:
-        form.refuse(refusal)
-        return _render_job(request, generation, finished_form=form)
-    if not settled:
-        return _settled_elsewhere(request, generation)
+    refused = _settle(
+        request,
+        generation,
+        ("finished_form", form),
+        lambda: lifecycle.resolve_finished(
+            generation, form.cleaned_data["output_url"], charge, request.user
+        ),
+        GenerationsAuditAction.GENERATION_FINISHED_BY_OPERATOR,
+        lambda: {
+            "state": [State.NEEDS_ATTENTION, generation.state],
+            "output_url": [None, _without_query(generation.output_url)],
+            "charge_credits": [
+                None,
+                f"{charge.normalize():f}" if charge is not None else "account price",
+            ],
+        },
+    )
+    if refused:
+        return refused
     messages.success(
         request,
         "Saving the clip from the vendor's address: the team is charged once it is stored.",
     )
     return redirect("needs_attention")
+
+
+def _settle(request, generation, named_form, resolve, action, changes):
+    """One settlement and its audit entry in one transaction. None when it was done; else
+    the answer to give: the page with the refusal next to its field, or a message that
+    someone settled the job first."""
+    name, form = named_form
+    try:
+        with transaction.atomic():
+            settled = resolve()
+            if settled:
+                audit.record(
+                    request.user,
+                    action,
+                    team=generation.team,
+                    target=_target(generation),
+                    changes=changes(),
+                )
+    except lifecycle.ResolveRefused as refusal:
+        form.refuse(refusal)
+        return _render_job(request, generation, **{name: form})
+    if not settled:
+        return _settled_elsewhere(request, generation)
+    return None
 
 
 def _without_query(url: str) -> str:

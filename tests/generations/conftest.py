@@ -3,6 +3,7 @@ import time
 import pytest
 
 from billing import ledger
+from billing.models import Hold
 from generations import lifecycle, routing
 from generations.models import Generation, VendorAccount
 from generations.vendors import DEFAULT_CREDIT_VALUE, REGISTRY, VideoRequest, default_price_rules
@@ -112,3 +113,27 @@ def form_data(for_project, **overrides):
     }
     data.update(overrides)
     return data
+
+
+@pytest.fixture
+def checks_run_inline(monkeypatch):
+    """A callback's check runs at once, as an idle worker would; submits are driven by hand."""
+    monkeypatch.setattr("generations.tasks.enqueue_submit", lambda pk: None)
+    monkeypatch.setattr("generations.tasks.enqueue_check", lambda pk: lifecycle.check(pk))
+
+
+def submit_one(team, member, project, prompt="A lighthouse at dusk", **kw):
+    """One clip of `prompt`, submitted as the Generate page would."""
+    [generation] = lifecycle.submit(
+        team=team, member=member, project=project, request=text_request(prompt, **kw)
+    )
+    return generation
+
+
+def hold_of(generation):
+    return Hold.objects.get(pk=generation.hold_id)
+
+
+def kinds(generation):
+    """The kinds of a job's events, in order: its story in one line."""
+    return list(generation.events.values_list("kind", flat=True))

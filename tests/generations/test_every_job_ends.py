@@ -17,32 +17,12 @@ from generations.sandbox.engine import wait_for_background
 from generations.sandbox.models import SandboxKey, SandboxTask
 from generations.vendors import ErrorKind, TaskSnapshot, TaskState, VendorError
 from generations.vendors.base import VendorAdapter
-from tests.generations.conftest import drive, make_account, text_request
+from tests.generations.conftest import drive, hold_of, kinds, make_account
+from tests.generations.conftest import submit_one as submit
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("checks_run_inline")]
 
 ENDED = (*Generation.FINISHED, State.NEEDS_ATTENTION)
-
-
-@pytest.fixture(autouse=True)
-def checks_run_inline(monkeypatch):
-    monkeypatch.setattr("generations.tasks.enqueue_submit", lambda pk: None)
-    monkeypatch.setattr("generations.tasks.enqueue_check", lambda pk: lifecycle.check(pk))
-
-
-def submit(team, member, project, prompt="A lighthouse at dusk", **kw):
-    [generation] = lifecycle.submit(
-        team=team, member=member, project=project, request=text_request(prompt, **kw)
-    )
-    return generation
-
-
-def hold_of(generation):
-    return Hold.objects.get(pk=generation.hold_id)
-
-
-def kinds(generation):
-    return list(generation.events.values_list("kind", flat=True))
 
 
 def running(generation, **fields):

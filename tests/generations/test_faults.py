@@ -10,31 +10,10 @@ from generations import lifecycle
 from generations.models import Generation, State, TeamRouting
 from generations.sandbox.engine import wait_for_background
 from generations.sandbox.models import SandboxKey
-from tests.generations.conftest import drive, make_account, text_request
+from tests.generations.conftest import drive, hold_of, kinds, make_account
+from tests.generations.conftest import submit_one as submit
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def checks_run_inline(monkeypatch):
-    """A callback's check runs at once, as an idle worker would; submits are driven by hand."""
-    monkeypatch.setattr("generations.tasks.enqueue_submit", lambda pk: None)
-    monkeypatch.setattr("generations.tasks.enqueue_check", lambda pk: lifecycle.check(pk))
-
-
-def submit(team, member, project, prompt="A lighthouse at dusk", **kw):
-    [generation] = lifecycle.submit(
-        team=team, member=member, project=project, request=text_request(prompt, **kw)
-    )
-    return generation
-
-
-def hold_of(generation):
-    return Hold.objects.get(pk=generation.hold_id)
-
-
-def kinds(generation):
-    return list(generation.events.values_list("kind", flat=True))
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("checks_run_inline")]
 
 
 FAULTS = [
