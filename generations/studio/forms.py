@@ -307,26 +307,25 @@ class GalleryFilterForm(forms.Form):
             (u.username, u.username) for u in members
         ]
 
+    # Each filled-in field narrows the clips by its own lookup.
+    LOOKUPS = {
+        "q": "prompt__icontains",
+        "project": "project__uuid",
+        "scene": "scene__uuid",
+        "family": "family",
+        "account": "vendor_account__uuid",
+        "member": "created_by__username",
+        "since": "created__date__gte",
+        "until": "created__date__lte",
+    }
+
     def filter(self, queryset, user):
         if not self.is_valid():
             return queryset.none()
         data = self.cleaned_data
-        if data["q"]:
-            queryset = queryset.filter(prompt__icontains=data["q"])
-        if data["project"]:
-            queryset = queryset.filter(project__uuid=data["project"])
-        if data["scene"]:
-            queryset = queryset.filter(scene__uuid=data["scene"])
-        if data["family"]:
-            queryset = queryset.filter(family=data["family"])
-        if data["account"]:
-            queryset = queryset.filter(vendor_account__uuid=data["account"])
-        if data["member"]:
-            queryset = queryset.filter(created_by__username=data["member"])
-        if data["since"]:
-            queryset = queryset.filter(created__date__gte=data["since"])
-        if data["until"]:
-            queryset = queryset.filter(created__date__lte=data["until"])
+        for field, lookup in self.LOOKUPS.items():
+            if data[field]:
+                queryset = queryset.filter(**{lookup: data[field]})
         if data["favourites"]:
             queryset = queryset.filter(favourites__user=user)
         return queryset
