@@ -169,6 +169,9 @@ class Project(models.Model):
         settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+"
     )
     created = models.DateTimeField(default=timezone.now)
+    # Finished clips, counted as each job succeeds (lifecycle.set_state), so that the
+    # projects list and a project's page never count a long history row by row.
+    clip_count = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -190,6 +193,7 @@ class Scene(models.Model):
     chosen_take = models.ForeignKey(
         "Generation", models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    clip_count = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["project", "number"]
@@ -315,6 +319,32 @@ class Generation(models.Model):
             ),
             # The gallery and jobs pages: a team's generations, newest first.
             models.Index(fields=["team", "-created", "-id"], name="generation_team_recent"),
+            # Each of the gallery's filters reads its own index newest first, so a filter
+            # that matches a few clips in a long history does not walk the history; the
+            # project and scene ones also serve a project's page (its scenes' newest takes).
+            models.Index(fields=["project", "-created", "-id"], name="generation_project_recent"),
+            models.Index(fields=["scene", "-created", "-id"], name="generation_scene_recent"),
+            models.Index(
+                fields=["team", "family", "-created", "-id"], name="generation_family_recent"
+            ),
+            models.Index(
+                fields=["vendor_account", "-created", "-id"], name="generation_account_recent"
+            ),
+            models.Index(fields=["created_by", "-created", "-id"], name="generation_member_recent"),
+            # Jobs still in flight are few whatever the history: the jobs page's "In flight",
+            # the operators' Needs attention count and each vendor's jobs at work.
+            models.Index(
+                fields=["team", "-created", "-id"],
+                name="generation_team_active",
+                condition=~Q(state__in=["succeeded", "failed", "cancelled", "expired"]),
+            ),
+            models.Index(
+                fields=["state", "vendor_account"],
+                name="generation_active_state",
+                condition=~Q(state__in=["succeeded", "failed", "cancelled", "expired"]),
+            ),
+            # On PostgreSQL prompt search also has a GIN index over
+            # to_tsvector('english', prompt), made by migration 0005 (SQLite has none).
         ]
         constraints = [
             # One vendor task is one job: never two jobs following (and paying for) it.
@@ -393,6 +423,10 @@ class GenerationEvent(models.Model):
 
     class Meta:
         ordering = ["created", "id"]
+        indexes = [
+            # The vendors page: errors of each kind in the last 24 hours.
+            models.Index(fields=["kind", "-created"], name="event_kind_recent"),
+        ]
 
     def __str__(self):
         return f"{self.kind}: {self.message[:60]}"

@@ -184,6 +184,8 @@ DATABASES = {
 }
 DATABASE_IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# Django's renderer with <select> written in Python (the gallery's filters list every scene).
+FORM_RENDERER = "seedance_site.rendering.FormRenderer"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},

@@ -18,6 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from generations import clip_counts
 from generations.models import Generation, State
 
 log = logging.getLogger(__name__)
@@ -81,9 +82,15 @@ def set_state(generation, from_states, to_state, **fields) -> bool:
     if to_state in Generation.FINISHED:
         fields.setdefault("finished_at", timezone.now())
         fields.setdefault("next_check_at", None)
-    moved = Generation.objects.filter(pk=generation.pk, state__in=from_states).update(
-        state=to_state, **fields
-    )
+    rows = Generation.objects.filter(pk=generation.pk, state__in=from_states)
+    if to_state == State.SUCCEEDED:
+        # The projects list and a project's page read these counters, never the history.
+        with transaction.atomic():
+            moved = rows.update(state=to_state, **fields)
+            if moved:
+                clip_counts.count_clip(generation)
+    else:
+        moved = rows.update(state=to_state, **fields)
     if moved:
         generation.state = to_state
         for name, value in fields.items():

@@ -290,21 +290,25 @@ class GalleryFilterForm(forms.Form):
     def __init__(self, data=None, *, team):
         super().__init__(data)
         self.team = team
+        # Plain tuples, not model instances: the lists hold every project and scene.
         projects = Project.objects.filter(team=team).order_by("name")
         self.fields["project"].choices = [("", "Any project")] + [
-            (str(p.uuid), p.name) for p in projects
+            (str(uuid), name) for uuid, name in projects.values_list("uuid", "name")
         ]
-        scenes = Scene.objects.filter(project__team=team).select_related("project")
+        scenes = Scene.objects.filter(project__team=team).order_by("project__name", "number")
         self.fields["scene"].choices = [("", "Any scene")] + [
-            (str(s.uuid), f"{s.project.name} · {s}")
-            for s in scenes.order_by("project__name", "number")
+            (str(uuid), f"{project} · {number}. {title}")
+            for uuid, project, number, title in scenes.values_list(
+                "uuid", "project__name", "number", "title"
+            )
         ]
+        accounts = VendorAccount.objects.order_by("label").values_list("uuid", "label")
         self.fields["account"].choices = [("", "Any vendor")] + [
-            (str(a.uuid), a.label) for a in VendorAccount.objects.order_by("label")
+            (str(uuid), label) for uuid, label in accounts
         ]
         members = get_user_model().objects.filter(memberships__team=team).order_by("username")
         self.fields["member"].choices = [("", "Anyone")] + [
-            (u.username, u.username) for u in members
+            (name, name) for name in members.values_list("username", flat=True)
         ]
 
     # Each filled-in field narrows the clips by its own lookup.

@@ -19,6 +19,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image, ImageDraw
 
+from generations import clip_counts
 from generations.models import Clip, Generation, Project, Scene, State, VendorAccount
 from generations.vendors import DEFAULT_CREDIT_VALUE, VideoRequest, default_price_rules
 from tests.factories import TeamFactory
@@ -171,6 +172,14 @@ class GenerationFactory(factory.django.DjangoModelFactory):
             error_message="The vendor refused the prompt.",
             finished_at=factory.LazyFunction(timezone.now),
         )
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        generation = super()._create(model_class, *args, **kwargs)
+        if generation.state == State.SUCCEEDED:
+            # As the lifecycle leaves it: a finished clip is counted in its project and scene.
+            clip_counts.count_clip(generation)
+        return generation
 
 
 class ClipFactory(factory.django.DjangoModelFactory):

@@ -227,3 +227,77 @@ def test_the_storyboard_shows_the_chosen_takes_in_scene_order(member_client, pro
     assert "2 of 3 scenes with a chosen take" in html
     assert f'href="/projects/{project.uuid}/storyboard.zip"' in html
     assert "Make one MP4" in html
+
+
+def test_a_scene_shows_its_newest_takes_numbered_and_links_to_the_rest(member_client, project):
+    from generations.studio.views.projects import SCENE_TAKES
+
+    scene = SceneFactory(project=project, title="Harbour")
+    for n in range(1, SCENE_TAKES + 4):
+        GenerationFactory(project=project, scene=scene, succeeded=True, prompt=f"Harbour take {n}")
+    html = member_client.get(f"/projects/{project.uuid}/").content.decode()
+    section = html.split(f'id="scene-{scene.uuid}"')[1].split("</section>")[0]
+    assert section.count('<li class="take') == SCENE_TAKES
+    # The newest SCENE_TAKES, oldest of them first, numbered in the scene's whole history.
+    assert 'Harbour take 3"' not in section and 'Harbour take 4"' in section
+    assert "Take 4 ·" in section and f"Take {SCENE_TAKES + 3} ·" in section
+    assert section.index("Harbour take 4") < section.index(f"Harbour take {SCENE_TAKES + 3}")
+    assert f'href="/gallery/?scene={scene.uuid}"' in section
+    assert f"See all {SCENE_TAKES + 3} finished takes" in section
+
+
+def test_a_chosen_take_older_than_the_newest_is_still_shown_first(member_client, project):
+    from generations.studio.views.projects import SCENE_TAKES
+
+    scene = SceneFactory(project=project, title="Harbour")
+    first = GenerationFactory(project=project, scene=scene, succeeded=True, prompt="The keeper")
+    for n in range(SCENE_TAKES):
+        GenerationFactory(project=project, scene=scene, succeeded=True, prompt=f"Later take {n}")
+    Scene.objects.filter(pk=scene.pk).update(chosen_take=first)
+    html = member_client.get(f"/projects/{project.uuid}/").content.decode()
+    section = html.split(f'id="scene-{scene.uuid}"')[1].split("</section>")[0]
+    assert section.count('<li class="take') == SCENE_TAKES + 1
+    assert section.index("The keeper") < section.index("Later take 0")
+    assert '<li class="take chosen">' in section.split("The keeper")[0]
+
+
+def test_clips_of_no_scene_are_counted_from_the_counters(member_client, project):
+    scene = SceneFactory(project=project, title="Harbour")
+    GenerationFactory(project=project, scene=scene, succeeded=True)
+    GenerationFactory(project=project, succeeded=True)
+    GenerationFactory(project=project, succeeded=True)
+    GenerationFactory(project=project, failed=True)
+    html = member_client.get(f"/projects/{project.uuid}/").content.decode()
+    assert "2 clips of this project belong to no scene" in html
+    listing = member_client.get("/projects/").content.decode()
+    assert "3 clips" in listing
+
+
+def test_a_job_that_succeeds_counts_one_clip_for_its_project_and_scene(project):
+    from generations.lifecycle.steps import set_state
+    from generations.models import State
+
+    scene = SceneFactory(project=project)
+    job = GenerationFactory(project=project, scene=scene, state=State.FINALIZING)
+    assert set_state(job, [State.FINALIZING], State.SUCCEEDED)
+    # A second, late answer moves nothing and counts nothing.
+    assert not set_state(job, [State.FINALIZING], State.SUCCEEDED)
+    project.refresh_from_db()
+    scene.refresh_from_db()
+    assert (project.clip_count, scene.clip_count) == (1, 1)
+
+
+def test_recount_repairs_the_counters_from_the_generations(project):
+    from generations import clip_counts
+    from generations.models import Generation
+
+    scene = SceneFactory(project=project)
+    GenerationFactory(project=project, scene=scene, succeeded=True)
+    GenerationFactory(project=project, succeeded=True)
+    GenerationFactory(project=project, scene=scene, failed=True)
+    Project.objects.update(clip_count=99)
+    Scene.objects.update(clip_count=42)
+    clip_counts.recount(Project, Scene, Generation)
+    project.refresh_from_db()
+    scene.refresh_from_db()
+    assert (project.clip_count, scene.clip_count) == (2, 1)

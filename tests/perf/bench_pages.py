@@ -41,6 +41,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 SIZES = [int(n) for n in os.environ.get("BENCH_CLIPS", "100,10000").split(",")]
 REPEATS = 15
+PROFILE = os.environ.get("BENCH_PROFILE", "")
 RESULTS: dict[str, dict[int, tuple[float, int]]] = {}
 
 
@@ -160,3 +161,19 @@ def test_every_team_page_at_scale(clips, settings, tmp_path):
     ]
     for name, client, url in pages:
         RESULTS.setdefault(name, {})[clips] = measure(client, url)
+        if PROFILE and PROFILE in name:
+            profile(name, client, url)
+
+
+def profile(name, client, url):
+    """BENCH_PROFILE=<part of a page's name>: where that page's time goes, by function."""
+    import cProfile
+    import pstats
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(REPEATS):
+        client.get(url)
+    profiler.disable()
+    print(f"\n\nProfile of {name}, {REPEATS} requests")
+    pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(45)

@@ -101,5 +101,5 @@ def favourite(request, uuid):
         is_favourite = True
     if request.htmx:
         context = {"g": generation, "is_favourite": is_favourite}
-        return render(request, "generations/clip.html#favourite", context)
+        return render(request, "generations/gallery.html#favourite", context)
     return redirect(back_to(request, reverse("clip", args=[generation.uuid])))

@@ -3,7 +3,9 @@
 from itertools import groupby
 
 from django.contrib import messages
-from django.db.models import Count, Max, Q
+from django.db import connection
+from django.db.models import Count, F, OuterRef, Subquery, Window
+from django.db.models.functions import RowNumber
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -28,30 +30,62 @@ def projects(request):
             project = services.create_project(request.team, request.user, **form.cleaned_data)
             messages.success(request, f"Project “{project.name}” created. Add its first scene.")
             return redirect("project", uuid=project.uuid)
-    succeeded = Q(generations__state=State.SUCCEEDED)
+    # Counters and one index probe per project: the history is never counted row by row.
+    newest = Generation.objects.filter(project=OuterRef("pk")).order_by("-created", "-pk")
     rows = (
         Project.objects.filter(team=request.team)
         .annotate(
-            scene_count=Count("scenes", distinct=True),
-            take_count=Count("generations", filter=succeeded, distinct=True),
-            last_activity=Max("generations__created"),
+            scene_count=Count("scenes"),
+            last_activity=Subquery(newest.values("created")[:1]),
         )
         .order_by("name")
     )
     return render(request, "generations/projects.html", {"projects": rows, "form": form})
 
 
-def _scene_takes(project, scene=None) -> dict:
-    """Each scene's takes worth showing (finished clips and jobs still running), oldest first."""
-    takes = Generation.objects.filter(project=project, scene__isnull=False)
-    if scene is not None:
-        takes = takes.filter(scene=scene)
+# A scene shows its chosen take and its newest takes; the gallery shows the rest.
+SCENE_TAKES = 8
+NOT_SHOWN = [State.FAILED, State.CANCELLED, State.EXPIRED]
+
+
+def _newest_take_ids(scenes) -> list[int]:
+    """The ids of each scene's SCENE_TAKES newest takes, in one query.
+
+    PostgreSQL reads each scene's newest rows from its index (a UNION ALL of LIMITs);
+    SQLite, which allows no LIMIT inside a UNION, numbers each scene's takes instead.
+    """
+    takes = Generation.objects.exclude(state__in=NOT_SHOWN).order_by("-created", "-pk")
+    if connection.features.supports_slicing_ordering_in_compound:
+        parts = [takes.filter(scene=s).values_list("pk", flat=True)[:SCENE_TAKES] for s in scenes]
+        return list(parts[0].union(*parts[1:], all=True)) if parts else []
+    ranked = takes.filter(scene__in=scenes).annotate(
+        rank=Window(
+            RowNumber(), partition_by=F("scene_id"), order_by=[F("created").desc(), F("pk").desc()]
+        )
+    )
+    return list(ranked.filter(rank__lte=SCENE_TAKES).values_list("pk", flat=True))
+
+
+def _attach_takes(scenes) -> None:
+    """Give each scene `.takes` (its newest, oldest first) and `.more_takes` (clips not shown)."""
+    ids = _newest_take_ids(scenes)
     takes = (
-        takes.exclude(state__in=[State.FAILED, State.CANCELLED, State.EXPIRED])
+        Generation.objects.filter(pk__in=ids)
         .select_related("clip", "created_by")
         .order_by("scene_id", "created", "pk")
     )
-    return {scene_id: list(group) for scene_id, group in groupby(takes, key=lambda g: g.scene_id)}
+    by_scene = {
+        scene_id: list(group) for scene_id, group in groupby(takes, key=lambda g: g.scene_id)
+    }
+    for scene in scenes:
+        scene.takes = by_scene.get(scene.pk, [])
+        finished = [t for t in scene.takes if t.state == State.SUCCEEDED]
+        # Finished takes are numbered in the scene's history; the counter knows how many.
+        for number, take in enumerate(finished, start=scene.clip_count - len(finished) + 1):
+            take.number = number
+        scene.more_takes = max(scene.clip_count - len(finished), 0)
+        shown = {t.pk for t in scene.takes}
+        scene.chosen_apart = scene.chosen_take if scene.chosen_take_id not in shown else None
 
 
 @team_required
@@ -61,13 +95,15 @@ def project(request, uuid):
 
 
 def _project_context(request, p, cap_form=None) -> dict:
-    scenes = list(p.scenes.select_related("chosen_take__clip").order_by("number"))
-    takes = _scene_takes(p)
+    scenes = list(
+        p.scenes.select_related("chosen_take__clip", "chosen_take__created_by").order_by("number")
+    )
+    _attach_takes(scenes)
     for scene in scenes:
         scene.project = p
-        scene.takes = takes.get(scene.pk, [])
         scene.edit_form = SceneForm(instance=scene, prefix=f"scene-{scene.uuid}")
-    loose = p.generations.filter(scene__isnull=True, state=State.SUCCEEDED).count()
+    # A deleted scene's clips stay counted in the project: they are the loose ones.
+    loose = max(p.clip_count - sum(s.clip_count for s in scenes), 0)
     spent = ledger.project_usage(request.team, p.uuid)
     return {
         "project": p,
@@ -120,7 +156,7 @@ def create_scene(request, uuid):
 
 
 def _render_scene(request, scene, edit_form=None, chosen_count=None):
-    scene.takes = _scene_takes(scene.project, scene).get(scene.pk, [])
+    _attach_takes([scene])
     scene.edit_form = edit_form or SceneForm(instance=scene, prefix=f"scene-{scene.uuid}")
     # A form sent back with errors stays open, with what was typed in it.
     scene.edit_open = edit_form is not None
