@@ -13,6 +13,7 @@ urlpatterns = [
     path("jobs/", jobs.jobs, name="jobs"),
     path("jobs/<uuid:uuid>/", jobs.job, name="job"),
     path("jobs/<uuid:uuid>/card/", jobs.job_card, name="job_card"),
+    path("jobs/<uuid:uuid>/timeline/", jobs.job_timeline, name="job_timeline"),
     path("jobs/<uuid:uuid>/cancel/", jobs.cancel_job, name="cancel_job"),
     # Gallery and clips (a clip's public id is its generation's)
     path("gallery/", gallery.gallery, name="gallery"),

@@ -45,7 +45,11 @@ def after(queryset, position: tuple[datetime, int] | None):
     """The rows older than `position`, newest first."""
     if position is not None:
         created, pk = position
-        queryset = queryset.filter(Q(created__lt=created) | Q(created=created, pk__lt=pk))
+        # created <= the cursor's is what an index on (…, created) can start from; the
+        # OR alone would have the database read every newer row to throw it away.
+        queryset = queryset.filter(
+            Q(created__lt=created) | Q(created=created, pk__lt=pk), created__lte=created
+        )
     return queryset.order_by("-created", "-pk")
 
 

@@ -66,7 +66,9 @@ def with_health(accounts):
     at_vendor = Generation.objects.filter(
         vendor_account=OuterRef("pk"), state__in=Generation.AT_VENDOR
     )
-    newest = linked.order_by("-created", "-pk")
+    # Within the window too: the newest error of all time could lie behind every other
+    # account's errors of a long history. Older trouble shows as the account's last_error.
+    newest = linked.filter(created__gte=since).order_by("-created", "-pk")
     return accounts.annotate(
         in_flight_count=_count(at_vendor, "vendor_account"),
         linked_errors=_count(linked.filter(created__gte=since), "generation__vendor_account"),

@@ -311,9 +311,9 @@ class GalleryFilterForm(forms.Form):
             (name, name) for name in members.values_list("username", flat=True)
         ]
 
-    # Each filled-in field narrows the clips by its own lookup.
+    # Each filled-in field narrows the clips by its own lookup; the search box is
+    # generations.studio.search's.
     LOOKUPS = {
-        "q": "prompt__icontains",
         "project": "project__uuid",
         "scene": "scene__uuid",
         "family": "family",

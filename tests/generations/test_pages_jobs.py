@@ -102,8 +102,23 @@ def test_a_card_shows_state_vendor_cost_and_the_event_timeline(member_client, ru
     assert f'href="/generate/?from={running.uuid}"' in html  # run again
 
 
+def test_the_jobs_list_fetches_a_cards_timeline_only_when_it_is_opened(member_client, running):
+    running.log("accepted", "Kinovi accepted the job as task task-7.")
+    html = member_client.get("/jobs/").content.decode()
+    assert "Kinovi accepted the job as task task-7." not in html
+    assert f'hx-get="/jobs/{running.uuid}/timeline/"' in html
+    assert 'hx-trigger="toggle once from:closest details"' in html
+    timeline = member_client.get(f"/jobs/{running.uuid}/timeline/").content.decode()
+    assert "Kinovi accepted the job as task task-7." in timeline
+    assert "<html" not in timeline
+
+
 def test_outsiders_get_not_found_for_every_job_address(outsider_client, running):
-    for url in (f"/jobs/{running.uuid}/", f"/jobs/{running.uuid}/card/"):
+    for url in (
+        f"/jobs/{running.uuid}/",
+        f"/jobs/{running.uuid}/card/",
+        f"/jobs/{running.uuid}/timeline/",
+    ):
         assert outsider_client.get(url).status_code == 404
         assert outsider_client.get(url, HTTP_HX_REQUEST="true").status_code == 404
     assert outsider_client.post(f"/jobs/{running.uuid}/cancel/").status_code == 404

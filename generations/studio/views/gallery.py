@@ -12,6 +12,7 @@ from billing.teams.access import team_required
 from generations import access
 from generations.media.files import ranged_file_response
 from generations.models import Favourite, Generation, State
+from generations.studio import search
 from generations.studio.forms import GalleryFilterForm
 from generations.studio.presenters import present
 from seedance_site import keyset
@@ -35,10 +36,15 @@ def gallery_queryset(request):
 @vary_on_headers("HX-Request", "HX-Target")
 def gallery(request):
     form = GalleryFilterForm(request.GET, team=request.team)
-    queryset = form.filter(gallery_queryset(request), request.user)
-    page = keyset.page(queryset, GALLERY_PAGE, keyset.decode(request.GET.get("cursor", "")))
+    page, order = _clips_page(request, form)
     next_url = page.next_url("", form.query_string())
-    context = {"form": form, "clips": page.rows, "next_url": next_url, "paged": page.paged}
+    context = {
+        "form": form,
+        "clips": page.rows,
+        "next_url": next_url,
+        "paged": page.paged,
+        "order": order,
+    }
     if request.htmx and not request.htmx.history_restore_request:
         if request.htmx.target == "gallery-results":
             response = render(request, "generations/gallery.html#results", context)
@@ -48,6 +54,20 @@ def gallery(request):
         if page.paged:
             return render(request, "generations/gallery.html#cards", context)
     return render(request, "generations/gallery.html", context)
+
+
+def _clips_page(request, form):
+    """One page of the clips the filters and search select, and how they are ordered."""
+    queryset = form.filter(gallery_queryset(request), request.user)
+    cursor = request.GET.get("cursor", "")
+    text = form.cleaned_data.get("q", "") if form.is_valid() else ""
+    if not text:
+        return keyset.page(queryset, GALLERY_PAGE, keyset.decode(cursor)), ""
+    queryset, full_text = search.matching(queryset, text)
+    ranked = search.best_first(queryset, text) if full_text else None
+    if ranked is not None:
+        return search.ranked_page(ranked, GALLERY_PAGE, cursor), "best"
+    return keyset.page(queryset, GALLERY_PAGE, keyset.decode(cursor)), "newest"
 
 
 @team_required

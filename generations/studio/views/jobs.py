@@ -3,7 +3,7 @@
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from billing.teams.access import team_required
@@ -19,7 +19,9 @@ RECENT_JOBS = 30
 @team_required
 @vary_on_headers("HX-Request")
 def jobs(request):
-    queryset = access.generations(request).prefetch_related("events")
+    # Timelines are fetched when a card's is opened (job_timeline): a page of cards
+    # would otherwise read every event of thirty jobs to show none of them.
+    queryset = access.generations(request)
     mine = request.GET.get("mine") == "1"
     if mine:
         queryset = queryset.filter(created_by=request.user)
@@ -47,6 +49,13 @@ def job(request, uuid):
     generation = access.get_generation(request, uuid)
     context = _card_context(request, generation) | {"open_timeline": True}
     return render(request, "generations/job.html", context)
+
+
+@require_GET
+@team_required
+def job_timeline(request, uuid):
+    generation = access.get_generation(request, uuid)
+    return render(request, "generations/jobs.html#timeline", {"g": generation})
 
 
 @team_required

@@ -1,0 +1,127 @@
+"""Prompt search: full text on PostgreSQL (stems, prefixes, best match first when few
+match), every word as a substring on SQLite; hostile input is just text."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from generations.studio import search
+from tests.generations.factories import GenerationFactory, ProjectFactory
+
+on_postgres = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="full-text search is PostgreSQL's"
+)
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def project(team):
+    return ProjectFactory(team=team, name="Harbour")
+
+
+def clip(project, prompt, minutes_ago=0):
+    g = GenerationFactory(project=project, succeeded=True, prompt=prompt)
+    g.created = timezone.now() - timedelta(minutes=minutes_ago)
+    g.save(update_fields=["created"])
+    return g
+
+
+def shown(client, q, **params):
+    html = client.get("/gallery/", {"q": q, **params}).content.decode()
+    return [
+        part.split("</a>")[0]
+        for part in html.split('<a class="clip-prompt" href="')[1:]
+        for part in [part.split('">', 1)[1]]
+    ], html
+
+
+def test_every_word_must_match_in_any_order(member_client, project):
+    clip(project, "A red fox runs through snow")
+    clip(project, "A red kite over the sea")
+    prompts, _ = shown(member_client, "snow fox")
+    assert prompts == ["A red fox runs through snow"]
+    prompts, _ = shown(member_client, "red")
+    assert sorted(prompts) == ["A red fox runs through snow", "A red kite over the sea"]
+
+
+def test_the_word_being_typed_already_matches(member_client, project):
+    clip(project, "Storm over the lighthouse")
+    prompts, _ = shown(member_client, "lightho")
+    assert prompts == ["Storm over the lighthouse"]
+
+
+@pytest.mark.parametrize("q", ["'&|!():*\\", "fox:* | !kite", "(((", "' OR 1=1 --", "\x00"])
+def test_tsquery_syntax_and_hostile_text_is_only_text(member_client, project, q):
+    clip(project, "A red fox runs through snow")
+    response = member_client.get("/gallery/", {"q": q})
+    assert response.status_code == 200
+
+
+def test_only_stop_words_still_find_the_prompts_that_contain_them(member_client, project):
+    clip(project, "The end of the pier")
+    clip(project, "Gulls at dawn")
+    prompts, _ = shown(member_client, "the")
+    assert prompts == ["The end of the pier"]
+
+
+def test_searching_stays_within_the_team(member_client, project, other_team):
+    clip(project, "A red fox runs through snow")
+    clip(ProjectFactory(team=other_team), "A red fox of the rival team")
+    prompts, _ = shown(member_client, "fox")
+    assert prompts == ["A red fox runs through snow"]
+
+
+@on_postgres
+def test_stems_match_other_forms_of_a_word(member_client, project):
+    clip(project, "Paper boats drifting")
+    prompts, _ = shown(member_client, "boat drifts")
+    assert prompts == ["Paper boats drifting"]
+
+
+@on_postgres
+def test_few_matches_come_best_match_first_then_newest(member_client, project):
+    clip(project, "A fox, a fox, a fox in the snow, fox tracks", minutes_ago=30)
+    clip(project, "Snow falls on a quiet fox", minutes_ago=1)
+    clip(project, "Snow on the roofs", minutes_ago=0)
+    prompts, html = shown(member_client, "fox")
+    assert prompts == ["A fox, a fox, a fox in the snow, fox tracks", "Snow falls on a quiet fox"]
+    assert "Best match first." in html
+
+
+@on_postgres
+def test_ranked_matches_page_on_without_repeats_or_gaps(member_client, project, monkeypatch):
+    from generations.studio.views import gallery
+
+    monkeypatch.setattr(gallery, "GALLERY_PAGE", 3)
+    for n in range(8):
+        clip(project, f"Lantern {n} " + "glow " * n, minutes_ago=n)
+    seen, cursor = [], ""
+    for _ in range(5):
+        html = member_client.get("/gallery/", {"q": "glow", "cursor": cursor}).content.decode()
+        seen += [p.split("</a>")[0] for p in html.split('">Lantern ')[1:]]
+        if 'hx-trigger="revealed"' not in html:
+            break
+        cursor = html.split("cursor=")[-1].split('"')[0]
+    assert [s.split(" ")[0] for s in seen] == ["7", "6", "5", "4", "3", "2", "1"]
+
+
+@on_postgres
+def test_many_matches_come_newest_first_and_the_page_says_so(member_client, project, monkeypatch):
+    monkeypatch.setattr(search, "RANKED_AT_MOST", 2)
+    clip(project, "Fox fox fox fox", minutes_ago=10)
+    clip(project, "A fox", minutes_ago=5)
+    clip(project, "Another fox", minutes_ago=0)
+    prompts, html = shown(member_client, "fox")
+    assert prompts == ["Another fox", "A fox", "Fox fox fox fox"]
+    assert "Newest first: more clips match than can be ranked." in html
+
+
+def test_words_are_what_the_search_sees():
+    assert search.words("  Fox:* & (snow) | it's ") == ["fox", "snow", "it", "s"]
+    assert len(search.words("word " * 50)) == search.MAX_WORDS
