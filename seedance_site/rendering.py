@@ -39,7 +39,8 @@ def render_select(widget: dict) -> str:
         if group_name:
             parts.append("</optgroup>")
     parts.append("</select>")
-    return mark_safe("\n".join(parts))
+    # Every name, value and label above went through conditional_escape.
+    return mark_safe("\n".join(parts))  # noqa: S308
 
 
 class FormRenderer(DjangoTemplates):
