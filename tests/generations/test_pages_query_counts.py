@@ -1,0 +1,120 @@
+"""Every team page asks the database the same number of questions for a team with a few
+clips as for one with many: nothing is loaded row by row. (How long they take at
+100,000 clips is tests/perf/bench_pages.py's to show.)"""
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from billing import ledger
+from generations.models import Favourite, GenerationEvent, State
+from tests.factories import MembershipFactory
+from tests.generations.factories import (
+    GenerationFactory,
+    ProjectFactory,
+    SceneFactory,
+    VendorAccountFactory,
+)
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+@pytest.fixture
+def world(team, owner, member, operator):
+    account = VendorAccountFactory(protocol="kinovi", label="Kinovi main")
+    ledger.grant(team, 100_000_000, by=operator, memo="Budget", key="budget")
+    projects = [ProjectFactory(team=team, name=f"Project {n}") for n in range(2)]
+    scenes = [SceneFactory(project=p, number=n + 1) for p in projects for n in range(2)]
+    return {"account": account, "projects": projects, "scenes": scenes, "member": member}
+
+
+def add_history(world, count):
+    """`count` more finished clips, each with its story; some favourites, some stuck jobs."""
+    made = []
+    for n in range(count):
+        scene = world["scenes"][n % len(world["scenes"])]
+        g = GenerationFactory(
+            project=scene.project,
+            scene=scene,
+            succeeded=True,
+            vendor_account=world["account"],
+            created_by=world["member"],
+            prompt=f"A paper boat in the rain, take {n}",
+        )
+        for kind in ("submitted", "running"):
+            GenerationEvent.objects.create(generation=g, kind=kind, message=kind)
+        if n % 3 == 0:
+            Favourite.objects.create(user=world["member"], generation=g)
+        made.append(g)
+    stuck = GenerationFactory(
+        project=world["projects"][0],
+        state=State.NEEDS_ATTENTION,
+        vendor_account=world["account"],
+        created_by=world["member"],
+    )
+    GenerationEvent.objects.create(generation=stuck, kind="needs_attention", message="Stuck")
+    return made
+
+
+def team_pages(world):
+    project, scene, account = world["projects"][0], world["scenes"][0], world["account"]
+    member = world["member"]
+    return [
+        "/generate/",
+        "/jobs/",
+        "/jobs/?mine=1",
+        "/gallery/",
+        f"/gallery/?project={project.uuid}",
+        f"/gallery/?scene={scene.uuid}",
+        "/gallery/?family=seedance-2.0",
+        f"/gallery/?account={account.uuid}",
+        f"/gallery/?member={member.username}",
+        "/gallery/?since=2020-01-01&until=2099-12-31",
+        "/gallery/?favourites=on",
+        "/gallery/?q=paper+boat",
+        "/gallery/?q=take+1",
+        "/projects/",
+        f"/projects/{project.uuid}/",
+        f"/projects/{project.uuid}/storyboard/",
+        "/billing/",
+        "/team/",
+    ]
+
+
+def row_pages(newest):
+    return {
+        "job": f"/jobs/{newest.uuid}/",
+        "clip": f"/clips/{newest.uuid}/",
+        "timeline": f"/jobs/{newest.uuid}/timeline/",
+    }
+
+
+def count_all(client, world, newest) -> dict[str, int]:
+    pages = {url: url for url in team_pages(world)} | row_pages(newest)
+    return {name: queries(client, url) for name, url in pages.items()}
+
+
+def queries(client, url) -> int:
+    client.get(url)  # the first visit may create what later ones read (the CSRF cookie)
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url)
+    assert response.status_code == 200, url
+    return len(captured)
+
+
+def test_every_team_page_asks_as_much_at_40_clips_as_at_2(member_client, world):
+    few = count_all(member_client, world, add_history(world, 2)[-1])
+    many = count_all(member_client, world, add_history(world, 38)[-1])
+    assert many == few
+
+
+def test_operators_pages_ask_as_much_for_40_jobs_as_for_2(operator_client, world):
+    add_history(world, 2)
+    pages = ["/vendors/", "/attention/"]
+    few = {url: queries(operator_client, url) for url in pages}
+    add_history(world, 38)
+    MembershipFactory(team=world["projects"][0].team)
+    assert {url: queries(operator_client, url) for url in pages} == few
