@@ -40,7 +40,9 @@ def test_labels_and_values_are_escaped():
     assert "&lt;b&gt;Bold &amp; co&lt;/b&gt;" in html
 
 
-@pytest.mark.parametrize("name", ["clip", "clip_video", "clip_poster", "job", "job_card", "project"])
+@pytest.mark.parametrize(
+    "name", ["clip", "clip_video", "clip_poster", "job", "job_card", "project"]
+)
 def test_a_rows_address_is_the_one_reverse_gives(name):
     value = uuid.uuid4()
     assert uuid_path(name, value) == reverse(name, args=[value])
