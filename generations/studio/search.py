@@ -2,25 +2,42 @@
 
 On PostgreSQL: full-text search over to_tsvector('english', prompt), which the GIN
 index of migration 0005 serves. Every word must match, stemmed and as a prefix, so
-"boats" finds "boat", and the word still being typed ("lightho") already finds
-"lighthouse". When few clips match (at most RANKED_AT_MOST) they come best match
-first (ts_rank, then newest); past that, ranking would read every match on every page,
-so they come newest first like the rest of the gallery, and the page says so.
+"boats" finds "boat" and the word still being typed ("lightho") already finds
+"lighthouse".
+
+The planner cannot tell a word in every prompt from a word in one (prefixes defeat its
+statistics), and the two need opposite plans, so the search measures first: it tries
+the words on the team's PROBE newest clips. Words found in at least one in DENSE of them
+are common: the page is read newest first from the team's index, testing each prompt,
+and fills within a few rows. Rarer words go through the GIN index; when at most
+RANKED_AT_MOST clips match they come best match first (ts_rank, then newest), past that
+newest first. Ranking a common word's thousands of matches would read them all on every
+page, so common words come newest first, and the page says so.
 
 On SQLite, which has no such index, each word must appear in the prompt (icontains);
 results are newest first.
 """
 
 import re
+from contextlib import contextmanager
+from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
-from django.db import connection
+from django.db import connection, transaction
+from django.db.models import BooleanField, Count, Func, Q, Subquery
 
 from seedance_site.keyset import Page
 
 CONFIG = "english"
 RANKED_AT_MOST = 200
 MAX_WORDS = 12
+PROBE = 100
+DENSE = 20  # one clip in twenty: a page of 24 is then found within ~500 newest rows
+
+
+class Order:
+    BEST = "best"  # best match first
+    NEWEST = "newest"  # newest first, because too many match to rank
 
 
 def words(text: str) -> list[str]:
@@ -28,47 +45,115 @@ def words(text: str) -> list[str]:
     return re.findall(r"\w+", text.lower())[:MAX_WORDS]
 
 
-def _full_text() -> bool:
-    return connection.vendor == "postgresql"
+def _raw(found: list[str]) -> str:
+    # Only the last word is a prefix: it may be the one still being typed, and a prefix of
+    # a common word ("take:*") makes the index read every clip that has it.
+    return " & ".join(found[:-1] + [f"{found[-1]}:*"])
 
 
 def _ts_query(found: list[str]) -> SearchQuery:
-    return SearchQuery(" & ".join(f"{w}:*" for w in found), search_type="raw", config=CONFIG)
+    return SearchQuery(_raw(found), search_type="raw", config=CONFIG)
+
+
+def _vector() -> SearchVector:
+    return SearchVector("prompt", config=CONFIG)
+
+
+class _Tested(Func):
+    """`prompt matches` as a test of each row the plan reads, never a use of the index."""
+
+    template = "(%(expressions)s) IS TRUE"
+    output_field = BooleanField()
+
+
+def _tested(query):
+    return _Tested(Func(_vector(), query, template="%(expressions)s", arg_joiner=" @@ "))
 
 
 def _has_lexemes(found: list[str]) -> bool:
     """False when every word is a stop word ("the", "of"): the tsquery would match nothing."""
     with connection.cursor() as cursor:
         sql = "SELECT numnode(to_tsquery(%s::regconfig, %s))"
-        cursor.execute(sql, [CONFIG, " & ".join(f"{w}:*" for w in found)])
+        cursor.execute(sql, [CONFIG, _raw(found)])
         return cursor.fetchone()[0] > 0
 
 
-def matching(queryset, text: str):
-    """`queryset` narrowed to the prompts that match `text`, and whether full text was used."""
+def _probe(queryset, query) -> tuple[int, int]:
+    """(rows read, rows matching) among the PROBE newest of `queryset`."""
+    newest = queryset.order_by("-created", "-pk").values("pk")[:PROBE]
+    probe = queryset.model.objects.filter(pk__in=Subquery(newest)).aggregate(
+        read=Count("pk"), hits=Count("pk", filter=Q(_tested(query)))
+    )
+    return probe["read"], probe["hits"]
+
+
+@dataclass
+class Found:
+    clips: object  # a queryset; for Order.BEST the ranked list of (pk, created) rows
+    order: str = ""  # "" newest first as always; Order.NEWEST or Order.BEST
+    read_newest_first: bool = False  # hold the planner to the newest-first index walk
+    problem: str = ""  # why nothing was searched for
+
+
+def _best_first(matches, query) -> Found:
+    """At most RANKED_AT_MOST + 1 matches, ranked, as a list: the index finds them, and only
+    they are ranked. One more than that means too many to rank (Found.clips is None)."""
+    some = matches.order_by().values("pk")[: RANKED_AT_MOST + 1]
+    ranked = list(
+        matches.model.objects.filter(pk__in=Subquery(some))
+        .annotate(rank=SearchRank(_vector(), query))
+        .order_by("-rank", "-created", "-pk")
+        .only("pk", "created")
+    )
+    return Found(ranked if len(ranked) <= RANKED_AT_MOST else None, Order.BEST)
+
+
+def matching(queryset, text: str) -> Found:
+    """The clips of `queryset` whose prompt matches `text`, and how they are ordered."""
     found = words(text)
     if not found:
-        return queryset.filter(prompt__icontains=text.strip()), False
-    if _full_text() and _has_lexemes(found):
-        vector = SearchVector("prompt", config=CONFIG)
-        return queryset.annotate(document=vector).filter(document=_ts_query(found)), True
-    for word in found:
-        queryset = queryset.filter(prompt__icontains=word)
-    return queryset, False
+        return Found(queryset.none(), problem="Search for words: letters or digits.")
+    if connection.vendor != "postgresql":
+        for word in found:
+            queryset = queryset.filter(prompt__icontains=word)
+        return Found(queryset)
+    if not _has_lexemes(found):
+        return Found(
+            queryset.none(),
+            problem=f"“{text.strip()}” is too common to search for: add a word that says more.",
+        )
+    query = _ts_query(found)
+    read, hits = _probe(queryset, query)
+    if read < PROBE:  # the probe read every clip there is: few enough to rank
+        return _best_first(queryset.filter(_tested(query)), query)
+    if hits * DENSE >= read:  # common words: read newest first, testing each prompt
+        return Found(queryset.filter(_tested(query)), Order.NEWEST, read_newest_first=True)
+    matches = queryset.annotate(document=_vector()).filter(document=query)
+    ranked = _best_first(matches, query)
+    return ranked if ranked.clips is not None else Found(matches, Order.NEWEST)
 
 
-def best_first(queryset, text: str):
-    """The matches ranked best first, if there are few enough to rank; None otherwise."""
-    if queryset.order_by()[: RANKED_AT_MOST + 1].count() > RANKED_AT_MOST:
-        return None
-    rank = SearchRank(SearchVector("prompt", config=CONFIG), _ts_query(words(text)))
-    return queryset.annotate(rank=rank).order_by("-rank", "-created", "-pk")
+@contextmanager
+def reading_newest_first(found: Found):
+    """Around the page query of common words on PostgreSQL: the plan walks the index
+    newest first and stops at a page; it would otherwise test every prompt and sort."""
+    if not found.read_newest_first:
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('enable_sort', 'off', true), "
+            "set_config('enable_seqscan', 'off', true), "
+            "set_config('enable_bitmapscan', 'off', true), "
+            "set_config('max_parallel_workers_per_gather', '0', true)"
+        )
+        yield
 
 
-def ranked_page(ranked, size: int, cursor: str) -> Page:
-    """One page of ranked matches. Their cursor is an offset ("r48"): there are at most
+def ranked_page(ranked: list, size: int, cursor: str) -> Page:
+    """One page of the ranked matches. Their cursor is an offset ("r48"): there are at most
     RANKED_AT_MOST of them, and a rank is no column a keyset could start from."""
     offset = int(cursor[1:]) if re.fullmatch(r"r\d{1,4}", cursor) else 0
-    rows = list(ranked[offset : offset + size + 1])
+    rows = ranked[offset : offset + size + 1]
     more = len(rows) > size
     return Page(rows[:size], f"r{offset + size}" if more else None, offset > 0)

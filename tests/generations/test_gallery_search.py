@@ -63,11 +63,19 @@ def test_tsquery_syntax_and_hostile_text_is_only_text(member_client, project, q)
     assert response.status_code == 200
 
 
-def test_only_stop_words_still_find_the_prompts_that_contain_them(member_client, project):
+@on_postgres
+def test_only_stop_words_are_explained_instead_of_matching_nothing(member_client, project):
     clip(project, "The end of the pier")
-    clip(project, "Gulls at dawn")
-    prompts, _ = shown(member_client, "the")
-    assert prompts == ["The end of the pier"]
+    prompts, html = shown(member_client, "the")
+    assert prompts == []
+    assert "“the” is too common to search for: add a word that says more." in html
+
+
+def test_a_search_without_letters_or_digits_says_so(member_client, project):
+    clip(project, "The end of the pier")
+    prompts, html = shown(member_client, "!!! ???")
+    assert prompts == []
+    assert "Search for words: letters or digits." in html
 
 
 def test_searching_stays_within_the_team(member_client, project, other_team):
@@ -112,13 +120,32 @@ def test_ranked_matches_page_on_without_repeats_or_gaps(member_client, project, 
 
 
 @on_postgres
-def test_many_matches_come_newest_first_and_the_page_says_so(member_client, project, monkeypatch):
-    monkeypatch.setattr(search, "RANKED_AT_MOST", 2)
+def test_a_common_word_in_a_long_history_comes_newest_first(member_client, project, monkeypatch):
+    # The newest PROBE clips stand for a long history; most of them have the word.
+    monkeypatch.setattr(search, "PROBE", 2)
     clip(project, "Fox fox fox fox", minutes_ago=10)
     clip(project, "A fox", minutes_ago=5)
     clip(project, "Another fox", minutes_ago=0)
     prompts, html = shown(member_client, "fox")
     assert prompts == ["Another fox", "A fox", "Fox fox fox fox"]
+    assert "Newest first: more clips match than can be ranked." in html
+
+
+@on_postgres
+def test_a_rarer_word_found_by_the_index_is_ranked_unless_too_many_match(
+    member_client, project, monkeypatch
+):
+    monkeypatch.setattr(search, "PROBE", 2)
+    clip(project, "Fox fox fox fox", minutes_ago=10)
+    clip(project, "A fox", minutes_ago=5)
+    clip(project, "Waves", minutes_ago=1)
+    clip(project, "Rain", minutes_ago=0)
+    prompts, html = shown(member_client, "fox")
+    assert prompts == ["Fox fox fox fox", "A fox"]
+    assert "Best match first." in html
+    monkeypatch.setattr(search, "RANKED_AT_MOST", 1)
+    prompts, html = shown(member_client, "fox")
+    assert prompts == ["A fox", "Fox fox fox fox"]
     assert "Newest first: more clips match than can be ranked." in html
 
 

@@ -76,6 +76,7 @@ def team_pages(world):
         "/gallery/?favourites=on",
         "/gallery/?q=paper+boat",
         "/gallery/?q=take+1",
+        "/gallery/?q=submarine",
         "/projects/",
         f"/projects/{project.uuid}/",
         f"/projects/{project.uuid}/storyboard/",
