@@ -20,13 +20,18 @@ SESSION_KEY = "current_team"
 def current_membership(request) -> Membership | None:
     if not request.user.is_authenticated:
         return None
-    memberships = Membership.objects.select_related("team", "user").filter(user=request.user)
+    # Every team of the user in one query: the page head lists them to switch between.
+    memberships = list(
+        Membership.objects.select_related("team").filter(user=request.user).order_by("team__name")
+    )
+    for membership in memberships:
+        membership.user = request.user
+    request.memberships = memberships
     chosen = request.session.get(SESSION_KEY)
-    if chosen:
-        membership = memberships.filter(team__uuid=chosen).first()
-        if membership:
+    for membership in memberships:
+        if chosen and str(membership.team.uuid) == chosen:
             return membership
-    return memberships.order_by("team__name").first()
+    return memberships[0] if memberships else None
 
 
 def switch_team(request, team_uuid) -> Membership:

@@ -234,8 +234,10 @@ def quote_for(form) -> QuoteSummary:
     prompt = form.raw("prompt") or ""
     # An empty prompt still gets a price; the vendor's own prompt check waits for text.
     request = form.video_request(prompt=prompt if prompt.strip() else "price check")
+    # The form already read the enabled accounts: the quote routes among the same rows.
+    accounts = [form.pinned] if form.pinned is not None else form.accounts
     return QuoteSummary.build(
-        routing.route(form.team, request, form.pinned),
+        routing.route(form.team, request, form.pinned, accounts=accounts),
         team=form.team,
         user=form.user,
         project=form.project_value,

@@ -119,3 +119,16 @@ def test_operators_pages_ask_as_much_for_40_jobs_as_for_2(operator_client, world
     add_history(world, 38)
     MembershipFactory(team=world["projects"][0].team)
     assert {url: queries(operator_client, url) for url in pages} == few
+
+
+def test_the_team_switcher_lists_every_team_at_the_same_cost(member_client, member, team):
+    from tests.factories import TeamFactory
+
+    MembershipFactory(team=TeamFactory(name="Second"), user=member)
+    two = queries(member_client, "/team/")
+    for n in range(3):
+        MembershipFactory(team=TeamFactory(name=f"More {n}"), user=member)
+    assert queries(member_client, "/team/") == two
+    html = member_client.get("/team/").content.decode()
+    for name in ("Second", "More 0", "More 2", team.name):
+        assert f">{name}</option>" in html
