@@ -198,17 +198,31 @@ def test_mine_shows_only_my_jobs(member_client, project, running, owner):
 
 
 def test_older_finished_jobs_page_by_keyset_without_repeats(member_client, project):
+    from generations.studio.views.jobs import RECENT_JOBS
+
     jobs = [
         GenerationFactory(project=project, failed=True, prompt=f"Failed take {n:02d}")
-        for n in range(35)
+        for n in range(RECENT_JOBS * 2 + 5)
     ]
-    first = member_client.get("/jobs/").content.decode()
-    assert first.count('class="job"') == 30
-    older = first.split('href="/jobs/?before=')[1].split('"')[0]
-    second = member_client.get(f"/jobs/?before={older}").content.decode()
-    assert second.count('class="job"') == 5
-    shown = {g.prompt for g in jobs if g.prompt in first} | {
-        g.prompt for g in jobs if g.prompt in second
-    }
-    assert len(shown) == 35
-    assert not any(g.prompt in first and g.prompt in second for g in jobs)
+    pages, url = [], "/jobs/"
+    while url:
+        html = member_client.get(url).content.decode()
+        pages.append(html)
+        url = html.split('href="/jobs/?before=')[1].split('"')[0] if "?before=" in html else ""
+        url = f"/jobs/?before={url}" if url else ""
+    assert [p.count('class="job"') for p in pages] == [RECENT_JOBS, RECENT_JOBS, 5]
+    shown = [g.prompt for g in jobs for p in pages if g.prompt in p]
+    assert sorted(shown) == sorted(g.prompt for g in jobs)  # each once, none missing
+
+
+def test_in_flight_shows_the_newest_and_counts_them_all(member_client, project, monkeypatch):
+    from generations.studio.views import jobs
+
+    monkeypatch.setattr(jobs, "ACTIVE_SHOWN", 3)
+    for n in range(5):
+        GenerationFactory(project=project, running=True, prompt=f"Running number {n}")
+    html = member_client.get("/jobs/").content.decode()
+    assert html.count('<article class="job"') == 3
+    assert "Running number 4" in html and "Running number 1" not in html
+    assert '<span class="tag">5</span>' in html
+    assert "The 3 newest are shown; 5 jobs are in flight in all." in html

@@ -13,7 +13,8 @@ from generations.studio.presenters import present
 from seedance_site import keyset
 from seedance_site.web import back_to, money_moved
 
-RECENT_JOBS = 30
+RECENT_JOBS = 15
+ACTIVE_SHOWN = 30
 
 
 @team_required
@@ -25,13 +26,18 @@ def jobs(request):
     mine = request.GET.get("mine") == "1"
     if mine:
         queryset = queryset.filter(created_by=request.user)
-    active = [
-        present(g, request.membership) for g in queryset.active().order_by("-created", "-pk")[:200]
-    ]
+    # Each card in flight polls every two seconds: the newest ACTIVE_SHOWN of them, and how
+    # many more there are (the count reads the small index of jobs in flight).
+    in_flight = queryset.active().order_by("-created", "-pk")
+    active = [present(g, request.membership) for g in in_flight[: ACTIVE_SHOWN + 1]]
+    active_total = len(active)
+    if active_total > ACTIVE_SHOWN:
+        active, active_total = active[:ACTIVE_SHOWN], in_flight.count()
     finished = queryset.filter(state__in=Generation.FINISHED)
     page = keyset.page(finished, RECENT_JOBS, keyset.decode(request.GET.get("before", "")))
     context = {
         "active": active,
+        "active_total": active_total,
         "recent": [present(g, request.membership) for g in page.rows],
         "mine": mine,
         "older": page.next_url("", "mine=1" if mine else "", name="before"),

@@ -44,7 +44,7 @@ def projects(request):
 
 
 # A scene shows its chosen take and its newest takes; the gallery shows the rest.
-SCENE_TAKES = 8
+SCENE_TAKES = 6
 NOT_SHOWN = [State.FAILED, State.CANCELLED, State.EXPIRED]
 
 
