@@ -64,8 +64,10 @@ def generations(request):
     )
 
 
-def get_generation(request, uuid) -> Generation:
-    return get_object_or_404(generations(request), uuid=_public_id(uuid))
+def get_generation(request, uuid, queryset=None) -> Generation:
+    """One of the team's generations; `queryset` (from generations()) may annotate it."""
+    queryset = generations(request) if queryset is None else queryset
+    return get_object_or_404(queryset, uuid=_public_id(uuid))
 
 
 def get_generation_for_write(request, uuid) -> Generation:

@@ -185,3 +185,15 @@ def test_viewers_watch_and_download_but_are_not_offered_a_remix(viewer_client, g
     assert "<video controls" in html
     assert "Download MP4" in html
     assert "?from=" not in html
+
+
+def test_the_clip_page_counts_the_teams_remixes_of_it(member_client, team, other_team):
+    from tests.generations.factories import GenerationFactory, ProjectFactory
+
+    source = GenerationFactory(project=ProjectFactory(team=team), succeeded=True)
+    for _ in range(2):
+        GenerationFactory(project=source.project, remix_of=source)
+    # Another team's remix (of a clip it cannot see) is not this team's to count.
+    GenerationFactory(project=ProjectFactory(team=other_team), remix_of=source)
+    html = member_client.get(f"/clips/{source.uuid}/").content.decode()
+    assert "<dt>Remixed</dt><dd>2 times</dd>" in html

@@ -1,6 +1,7 @@
 """Gallery and clips: the team's finished clips, one clip's page, its files, favourites."""
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, OuterRef, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.text import slugify
@@ -85,14 +86,29 @@ def _clips_page(request, form):
 
 @team_required
 def clip(request, uuid):
-    generation = access.get_generation(request, uuid)
+    # The favourite and the remix count come with the row: one query for the three.
+    mine = Favourite.objects.filter(user=request.user, generation=OuterRef("pk"))
+    remixes = (
+        Generation.objects.filter(remix_of=OuterRef("pk"), team=request.team)
+        .order_by()
+        .values("remix_of")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    generation = access.get_generation(
+        request,
+        uuid,
+        access.generations(request).annotate(
+            is_favourite=Exists(mine), remix_count=Coalesce(Subquery(remixes), 0)
+        ),
+    )
     if generation.state != State.SUCCEEDED or not hasattr(generation, "clip"):
         return redirect("job", uuid=generation.uuid)
     context = {
         "g": present(generation, request.membership),
         "c": generation.clip,
-        "is_favourite": Favourite.objects.filter(user=request.user, generation=generation).exists(),
-        "remixes": generation.remixes.filter(team=request.team).count(),
+        "is_favourite": generation.is_favourite,
+        "remixes": generation.remix_count,
     }
     return render(request, "generations/clip.html", context)
 
