@@ -20,6 +20,20 @@ from seedance_site import keyset
 from seedance_site.web import back_to
 
 GALLERY_PAGE = 24
+CARD_FIELDS = [
+    "uuid",
+    "prompt",
+    "family",
+    "created",
+    "project__name",
+    "scene__title",
+    "scene__number",
+    "vendor_account__label",
+    "created_by__username",
+    "clip__width",
+    "clip__height",
+    "clip__duration",
+]
 
 
 def gallery_queryset(request):
@@ -39,6 +53,9 @@ def with_cards(request, rows) -> list:
         Generation.objects.filter(pk__in=[row.pk for row in rows])
         .select_related("clip", "project", "scene", "vendor_account", "created_by")
         .annotate(is_favourite=Exists(favourite))
+        # What a card shows and no more: a vendor account's key, a user's password hash
+        # and a job's signed URLs are kilobytes a card never needs.
+        .only(*CARD_FIELDS)
         .in_bulk()
     )
     return [found[row.pk] for row in rows if row.pk in found]
