@@ -1,10 +1,11 @@
-"""The form renderer: Django's, except that a <select> is written in Python.
+"""The form renderer: Django's, except that the common widgets are written in Python.
 
-Django renders every <option> through two templates of its own (the option and its
-attributes). The gallery's filters offer every project and scene of the team, so one
-page of cards spent more time writing its <option>s than its cards. The markup is the
-same as Django's templates give; any other widget still goes through its template,
-so a project template that overrides one keeps working.
+Django renders each widget through two or three small templates (the widget, the
+<input> it includes, its attributes; every <option> of a <select> through two more).
+The gallery's filters offer every project and scene of the team, and a project's page
+has an edit form per scene: those pages spent more time writing form fields than
+content. The markup is exactly what Django's templates give (tests/test_form_renderer.py
+compares them); any other widget still goes through its template.
 """
 
 from django.forms.renderers import DjangoTemplates
@@ -12,6 +13,15 @@ from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
 SELECT = "django/forms/widgets/select.html"
+TEXTAREA = "django/forms/widgets/textarea.html"
+# Each of these is {% include "django/forms/widgets/input.html" %} and nothing else.
+INPUTS = {
+    f"django/forms/widgets/{name}.html"
+    for name in (
+        "input checkbox color date datetime email hidden number password search tel text "
+        "time url"
+    ).split()
+}
 
 
 def _attributes(attrs: dict) -> str:
@@ -43,8 +53,33 @@ def render_select(widget: dict) -> str:
     return mark_safe("\n".join(parts))  # noqa: S308
 
 
+def render_input(widget: dict) -> str:
+    value = widget["value"]
+    shown = "" if value is None else f' value="{conditional_escape(value)}"'
+    html = (
+        f'<input type="{conditional_escape(widget["type"])}" '
+        f'name="{conditional_escape(widget["name"])}"{shown}{_attributes(widget["attrs"])}>'
+    )
+    # Every part above went through conditional_escape.
+    return mark_safe(html)  # noqa: S308
+
+
+def render_textarea(widget: dict) -> str:
+    value = conditional_escape(widget["value"]) if widget["value"] else ""
+    html = (
+        f'<textarea name="{conditional_escape(widget["name"])}"{_attributes(widget["attrs"])}>'
+        f"\n{value}</textarea>"
+    )
+    # Every part above went through conditional_escape.
+    return mark_safe(html)  # noqa: S308
+
+
 class FormRenderer(DjangoTemplates):
     def render(self, template_name, context, request=None):
         if template_name == SELECT:
             return render_select(context["widget"])
+        if template_name in INPUTS:
+            return render_input(context["widget"])
+        if template_name == TEXTAREA:
+            return render_textarea(context["widget"])
         return super().render(template_name, context, request=request)

@@ -10,6 +10,19 @@ from django.urls import reverse
 from seedance_site.web import uuid_path
 
 
+class Everything(forms.Form):
+    text = forms.CharField(max_length=20, help_text="Help")
+    empty = forms.CharField(required=False)
+    number = forms.IntegerField(min_value=1)
+    email = forms.EmailField(required=False)
+    when = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    secret = forms.CharField(widget=forms.PasswordInput(render_value=True))
+    hidden = forms.UUIDField(widget=forms.HiddenInput, required=False)
+    notes = forms.CharField(widget=forms.Textarea, required=False)
+    agree = forms.BooleanField(required=False)
+    url = forms.URLField(required=False, assume_scheme="https")
+
+
 class Choices(forms.Form):
     one = forms.ChoiceField(
         required=False,
@@ -46,3 +59,26 @@ def test_labels_and_values_are_escaped():
 def test_a_rows_address_is_the_one_reverse_gives(name):
     value = uuid.uuid4()
     assert uuid_path(name, value) == reverse(name, args=[value])
+
+
+@pytest.mark.parametrize("field", list(Everything.base_fields))
+@pytest.mark.parametrize(
+    "data",
+    [
+        None,
+        {},
+        {
+            "text": '"><b>x</b>',
+            "number": "3",
+            "when": "2026-01-02",
+            "secret": "s&s",
+            "notes": "line <one>\nline two",
+            "agree": "on",
+            "url": "example.com/?a=1&b=2",
+        },
+    ],
+)
+def test_inputs_and_textareas_are_written_as_djangos_own_templates_write_them(field, data):
+    ours = Everything(data)[field]
+    theirs = Everything(data, renderer=DjangoTemplates())[field]
+    assert str(ours) == str(theirs)
