@@ -17,10 +17,22 @@ TEXTAREA = "django/forms/widgets/textarea.html"
 # Each of these is {% include "django/forms/widgets/input.html" %} and nothing else.
 INPUTS = {
     f"django/forms/widgets/{name}.html"
-    for name in (
-        "input checkbox color date datetime email hidden number password search tel text "
-        "time url"
-    ).split()
+    for name in [
+        "input",
+        "checkbox",
+        "color",
+        "date",
+        "datetime",
+        "email",
+        "hidden",
+        "number",
+        "password",
+        "search",
+        "tel",
+        "text",
+        "time",
+        "url",
+    ]
 }
 
 
