@@ -4,8 +4,12 @@ They only validate (and say what they offer); pricing lives in presenters, creat
 projects, scenes and jobs in services.
 """
 
+import uuid
+
 from django import forms
 from django.contrib.auth import get_user_model
+from django.db.models import CharField, F, Value
+from django.db.models.functions import Cast
 from django.forms.utils import ErrorDict
 
 from billing.money.forms import DollarsField
@@ -266,6 +270,53 @@ class SceneForm(forms.ModelForm):
 # --- the gallery's filters ---------------------------------------------------------
 
 
+def _listed(queryset, kind, key, label, group=None, number=None):
+    """One filter list as rows of (kind, key, label, group, number), for a UNION ALL."""
+    return queryset.order_by().annotate(
+        f_kind=Value(kind),
+        f_key=Cast(key, CharField()),
+        f_label=F(label),
+        f_group=F(group) if group else Value(""),
+        f_number=F(number) if number else Value(0),
+    ).values_list("f_kind", "f_key", "f_label", "f_group", "f_number")
+
+
+def filter_lists(team) -> dict[str, list[tuple[str, str]]]:
+    """The gallery filters' choices (projects, scenes, vendor accounts, members), in one
+    query: they are on every gallery page, and four round trips were a third of it."""
+    rows = (
+        _listed(Project.objects.filter(team=team), "project", "uuid", "name")
+        .union(
+            _listed(
+                Scene.objects.filter(project__team=team),
+                "scene",
+                "uuid",
+                "title",
+                "project__name",
+                "number",
+            ),
+            _listed(VendorAccount.objects.all(), "account", "uuid", "label"),
+            _listed(
+                get_user_model().objects.filter(memberships__team=team),
+                "member",
+                "username",
+                "username",
+            ),
+            all=True,
+        )
+        .order_by("f_kind", "f_group", "f_number", "f_label")
+    )
+    lists = {"project": [], "scene": [], "account": [], "member": []}
+    for kind, key, label, group, number in rows:
+        if kind == "scene":
+            label = f"{group} · {number}. {label}"
+        if kind != "member":
+            # SQLite keeps a uuid as 32 hex digits: the form's values are dashed.
+            key = str(uuid.UUID(key))
+        lists[kind].append((key, label))
+    return lists
+
+
 class GalleryFilterForm(forms.Form):
     """A GET form: its query string is the shareable address of what it shows."""
 
@@ -290,26 +341,11 @@ class GalleryFilterForm(forms.Form):
     def __init__(self, data=None, *, team):
         super().__init__(data)
         self.team = team
-        # Plain tuples, not model instances: the lists hold every project and scene.
-        projects = Project.objects.filter(team=team).order_by("name")
-        self.fields["project"].choices = [("", "Any project")] + [
-            (str(uuid), name) for uuid, name in projects.values_list("uuid", "name")
-        ]
-        scenes = Scene.objects.filter(project__team=team).order_by("project__name", "number")
-        self.fields["scene"].choices = [("", "Any scene")] + [
-            (str(uuid), f"{project} · {number}. {title}")
-            for uuid, project, number, title in scenes.values_list(
-                "uuid", "project__name", "number", "title"
-            )
-        ]
-        accounts = VendorAccount.objects.order_by("label").values_list("uuid", "label")
-        self.fields["account"].choices = [("", "Any vendor")] + [
-            (str(uuid), label) for uuid, label in accounts
-        ]
-        members = get_user_model().objects.filter(memberships__team=team).order_by("username")
-        self.fields["member"].choices = [("", "Anyone")] + [
-            (name, name) for name in members.values_list("username", flat=True)
-        ]
+        lists = filter_lists(team)
+        self.fields["project"].choices = [("", "Any project")] + lists["project"]
+        self.fields["scene"].choices = [("", "Any scene")] + lists["scene"]
+        self.fields["account"].choices = [("", "Any vendor")] + lists["account"]
+        self.fields["member"].choices = [("", "Anyone")] + lists["member"]
 
     # Each filled-in field narrows the clips by its own lookup; the search box is
     # generations.studio.search's.

@@ -229,3 +229,28 @@ def test_a_clip_without_its_file_record_is_left_out(member_client, project):
     assert "Succeeded but nothing stored" not in member_client.get("/gallery/").content.decode()
     ClipFactory(generation__project=project, generation__prompt="Stored clip")
     assert "Stored clip" in member_client.get("/gallery/").content.decode()
+
+
+def test_the_filter_lists_come_in_one_query_in_order_and_for_this_team_only(
+    team, owner, member, other_team, django_assert_num_queries
+):
+    from generations.studio.forms import filter_lists
+
+    b = ProjectFactory(team=team, name="B roll")
+    a = ProjectFactory(team=team, name="A story")
+    SceneFactory(project=b, number=2, title="Dusk")
+    SceneFactory(project=b, number=1, title="Dawn")
+    first = SceneFactory(project=a, number=1, title="Opening")
+    ProjectFactory(team=other_team, name="Not ours")
+    account = VendorAccountFactory(label="Kinovi main")
+    with django_assert_num_queries(1):
+        lists = filter_lists(team)
+    assert lists["project"] == [(str(a.uuid), "A story"), (str(b.uuid), "B roll")]
+    assert [label for _, label in lists["scene"]] == [
+        "A story · 1. Opening",
+        "B roll · 1. Dawn",
+        "B roll · 2. Dusk",
+    ]
+    assert lists["scene"][0][0] == str(first.uuid)
+    assert lists["account"] == [(str(account.uuid), "Kinovi main")]
+    assert lists["member"] == sorted((u.username, u.username) for u in (owner, member))
