@@ -272,13 +272,17 @@ class SceneForm(forms.ModelForm):
 
 def _listed(queryset, kind, key, label, group=None, number=None):
     """One filter list as rows of (kind, key, label, group, number), for a UNION ALL."""
-    return queryset.order_by().annotate(
-        f_kind=Value(kind),
-        f_key=Cast(key, CharField()),
-        f_label=F(label),
-        f_group=F(group) if group else Value(""),
-        f_number=F(number) if number else Value(0),
-    ).values_list("f_kind", "f_key", "f_label", "f_group", "f_number")
+    return (
+        queryset.order_by()
+        .annotate(
+            f_kind=Value(kind),
+            f_key=Cast(key, CharField()),
+            f_label=F(label),
+            f_group=F(group) if group else Value(""),
+            f_number=F(number) if number else Value(0),
+        )
+        .values_list("f_kind", "f_key", "f_label", "f_group", "f_number")
+    )
 
 
 def filter_lists(team) -> dict[str, list[tuple[str, str]]]:

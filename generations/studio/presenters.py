@@ -3,6 +3,10 @@ costs in words, may I cancel. Presenters read; they never change a row."""
 
 from dataclasses import dataclass, field
 
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.text import Truncator
+
 from billing import ledger
 from billing.models import HoldStatus
 from generations import access, lifecycle, routing
@@ -10,6 +14,7 @@ from generations.models import State, VendorAccount
 from generations.routing import Routing
 from generations.vendors import REGISTRY, Family
 from generations.vendors.parsing import describe_seconds, join_choices
+from seedance_site.web import uuid_path
 
 # Every value some vendor offers for some family, in the order a person reads them.
 ALL_DURATIONS = sorted(
@@ -296,3 +301,51 @@ def present(g, membership=None):
         account and account.protocol in REGISTRY and account.adapter_class.supports_cancel
     )
     return g
+
+
+@dataclass(slots=True)
+class Card:
+    """A gallery card's words and addresses, written once in Python.
+
+    The gallery's hot loop: as template filters and lookups, 24 cards cost twice as much
+    to render (dates, truncation, four addresses and the duration each, per card)."""
+
+    uuid: str
+    href: str
+    video_url: str
+    poster_url: str
+    favourite_url: str
+    width: int
+    height: int
+    seconds: str
+    prompt: str
+    where: str
+    who: str
+    created_iso: str
+    created_day: str
+    vendor: str
+    is_favourite: bool
+
+
+def card(g) -> Card:
+    """`g` comes from gallery.with_cards (clip, project, scene, vendor, maker and favourite)."""
+    key = str(g.uuid)
+    created = timezone.localtime(g.created)
+    place = [g.project.name, g.scene.title if g.scene else "", g.family_label]
+    return Card(
+        uuid=key,
+        href=uuid_path("clip", key),
+        video_url=uuid_path("clip_video", key),
+        poster_url=uuid_path("clip_poster", key),
+        favourite_url=uuid_path("favourite", key),
+        width=g.clip.width,
+        height=g.clip.height,
+        seconds=str(int(g.clip.duration + 0.5)),  # as floatformat:0 rounds
+        prompt=Truncator(g.prompt).chars(90),
+        where=" · ".join(part for part in place if part),
+        who=g.created_by.username if g.created_by else "someone",
+        created_iso=created.isoformat(),
+        created_day=date_format(created, "M j"),
+        vendor=g.vendor_account.label if g.vendor_account else "",
+        is_favourite=g.is_favourite,
+    )

@@ -254,3 +254,15 @@ def test_the_filter_lists_come_in_one_query_in_order_and_for_this_team_only(
     assert lists["scene"][0][0] == str(first.uuid)
     assert lists["account"] == [(str(account.uuid), "Kinovi main")]
     assert lists["member"] == sorted((u.username, u.username) for u in (owner, member))
+
+
+def test_a_card_says_what_made_the_clip_in_words(member_client, project):
+    from generations.models import Clip
+
+    g = clip(project, prompt="x" * 120)
+    Clip.objects.filter(generation=g).update(duration=2.5)
+    html = member_client.get("/gallery/").content.decode()
+    assert '<span class="clip-duration">3 s</span>' in html  # rounded as floatformat:0
+    assert f">{'x' * 89}…</a>" in html
+    assert f"Orchard · {g.family_label}<br>" in html  # no scene: project and model
+    assert f'href="/clips/{g.uuid}/"' in html and f'action="/clips/{g.uuid}/favourite/"' in html

@@ -15,9 +15,9 @@ from generations.media.files import ranged_file_response
 from generations.models import Favourite, Generation, State
 from generations.studio import search
 from generations.studio.forms import GalleryFilterForm
-from generations.studio.presenters import present
+from generations.studio.presenters import card, present
 from seedance_site import keyset
-from seedance_site.web import back_to
+from seedance_site.web import back_to, uuid_path
 
 GALLERY_PAGE = 24
 CARD_FIELDS = [
@@ -44,7 +44,7 @@ def gallery_queryset(request):
 
 
 def with_cards(request, rows) -> list:
-    """`rows` (with pk) again, in their order, with all a card shows, in one query.
+    """The cards of `rows` (with pk), in their order, from one query.
 
     A page is chosen on the bare table first: joins and the favourite test then run for
     its 24 rows, never for every clip a filter or a search matched."""
@@ -58,7 +58,7 @@ def with_cards(request, rows) -> list:
         .only(*CARD_FIELDS)
         .in_bulk()
     )
-    return [found[row.pk] for row in rows if row.pk in found]
+    return [card(found[row.pk]) for row in rows if row.pk in found]
 
 
 @team_required
@@ -166,6 +166,9 @@ def favourite(request, uuid):
         Favourite.objects.get_or_create(user=request.user, generation=generation)
         is_favourite = True
     if request.htmx:
-        context = {"g": generation, "is_favourite": is_favourite}
+        context = {
+            "favourite_url": uuid_path("favourite", generation.uuid),
+            "is_favourite": is_favourite,
+        }
         return render(request, "generations/gallery.html#favourite", context)
     return redirect(back_to(request, reverse("clip", args=[generation.uuid])))
