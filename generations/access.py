@@ -14,7 +14,7 @@ from django.shortcuts import get_object_or_404
 
 from billing.models import Role
 from billing.teams.access import demand_role, scoped
-from generations.models import Clip, Generation, Project, Scene
+from generations.models import Clip, Generation, Project, Scene, VendorAccount
 
 
 def parse_uuid(value) -> UUID | None:
@@ -58,16 +58,33 @@ def get_scene_for_write(request, uuid) -> Scene:
 
 
 def generations(request):
-    """The current team's generations with what every page shows about them."""
+    """The current team's generations with what every page shows about them; their
+    vendor accounts come from with_accounts().
+
+    Five joins, not seven: PostgreSQL plans a join of eight tables in 3 to 15 ms, which
+    was more than a page of jobs took to read (the planner weighs every join order)."""
     return Generation.objects.filter(team=request.team).select_related(
-        "project", "scene", "vendor_account", "pinned_account", "created_by", "hold", "clip"
+        "project", "scene", "created_by", "hold", "clip"
     )
+
+
+def with_accounts(rows):
+    """Give `rows` their vendor_account and pinned_account from one query over the few
+    vendor accounts there are. Returns `rows`."""
+    wanted = {pk for g in rows for pk in (g.vendor_account_id, g.pinned_account_id) if pk}
+    accounts = VendorAccount.objects.in_bulk(wanted) if wanted else {}
+    for g in rows:
+        if g.vendor_account_id:
+            g.vendor_account = accounts[g.vendor_account_id]
+        if g.pinned_account_id:
+            g.pinned_account = accounts[g.pinned_account_id]
+    return rows
 
 
 def get_generation(request, uuid, queryset=None) -> Generation:
     """One of the team's generations; `queryset` (from generations()) may annotate it."""
     queryset = generations(request) if queryset is None else queryset
-    return get_object_or_404(queryset, uuid=_public_id(uuid))
+    return with_accounts([get_object_or_404(queryset, uuid=_public_id(uuid))])[0]
 
 
 def get_generation_for_write(request, uuid) -> Generation:

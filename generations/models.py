@@ -221,6 +221,14 @@ class State(models.TextChoices):
     NEEDS_ATTENTION = "needs_attention", "Needs attention"
 
 
+def family_label(family: str) -> str:
+    """A model family's name as people read it; an unknown one as it is stored."""
+    try:
+        return Family(family).label
+    except ValueError:
+        return family
+
+
 class GenerationQuerySet(models.QuerySet):
     def active(self):
         return self.exclude(state__in=Generation.FINISHED)
@@ -368,10 +376,7 @@ class Generation(models.Model):
 
     @property
     def family_label(self) -> str:
-        try:
-            return Family(self.family).label
-        except ValueError:
-            return self.family
+        return family_label(self.family)
 
     def log(self, kind: str, message: str, **data) -> "GenerationEvent":
         return GenerationEvent.objects.create(

@@ -10,7 +10,7 @@ from django.utils.text import Truncator
 from billing import ledger
 from billing.models import HoldStatus
 from generations import access, lifecycle, routing
-from generations.models import State, VendorAccount
+from generations.models import State, VendorAccount, family_label
 from generations.routing import Routing
 from generations.vendors import REGISTRY, Family
 from generations.vendors.parsing import describe_seconds, join_choices
@@ -327,25 +327,25 @@ class Card:
     is_favourite: bool
 
 
-def card(g) -> Card:
-    """`g` comes from gallery.with_cards (clip, project, scene, vendor, maker and favourite)."""
-    key = str(g.uuid)
-    created = timezone.localtime(g.created)
-    place = [g.project.name, g.scene.title if g.scene else "", g.family_label]
+def card(row: dict) -> Card:
+    """`row` holds gallery.CARD_FIELDS and is_favourite, as values() gives them."""
+    key = str(row["uuid"])
+    created = timezone.localtime(row["created"])
+    place = [row["project__name"], row["scene__title"] or "", family_label(row["family"])]
     return Card(
         uuid=key,
         href=uuid_path("clip", key),
         video_url=uuid_path("clip_video", key),
         poster_url=uuid_path("clip_poster", key),
         favourite_url=uuid_path("favourite", key),
-        width=g.clip.width,
-        height=g.clip.height,
-        seconds=str(int(g.clip.duration + 0.5)),  # as floatformat:0 rounds
-        prompt=Truncator(g.prompt).chars(90),
+        width=row["clip__width"],
+        height=row["clip__height"],
+        seconds=str(int(row["clip__duration"] + 0.5)),  # as floatformat:0 rounds
+        prompt=Truncator(row["prompt"]).chars(90),
         where=" · ".join(part for part in place if part),
-        who=g.created_by.username if g.created_by else "someone",
+        who=row["created_by__username"] or "someone",
         created_iso=created.isoformat(),
         created_day=date_format(created, "M j"),
-        vendor=g.vendor_account.label if g.vendor_account else "",
-        is_favourite=g.is_favourite,
+        vendor=row["vendor_account__label"] or "",
+        is_favourite=row["is_favourite"],
     )
