@@ -34,7 +34,9 @@ def submit_generations(team, user, data: dict) -> list[Generation]:
     `data` is a valid GenerateForm's cleaned_data. Raises ratelimit.TooFast,
     lifecycle.SubmitRefused or ledger.Refused with a member-readable message.
     """
-    with ratelimit.starting(user, data["variants"]), transaction.atomic():
+    # One transaction: the rate check's own (it holds the member's place until the
+    # rows exist), which the project, scene and jobs below share.
+    with ratelimit.starting(user, data["variants"]):
         project = data["project"]
         if project is None:
             project = create_project(team, user, name=data["new_project"].strip())
