@@ -140,14 +140,25 @@ def reading_newest_first(found: Found):
     if not found.read_newest_first:
         yield
         return
+    names = (
+        "'enable_sort', 'enable_seqscan', 'enable_bitmapscan', 'max_parallel_workers_per_gather'"
+    )
+    nested = connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "SELECT set_config('enable_sort', 'off', true), "
-            "set_config('enable_seqscan', 'off', true), "
-            "set_config('enable_bitmapscan', 'off', true), "
-            "set_config('max_parallel_workers_per_gather', '0', true)"
+            "SELECT set_config(name, CASE WHEN vartype = 'bool' THEN 'off' ELSE '0' END, true) "
+            "FROM pg_settings WHERE name = ANY(%s)",
+            [names],
         )
-        yield
+        try:
+            yield
+        finally:
+            if nested:
+                # SET LOCAL lasts to the end of the outer transaction, not of a savepoint.
+                cursor.execute(
+                    "SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name = ANY(%s)",
+                    [names],
+                )
 
 
 def ranked_page(ranked: list, size: int, cursor: str) -> Page:

@@ -152,3 +152,25 @@ def test_a_rarer_word_found_by_the_index_is_ranked_unless_too_many_match(
 def test_words_are_what_the_search_sees():
     assert search.words("  Fox:* & (snow) | it's ") == ["fox", "snow", "it", "s"]
     assert len(search.words("word " * 50)) == search.MAX_WORDS
+
+
+@on_postgres
+def test_holding_the_planner_to_the_walk_ends_with_the_page_query(project):
+    from django.db import connection
+
+    from generations.models import Generation
+
+    def setting(name):
+        with connection.cursor() as cursor:
+            cursor.execute(f"SHOW {name}")
+            return cursor.fetchone()[0]
+
+    found = search.Found(Generation.objects.all(), search.Order.NEWEST, read_newest_first=True)
+    before = setting("max_parallel_workers_per_gather")
+    # The test runs inside a transaction, as a view under ATOMIC_REQUESTS would.
+    with search.reading_newest_first(found):
+        assert setting("enable_sort") == "off"
+        assert setting("max_parallel_workers_per_gather") == "0"
+    assert setting("enable_sort") == "on"
+    assert setting("enable_bitmapscan") == "on"
+    assert setting("max_parallel_workers_per_gather") == before
