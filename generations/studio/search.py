@@ -140,9 +140,12 @@ def reading_newest_first(found: Found):
     if not found.read_newest_first:
         yield
         return
-    names = (
-        "'enable_sort', 'enable_seqscan', 'enable_bitmapscan', 'max_parallel_workers_per_gather'"
-    )
+    names = [
+        "enable_sort",
+        "enable_seqscan",
+        "enable_bitmapscan",
+        "max_parallel_workers_per_gather",
+    ]
     nested = connection.in_atomic_block
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
