@@ -102,7 +102,8 @@ def _place(placed: Hold, project, now, *, explain=False) -> Hold | None:
         if explain:
             usage.lock_rows(placed, month)
             available, _ = team_accounts(placed.team_id, lock=True)
-            check_limits(placed.team, placed.member, project, placed.amount, available.balance)
+            balance = available.balance
+            check_limits(placed.team, placed.member, project, placed.amount, balance, month)
         reserved = usage.reserve(cursor, placed, cap, month)
         accounts = set_aside(cursor, placed.team_id, placed.amount) if reserved else None
         if accounts is None:

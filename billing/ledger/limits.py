@@ -21,11 +21,13 @@ def refusal(team, member, project, amount, available=None) -> Refused | None:
     return None
 
 
-def check_limits(team, member, project, amount, available) -> None:
+def check_limits(team, member, project, amount, available, month=None) -> None:
     """Raise `Refused` naming the first limit `amount` passes: team, role, member, project.
 
     `hold` places a hold with guarded updates and comes here only when one of them
-    stops, to say why; quotes come here through `refusal`.
+    stops, to say why, passing the `month` its guard counted in (the current one
+    by default), so the two agree across midnight at a month's end; quotes come
+    here through `refusal`.
     """
     if amount > available:
         raise Refused(
@@ -39,7 +41,7 @@ def check_limits(team, member, project, amount, available) -> None:
         row = (
             Membership.objects.filter(team=team, user=member)
             .order_by()
-            .annotate(used=usage_of_membership())
+            .annotate(used=usage_of_membership(month))
             .values_list("role", "monthly_cap", "used")
             .first()
         )

@@ -129,10 +129,10 @@ def _this_month(month: dt.date):
     return F("pending") + spent
 
 
-def usage_of_membership() -> Coalesce:
-    """member_usage_this_month as a subquery, to annotate Membership rows with."""
+def usage_of_membership(month: dt.date | None = None) -> Coalesce:
+    """member_usage_this_month (or in `month`) as a subquery, to annotate Membership rows with."""
     rows = MemberUsage.objects.filter(team_id=OuterRef("team_id"), member_id=OuterRef("user_id"))
-    total = rows.annotate(total=_this_month(month_of())).values("total")[:1]
+    total = rows.annotate(total=_this_month(month or month_of())).values("total")[:1]
     return Coalesce(Subquery(total), 0, output_field=BigIntegerField())
 
 

@@ -168,6 +168,20 @@ def test_a_capture_that_lands_late_counts_in_its_own_month(funded, capped, monke
     assert ledger.problems() == []
 
 
+def test_a_hold_in_a_months_last_instant_is_checked_against_that_month(funded, capped, monkeypatch):
+    this_month = ledger.month_start()
+    at(this_month - dt.timedelta(minutes=5), monkeypatch)
+    ledger.capture(ledger.hold(funded, capped, None, 38 * USD, "A", "gen-1"), 38 * USD, "ark", "A")
+    # The hold reads the clock a microsecond before midnight; its refusal is worked out after.
+    clock = iter([this_month - dt.timedelta(microseconds=1)])
+    monkeypatch.setattr(timezone, "now", lambda: next(clock, this_month))
+
+    with pytest.raises(ledger.Refused) as refused:
+        ledger.hold(funded, capped, None, 5 * USD, "B", "gen-2")
+
+    assert (refused.value.limit, refused.value.left) == ("member", 2 * USD)
+
+
 def test_the_cap_reads_the_running_total(funded, capped):
     project = Project(spend_cap=None)
     ledger.capture(
