@@ -21,6 +21,7 @@ It measures:
 """
 
 import datetime as dt
+import importlib
 import random
 import statistics
 import threading
@@ -28,6 +29,7 @@ import time
 import uuid
 
 import pytest
+from django.apps import apps
 from django.db import connection
 from django.db.models import Sum
 from django.test import Client
@@ -41,6 +43,8 @@ from billing.models import (
     Hold,
     HoldStatus,
     Membership,
+    MemberUsage,
+    ProjectUsage,
     Transfer,
     TransferKind,
 )
@@ -153,8 +157,8 @@ def test_holds_per_second():
 def seed_history(team, members, vendors, transfers):
     """`transfers` transfers over 90 days: grants, then jobs held and captured or released.
 
-    Written with bulk_create, then the cached balances are set from the rows,
-    so reconcile_ledger must agree.
+    Written with bulk_create, then the cached balances and the members' and
+    projects' running totals are set from the rows, so reconcile_ledger must agree.
     """
     rnd = random.Random(7)
     available, holds = (
@@ -227,6 +231,10 @@ def seed_history(team, members, vendors, transfers):
         credits = Transfer.objects.filter(credit=account).aggregate(s=Sum("amount"))["s"] or 0
         debits = Transfer.objects.filter(debit=account).aggregate(s=Sum("amount"))["s"] or 0
         Account.objects.filter(pk=account.pk).update(balance=credits - debits)
+    MemberUsage.objects.all().delete()
+    ProjectUsage.objects.all().delete()
+    # Counted as the migration that introduced the running totals counted the history.
+    importlib.import_module("billing.migrations.0008_usage_running_totals").count_usage(apps, None)
 
 
 def timed(client, url, data=None, runs=5, **headers):
