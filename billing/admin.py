@@ -34,7 +34,14 @@ class InvitationAdmin(admin.ModelAdmin):
 # Read-only: money moves only through billing.ledger, and corrections are new
 # transfers (the Grants page), never edits here.
 
-from billing.models import Account, AuditEntry, Hold, Transfer  # noqa: E402
+from billing.models import (  # noqa: E402
+    Account,
+    AuditEntry,
+    Hold,
+    MemberUsage,
+    ProjectUsage,
+    Transfer,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -72,6 +79,20 @@ class HoldAdmin(ReadOnlyAdmin):
     list_select_related = ["team", "member"]
     search_fields = ["uuid", "team__name", "reference", "idempotency_key", "project_name"]
     date_hierarchy = "created"
+
+
+@admin.register(MemberUsage)
+class MemberUsageAdmin(ReadOnlyAdmin):
+    list_display = ["member", "team", "pending", "month", "spent"]
+    list_select_related = ["member", "team"]
+    search_fields = ["member__username", "team__name"]
+
+
+@admin.register(ProjectUsage)
+class ProjectUsageAdmin(ReadOnlyAdmin):
+    list_display = ["project_uuid", "team", "pending", "spent"]
+    list_select_related = ["team"]
+    search_fields = ["project_uuid", "team__name"]
 
 
 @admin.register(AuditEntry)

@@ -12,34 +12,38 @@ Other apps call five operations and read a few:
 
 Amounts are integers in micro-dollars ($1 = MICROS = 1_000_000). Every write follows
 one recipe, like openedx-ledger but with real locks: in one `atomic()`, lock
-the team's two account rows (AVAILABLE, then HOLDS: a fixed order, so two
-writers never wait on each other in a cycle), look up the idempotency key,
+the team's two account rows (AVAILABLE, then HOLDS), look up the idempotency key,
 check the limits, then move balances with conditional `F()` updates and write
-the transfer rows. On SQLite `select_for_update()` is a no-op, but settings
-open every transaction IMMEDIATE, so writers are serialized anyway. The
+the transfer rows. A hold, the one write on every job, does the same in fewer
+statements: holds.py says how. On SQLite `select_for_update()` is a no-op, but
+settings open every transaction IMMEDIATE, so writers are serialized anyway. The
 database keeps the last guards: balances that must not go negative have a
 CheckConstraint, and keys are unique per team and operation.
 
+Rows are locked in one fixed order, so two writers never wait on each other in a
+cycle: the hold (a new hold's key, or the hold a capture or release resolves),
+then the member's and the project's usage rows (usage.py), then the team's
+AVAILABLE and HOLDS accounts, then a system account. Each lock is kept to the end
+of its transaction.
+
 System accounts (GRANTS, ADJUSTMENTS, VENDOR_SPEND) are shared by all teams,
 so they are never locked up front: each operation touches at most one of them,
-always after the team's rows, and the UPDATE itself holds its row lock to the
-end of the transaction. Call one ledger operation per transaction when several
-teams are involved, or you bring back the possibility of a lock cycle.
+always after the team's rows. Call one ledger operation per transaction when several
+teams, members or projects are involved (several holds for one member in one
+project, as a job's variants are, are fine), or you bring back the possibility of a
+lock cycle.
 
 The modules, lowest floor first: money (micro-dollars as text, no database),
-errors, accounts (locking and moving balances), reports (reading), limits (caps),
-holds and grants (the writes), reconcile (proving the books).
+errors, rows (inserting a row without the ORM's per-call work), accounts
+(locking and moving balances), reports (reading), usage (the running totals
+the caps read), limits (caps), holds and grants (the writes), reconcile
+(proving the books).
 """
 
 from billing.ledger.errors import KeyReused, LedgerError, Refused
 from billing.ledger.grants import adjust, grant
 from billing.ledger.holds import capture, hold, release
-from billing.ledger.limits import (
-    member_usage_this_month,
-    members_usage_this_month,
-    project_usage,
-    refusal,
-)
+from billing.ledger.limits import refusal
 from billing.ledger.money import MAX_AMOUNT, MICROS, cap_text, dollars, month_start, parse_dollars
 from billing.ledger.reconcile import problems, summary
 from billing.ledger.reports import (
@@ -51,6 +55,11 @@ from billing.ledger.reports import (
     spend_by_day,
     statement,
     statement_lines,
+)
+from billing.ledger.usage import (
+    member_usage_this_month,
+    members_usage_this_month,
+    project_usage,
 )
 
 __all__ = [

@@ -35,17 +35,50 @@ def clip(text, length) -> str:
 
 
 def team_accounts(team_id, *, lock: bool) -> tuple[Account, Account]:
-    """The team's AVAILABLE and HOLDS accounts, created on first use, locked in pk order."""
-    query = Account.objects.filter(team_id=team_id, kind__in=TEAM_ACCOUNT_KINDS).order_by("pk")
+    """The team's AVAILABLE and HOLDS accounts, created on first use, locked in that order.
+
+    AVAILABLE's row lock is the team's lock: every write takes it before HOLDS
+    ("available" sorts first), `set_aside` included.
+    """
+    query = Account.objects.filter(team_id=team_id, kind__in=TEAM_ACCOUNT_KINDS).order_by("kind")
     if lock:
-        query = query.select_for_update()
+        # NO KEY: the balance changes, the key does not, so a transfer being written
+        # elsewhere need not wait for this transaction to check its foreign key.
+        query = query.select_for_update(no_key=True)
     accounts = {a.kind: a for a in query}
     if len(accounts) < len(TEAM_ACCOUNT_KINDS):
-        # AVAILABLE first, so it gets the lower pk and the lock order matches.
+        # AVAILABLE first, so it gets the lower pk, as the statement and admin list it.
         for kind in TEAM_ACCOUNT_KINDS:
             Account.objects.get_or_create(team_id=team_id, kind=kind)
         accounts = {a.kind: a for a in query.all()}
     return accounts[AccountKind.AVAILABLE], accounts[AccountKind.HOLDS]
+
+
+# Hand-written SQL, as in usage.py: the hold path runs these on every hold.
+TAKE_FROM_AVAILABLE = (
+    "UPDATE billing_account SET balance = balance - %s "
+    "WHERE team_id = %s AND kind = %s AND balance >= %s RETURNING id"
+)
+ADD_TO_HOLDS = (
+    "UPDATE billing_account SET balance = balance + %s "
+    "WHERE team_id = %s AND kind = %s RETURNING id"
+)
+
+
+def set_aside(cursor, team_id, amount) -> tuple[int, int] | None:
+    """Move `amount` from the team's AVAILABLE to its HOLDS balance: (their pks).
+
+    The conditional UPDATE of AVAILABLE takes the team's lock and checks the
+    balance in one statement. None when the balance is short or the team has no
+    accounts yet; the caller rolls back and asks why.
+    """
+    cursor.execute(TAKE_FROM_AVAILABLE, [amount, team_id, AccountKind.AVAILABLE.value, amount])
+    available = cursor.fetchone()
+    if available is None:
+        return None
+    cursor.execute(ADD_TO_HOLDS, [amount, team_id, AccountKind.HOLDS.value])
+    holds = cursor.fetchone()
+    return (available[0], holds[0]) if holds is not None else None
 
 
 def system_account(kind, vendor="", vendor_label="") -> Account:

@@ -1,23 +1,39 @@
-"""Money set aside for a job, then captured at what the vendor charged or released."""
+"""Money set aside for a job, then captured at what the vendor charged or released.
+
+A hold is the one write on every job, so it takes a short road, in the lock order
+of the package docstring. It writes the hold row first, skipped when its key is
+taken (the unique constraint is the key lookup); then guarded UPDATEs count it in
+the member's and the project's usage rows (their WHERE checks the caps) and take
+it from AVAILABLE (the WHERE checks the balance; this takes the team's lock, as
+late as it can, so the team's other writers wait only for this statement, the
+two after it and the commit). When a guard stops it, everything is rolled back and the hold goes again
+the long way, locking the same rows in the same order and asking `check_limits`
+why. Six statements for the usual hold, none of them summing history.
+"""
 
 import uuid
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from billing.ledger import rows, usage
 from billing.ledger.accounts import (
     check_amount,
     check_key,
     clip,
     move_money,
     same_call,
+    set_aside,
     system_account,
     team_accounts,
 )
 from billing.ledger.errors import LedgerError
 from billing.ledger.limits import check_limits
 from billing.ledger.money import dollars
-from billing.models import Account, AccountKind, Hold, HoldStatus, TransferKind
+from billing.models import AccountKind, Hold, HoldStatus, Transfer, TransferKind
+
+# The unique constraint that makes a hold's key idempotent (one_hold_per_team_and_key).
+KEY_COLUMNS = ("team_id", "idempotency_key")
 
 
 def _hold_arguments(hold: Hold) -> dict:
@@ -30,14 +46,14 @@ def _hold_arguments(hold: Hold) -> dict:
     }
 
 
-# Long with its docstring, which is the contract callers rely on; the body is one
-# transaction (lock, repeat check, limits, hold row, transfer) that reads best unbroken.
 def hold(team, member, project, amount, memo, key, reference="") -> Hold:
     """Set `amount` aside from the team's available balance for a job.
 
     `member` is the User spending; `project` is None or any object with `.uuid`,
     `.name` and `.spend_cap` (micro-dollars, None for no cap). Checked together
-    with the hold, under the team's lock: the team's available balance, the
+    with the hold, each under the lock of the row that counts it (the team's
+    AVAILABLE account, the member's and the project's usage rows), so two holds
+    never both pass a limit only one fits: the team's available balance, the
     member's `Membership.monthly_cap` (spent this calendar month in UTC plus all
     of the member's pending holds) and the project's lifetime cap (spent plus
     pending holds). A refusal raises `Refused` saying which limit, what was
@@ -49,75 +65,94 @@ def hold(team, member, project, amount, memo, key, reference="") -> Hold:
     """
     check_amount(amount)
     check_key(key)
-    memo, reference = clip(memo, 500), clip(reference, 200)
-    arguments = {
-        "member": member.pk if member is not None else None,
-        "project": uuid.UUID(str(project.uuid)) if project is not None else None,
-        "amount": amount,
-        "memo": memo,
-        "reference": reference,
-    }
-
-    def repeat():
-        first = Hold.objects.filter(team=team, idempotency_key=key).first()
-        if first is not None:
-            return same_call(first, _hold_arguments(first), arguments, "hold", key)
-        return None
-
-    try:
-        with transaction.atomic():
-            available, holds = team_accounts(team.pk, lock=True)
-            if (first := repeat()) is not None:
-                return first
-            check_limits(team, member, project, amount, available.balance)
-            now = timezone.now()
-            placed = Hold.objects.create(
-                team=team,
-                member=member,
-                project_uuid=arguments["project"],
-                project_name=clip(project.name, 200) if project is not None else "",
-                amount=amount,
-                memo=memo,
-                reference=reference,
-                idempotency_key=key,
-                created=now,
-            )
-            move_money(
-                available,
-                holds,
-                amount,
-                TransferKind.HOLD,
-                **_hold_fields(placed),
-                memo=memo,
-                created_by=member,
-                created=now,
-            )
-            return placed
-    except IntegrityError:
-        # Another process won the race for this key; its hold is the answer.
-        if (first := repeat()) is not None:
-            return first
-        raise
+    now = timezone.now()
+    placed = Hold(
+        team=team,
+        member=member,
+        project_uuid=uuid.UUID(str(project.uuid)) if project is not None else None,
+        project_name=clip(project.name, 200) if project is not None else "",
+        amount=amount,
+        memo=clip(memo, 500),
+        reference=clip(reference, 200),
+        idempotency_key=key,
+        created=now,
+    )
+    with transaction.atomic():
+        if (done := _place(placed, project, now)) is not None:
+            return done
+        # A balance, a cap or a missing usage row stopped it: undo, then again, asking why.
+        transaction.set_rollback(True)
+    with transaction.atomic():
+        return _place(placed, project, now, explain=True)
 
 
-def _hold_fields(h: Hold) -> dict:
+def _place(placed: Hold, project, now, *, explain=False) -> Hold | None:
+    """Write the hold and its transfer and move the balances and usage, in the caller's atomic().
+
+    Returns the new Hold, or the first one under its key; None when a guard stops
+    it. With `explain`, the rows the guards would lock are locked first (created
+    if new) and `check_limits` raises `Refused` saying why before anything moves.
+    """
+    cap = getattr(project, "spend_cap", None) if project is not None else None
+    month = usage.month_of(now)
+    with connection.cursor() as cursor:
+        pk = rows.insert(cursor, placed, returning=True, unless_conflict_on=KEY_COLUMNS)
+        if pk is None:
+            return _first_under_key(placed)
+        if explain:
+            usage.lock_rows(placed, month)
+            available, _ = team_accounts(placed.team_id, lock=True)
+            balance = available.balance
+            check_limits(placed.team, placed.member, project, placed.amount, balance, month)
+        reserved = usage.reserve(cursor, placed, cap, month)
+        accounts = set_aside(cursor, placed.team_id, placed.amount) if reserved else None
+        if accounts is None:
+            if explain:  # Unreachable: checked with every row locked.
+                raise LedgerError("The balances changed while the hold was being placed.")
+            return None
+        transfer = Transfer(
+            debit_id=accounts[0],
+            credit_id=accounts[1],
+            amount=placed.amount,
+            kind=TransferKind.HOLD,
+            memo=placed.memo,
+            created_by_id=placed.member_id,
+            hold_id=pk,
+            created=now,
+            **_copied_fields(placed),
+        )
+        rows.insert(cursor, transfer)
+    placed.pk = pk
+    placed._state.adding, placed._state.db = False, connection.alias
+    return placed
+
+
+def _first_under_key(placed: Hold) -> Hold:
+    """The hold already under `placed`'s key, if it was asked for with the same arguments."""
+    first = Hold.objects.filter(
+        team_id=placed.team_id, idempotency_key=placed.idempotency_key
+    ).first()
+    if first is None:  # Unreachable: holds are never deleted.
+        raise LedgerError("The hold under this key disappeared.")
+    return same_call(
+        first, _hold_arguments(first), _hold_arguments(placed), "hold", placed.idempotency_key
+    )
+
+
+def _copied_fields(h: Hold) -> dict:
     return {
         "team_id": h.team_id,
         "member_id": h.member_id,
         "project_uuid": h.project_uuid,
         "project_name": h.project_name,
         "reference": h.reference,
-        "hold": h,
     }
 
 
-def _locked_hold(hold) -> tuple[Account, Account, Hold]:
-    available, holds = team_accounts(hold.team_id, lock=True)
-    return available, holds, Hold.objects.select_for_update().get(pk=hold.pk)
+def _hold_fields(h: Hold) -> dict:
+    return _copied_fields(h) | {"hold": h}
 
 
-# Over 50 lines on purpose: one transaction read top to bottom (lock, claim, then up to
-# three transfers), so the order of the locks and the moves stays in view.
 def capture(hold, actual, vendor, vendor_label, memo="") -> Hold:
     """Charge `actual` micro-dollars of a pending hold to the vendor's spend account.
 
@@ -134,7 +169,7 @@ def capture(hold, actual, vendor, vendor_label, memo="") -> Hold:
     """
     check_amount(actual, allow_zero=True)
     with transaction.atomic():
-        available, holds, locked = _locked_hold(hold)
+        locked = Hold.objects.select_for_update().get(pk=hold.pk)
         if locked.status == HoldStatus.CAPTURED:
             return locked
         if locked.status == HoldStatus.RELEASED:
@@ -143,59 +178,70 @@ def capture(hold, actual, vendor, vendor_label, memo="") -> Hold:
             raise ValueError("capture() needs the vendor key that charged for the job.")
 
         from_hold = min(actual, locked.amount)
-        drawn = min(actual - from_hold, available.balance)
-        shortfall = actual - from_hold - drawn
         now = timezone.now()
-        claimed = Hold.objects.filter(pk=locked.pk, status=HoldStatus.PENDING).update(
+        usage.settle(locked, from_hold, now)
+        available, holds = team_accounts(locked.team_id, lock=True)
+        drawn = min(actual - from_hold, available.balance)
+        if drawn:
+            usage.settle(locked, drawn, now, pending=False)
+        _resolve(
+            locked,
             status=HoldStatus.CAPTURED,
             captured_amount=from_hold + drawn,
-            shortfall=shortfall,
+            shortfall=actual - from_hold - drawn,
             resolved=now,
         )
-        if claimed != 1:  # Unreachable under the lock; never move money twice.
-            raise LedgerError("This hold changed while it was being captured.")
-
-        common = _hold_fields(locked) | {"created": now}
         if from_hold:
             spend = system_account(AccountKind.VENDOR_SPEND, vendor, vendor_label)
-            note = memo or locked.memo
-            if shortfall:
-                note = (
-                    f"{note} — shortfall: the vendor charged {dollars(actual)} against a "
-                    f"{dollars(locked.amount)} hold and the team had {dollars(drawn)} "
-                    f"available for the rest; {dollars(shortfall)} is unpaid."
-                ).lstrip(" —")
-            vendor_fields = {"vendor": vendor, "vendor_label": clip(vendor_label, 200)}
-            move_money(
-                holds,
-                spend,
-                from_hold,
-                TransferKind.CAPTURE,
-                **common,
-                **vendor_fields,
-                memo=clip(note, 500),
-            )
-            if drawn:
-                move_money(
-                    available,
-                    spend,
-                    drawn,
-                    TransferKind.OVERAGE,
-                    **common,
-                    **vendor_fields,
-                    memo=f"{dollars(drawn)} charged beyond the {dollars(locked.amount)} hold",
-                )
+            _charge(locked, holds, available, spend, actual, vendor_label, memo)
         if rest := locked.amount - from_hold:
             move_money(
                 holds,
                 available,
                 rest,
                 TransferKind.RETURN,
-                **common,
+                **_hold_fields(locked),
+                created=now,
                 memo=f"Unused {dollars(rest)} of the hold returned",
             )
-        locked.refresh_from_db()
         return locked
+
+
+def _resolve(locked: Hold, **changes) -> None:
+    """Move a locked, pending hold to its resolution, once; `locked` then shows it."""
+    claimed = Hold.objects.filter(pk=locked.pk, status=HoldStatus.PENDING).update(**changes)
+    if claimed != 1:  # Unreachable under the lock; never move money twice.
+        raise LedgerError("This hold changed while it was being resolved.")
+    for name, value in changes.items():
+        setattr(locked, name, value)
+
+
+def _charge(locked: Hold, holds, available, spend, actual, vendor_label, memo) -> None:
+    """The capture's transfers to the vendor: from the hold, then any overage drawn."""
+    from_hold = min(actual, locked.amount)
+    drawn = locked.captured_amount - from_hold
+    common = _hold_fields(locked) | {
+        "created": locked.resolved,
+        "vendor": spend.vendor,
+        "vendor_label": clip(vendor_label, 200),
+    }
+    note = memo or locked.memo
+    if locked.shortfall:
+        note = (
+            f"{note} — shortfall: the vendor charged {dollars(actual)} against a "
+            f"{dollars(locked.amount)} hold and the team had {dollars(drawn)} "
+            f"available for the rest; {dollars(locked.shortfall)} is unpaid."
+        ).lstrip(" —")
+    move_money(holds, spend, from_hold, TransferKind.CAPTURE, **common, memo=clip(note, 500))
+    if drawn:
+        move_money(
+            available,
+            spend,
+            drawn,
+            TransferKind.OVERAGE,
+            **common,
+            memo=f"{dollars(drawn)} charged beyond the {dollars(locked.amount)} hold",
+        )
 
 
 def release(hold, reason) -> Hold:
@@ -205,17 +251,15 @@ def release(hold, reason) -> Hold:
     raises LedgerError.
     """
     with transaction.atomic():
-        available, holds, locked = _locked_hold(hold)
+        locked = Hold.objects.select_for_update().get(pk=hold.pk)
         if locked.status == HoldStatus.RELEASED:
             return locked
         if locked.status == HoldStatus.CAPTURED:
             raise LedgerError("This hold was already captured, so it cannot be released.")
         now = timezone.now()
-        claimed = Hold.objects.filter(pk=locked.pk, status=HoldStatus.PENDING).update(
-            status=HoldStatus.RELEASED, resolved=now
-        )
-        if claimed != 1:  # Unreachable under the lock; never move money twice.
-            raise LedgerError("This hold changed while it was being released.")
+        usage.settle(locked, 0, now)
+        available, holds = team_accounts(locked.team_id, lock=True)
+        _resolve(locked, status=HoldStatus.RELEASED, resolved=now)
         move_money(
             holds,
             available,
@@ -225,5 +269,4 @@ def release(hold, reason) -> Hold:
             created=now,
             memo=clip(reason, 500) or "Hold released",
         )
-        locked.refresh_from_db()
         return locked

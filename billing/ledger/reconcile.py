@@ -1,10 +1,25 @@
 """Proving the books: what `manage.py reconcile_ledger` reports."""
 
+import datetime as dt
+
 from django.apps import apps
-from django.db.models import Count, F, Q, Sum
+from django.db.models import Count, DateField, F, Q, Sum
+from django.db.models.functions import TruncMonth
 
 from billing.ledger.reports import sum_of
-from billing.models import Account, AccountKind, Hold, HoldStatus, Team, Transfer, TransferKind
+from billing.ledger.usage import month_of
+from billing.models import (
+    SPEND_KINDS,
+    Account,
+    AccountKind,
+    Hold,
+    HoldStatus,
+    MemberUsage,
+    ProjectUsage,
+    Team,
+    Transfer,
+    TransferKind,
+)
 
 # Which accounts each kind of transfer may move money between.
 ALLOWED_MOVES = {
@@ -29,7 +44,7 @@ def _some(ids, limit=5) -> str:
 
 def problems() -> list[str]:
     """Everything wrong with the ledger, in words; an empty list means it reconciles."""
-    found = _transfer_problems() + _balance_problems() + _hold_problems()
+    found = _transfer_problems() + _balance_problems() + _hold_problems() + _usage_problems()
     # Apps whose objects own holds check them too (generations: jobs against holds),
     # without the ledger knowing what they are.
     for config in apps.get_app_configs():
@@ -152,6 +167,64 @@ def _hold_problems() -> list[str]:
                 wrong.append("both drew beyond the hold and returned part of it")
         if wrong:
             found.append(f"Hold #{pk} ({status}) " + "; ".join(wrong) + ".")
+    return found
+
+
+def _totals(query, *keys) -> dict:
+    rows = query.values_list(*keys).annotate(total=Sum("amount")).order_by()
+    return {tuple(row[:-1]): row[-1] for row in rows}
+
+
+def _usage_problems() -> list[str]:
+    """Running totals (usage.py) that disagree with the holds and transfers they count."""
+    return _member_usage_problems() + _project_usage_problems()
+
+
+def _member_usage_problems() -> list[str]:
+    found = []
+    held = _totals(
+        Hold.objects.filter(status=HoldStatus.PENDING).exclude(member=None), "team", "member"
+    )
+    month = TruncMonth("created", tzinfo=dt.UTC, output_field=DateField())
+    spend = Transfer.objects.filter(kind__in=SPEND_KINDS).exclude(member=None)
+    spent = _totals(spend.annotate(month=month), "team", "member", "month")
+    rows = MemberUsage.objects.values_list("team", "member", "pending", "month", "spent")
+    seen = set()
+    for team, member, row_pending, row_month, row_spent in rows.order_by("pk"):
+        seen.add((team, member))
+        want = (held.get((team, member), 0), spent.get((team, member, row_month), 0))
+        if (row_pending, row_spent) != want:
+            found.append(
+                f"Member #{member} of team #{team} shows {row_pending} pending and {row_spent} "
+                f"spent in {row_month:%B %Y}, but the holds and transfers add up to {want[0]} "
+                f"and {want[1]}."
+            )
+    this_month = month_of()
+    counting = held.keys() | {key[:2] for key in spent if key[2] >= this_month}
+    if missing := sorted(counting - seen):
+        found.append(f"{len(missing)} member(s) have usage but no usage row: {_some(missing)}.")
+    return found
+
+
+def _project_usage_problems() -> list[str]:
+    found = []
+    pending = Hold.objects.filter(status=HoldStatus.PENDING).exclude(project_uuid=None)
+    held = _totals(pending, "team", "project_uuid")
+    spend = Transfer.objects.filter(kind__in=SPEND_KINDS).exclude(project_uuid=None)
+    spent = _totals(spend, "team", "project_uuid")
+    rows = ProjectUsage.objects.values_list("team", "project_uuid", "pending", "spent")
+    seen = set()
+    for team, project, row_pending, row_spent in rows.order_by("pk"):
+        seen.add((team, project))
+        want = (held.get((team, project), 0), spent.get((team, project), 0))
+        if (row_pending, row_spent) != want:
+            found.append(
+                f"Project {project} of team #{team} shows {row_pending} pending and "
+                f"{row_spent} spent, but the holds and transfers add up to {want[0]} and "
+                f"{want[1]}."
+            )
+    if missing := sorted((held.keys() | spent.keys()) - seen, key=str):
+        found.append(f"{len(missing)} project(s) have usage but no usage row: {_some(missing)}.")
     return found
 
 

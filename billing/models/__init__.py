@@ -8,6 +8,8 @@ from billing.models.ledger import (
     AccountKind,
     Hold,
     HoldStatus,
+    MemberUsage,
+    ProjectUsage,
     Transfer,
     TransferKind,
 )
@@ -34,7 +36,9 @@ __all__ = [
     "HoldStatus",
     "Invitation",
     "InvitationQuerySet",
+    "MemberUsage",
     "Membership",
+    "ProjectUsage",
     "Role",
     "Team",
     "Transfer",

@@ -259,3 +259,62 @@ class Hold(models.Model):
     @property
     def is_pending(self) -> bool:
         return self.status == HoldStatus.PENDING
+
+
+class MemberUsage(models.Model):
+    """What counts against a member's monthly cap, kept up as the ledger moves money.
+
+    `pending` is the sum of the member's pending holds in the team; `spent` is what
+    they were charged in `month` (the first day of a UTC calendar month; spend in an
+    earlier month no longer counts). The hold, capture or release that changes them
+    updates this row in its own transaction, under the team's lock, so a cap check
+    reads one row instead of summing the member's history on every hold;
+    `reconcile_ledger` proves the row against the holds and transfers.
+    """
+
+    # The unique constraint below leads with the team, so the team needs no index of its own.
+    team = models.ForeignKey(Team, models.PROTECT, related_name="+", db_index=False)
+    # Gone with the user, as their holds and transfers forget them (SET_NULL).
+    member = models.ForeignKey(settings.AUTH_USER_MODEL, models.CASCADE, related_name="+")
+    pending = models.BigIntegerField(default=0)
+    month = models.DateField()
+    spent = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "member"], name="one_usage_per_member"),
+            models.CheckConstraint(
+                condition=models.Q(pending__gte=0, spent__gte=0),
+                name="member_usage_not_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return (
+            f"{self.member_id} in {self.team_id}: {self.pending} µ$ pending, {self.spent} µ$ spent"
+        )
+
+
+class ProjectUsage(models.Model):
+    """What counts against a project's cap: its pending holds and all it has spent.
+
+    Kept up like MemberUsage, for every project a hold names (capped or not), so the
+    cap check and the project page read one row.
+    """
+
+    team = models.ForeignKey(Team, models.PROTECT, related_name="+", db_index=False)
+    project_uuid = models.UUIDField()
+    pending = models.BigIntegerField(default=0)
+    spent = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["team", "project_uuid"], name="one_usage_per_project"),
+            models.CheckConstraint(
+                condition=models.Q(pending__gte=0, spent__gte=0),
+                name="project_usage_not_negative",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.project_uuid}: {self.pending} µ$ pending, {self.spent} µ$ spent"

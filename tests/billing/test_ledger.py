@@ -7,7 +7,8 @@ from uuid import UUID, uuid4
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from billing import ledger
@@ -257,17 +258,21 @@ def test_it_refuses_a_hold_beyond_the_member_cap(funded, member):
     assert refused.value.limit == "member"
 
 
-def test_released_holds_and_last_months_spend_do_not_count_against_the_cap(funded, member):
+def test_released_holds_and_last_months_spend_do_not_count_against_the_cap(
+    funded, member, monkeypatch
+):
     Membership.objects.filter(user=member).update(monthly_cap=2 * USD)
+    # Last month's spend happened last month: the clock, not the rows, is moved back.
+    last_month = ledger.month_start() - dt.timedelta(seconds=1)
+    monkeypatch.setattr(timezone, "now", lambda: last_month)
     old = ledger.hold(funded, member, None, 2 * USD, "Last month", "gen-1")
     ledger.capture(old, 2 * USD, "ark", "BytePlus")
-    Transfer.objects.filter(kind=TransferKind.CAPTURE).update(
-        created=ledger.month_start() - dt.timedelta(seconds=1)
-    )
+    monkeypatch.undo()
     released = ledger.hold(funded, member, None, 2 * USD, "Failed", "gen-2")
     ledger.release(released, "Vendor failed")
 
     assert ledger.hold(funded, member, None, 2 * USD, "This month", "gen-3").is_pending
+    assert_reconciles()
 
 
 def test_the_member_cap_is_per_member(funded, member, owner):
@@ -361,21 +366,16 @@ def test_a_hold_rolls_back_with_the_callers_transaction(funded, member):
     assert ledger.balances(funded).available == 10 * USD
 
 
-def test_a_hold_key_race_returns_the_winners_hold(funded, member, monkeypatch):
-    # Simulate losing the race: the key lookup misses, the insert then collides.
+def test_a_hold_key_race_is_settled_by_the_insert_before_any_money_moves(funded, member):
+    # The hold row goes in first, skipped on the key's unique constraint: a second
+    # call (or one racing the first) finds the winner without touching a balance.
     winner = ledger.hold(funded, member, None, USD, "Shot", "gen-1")
-    query = Hold.objects.filter
-    calls = []
 
-    def filter_misses_once(*args, **kwargs):
-        calls.append(kwargs)
-        return Hold.objects.none() if len(calls) == 1 else query(*args, **kwargs)
-
-    monkeypatch.setattr(Hold.objects, "filter", filter_misses_once)
-    again = ledger.hold(funded, member, None, USD, "Shot", "gen-1")
-    monkeypatch.undo()
+    with CaptureQueriesContext(connection) as queries:
+        again = ledger.hold(funded, member, None, USD, "Shot", "gen-1")
 
     assert again.pk == winner.pk
+    assert not [q["sql"] for q in queries if q["sql"].startswith("UPDATE")]
     assert Hold.objects.count() == 1
     assert ledger.balances(funded).on_hold == USD
 

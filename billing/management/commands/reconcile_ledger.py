@@ -3,9 +3,11 @@
 Checks that every transfer moves a positive amount between two accounts of the
 kinds its type allows (and only its own team's), that all balances sum to zero,
 that each cached balance equals its transfers (credits - debits), that no
-balance that must not go negative has, and that each hold was resolved at most
-once with transfers that match its status. Exits non-zero when anything fails,
-so it can run from cron or CI.
+balance that must not go negative has, that each hold was resolved at most
+once with transfers that match its status, and that the running totals the caps
+read (each member's pending and this month's spend, each project's pending and
+spend) equal the holds and transfers they count. Exits non-zero when anything
+fails, so it can run from cron or CI.
 """
 
 from django.core.management.base import BaseCommand, CommandError
