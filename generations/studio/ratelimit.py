@@ -61,6 +61,11 @@ def starting(member, clips: int):
     in a transaction that holds the member's place until they exist."""
     with transaction.atomic():
         user_model = get_user_model()
-        list(user_model.objects.select_for_update().filter(pk=member.pk).values_list("pk"))
+        # FOR NO KEY UPDATE: a plain FOR UPDATE would also block every other transaction
+        # that inserts a row pointing at this user (a capture's transfer for one of their
+        # clips), and a capture waiting here while this submit waits on it is a deadlock.
+        list(
+            user_model.objects.select_for_update(no_key=True).filter(pk=member.pk).values_list("pk")
+        )
         check(member, clips)
         yield

@@ -150,3 +150,43 @@ def test_racing_submissions_at_the_limit_start_one_clip(
         t.join(timeout=60)
     assert sorted(results) == ["refused"] * (count - 1) + ["started"]
     assert mine(member) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_holding_a_members_place_does_not_block_money_moving_for_them(team, member, operator):
+    """A capture of one of the member's clips writes a transfer naming them: it must not
+    wait on a submit of theirs in progress (which may itself wait on that capture)."""
+    from billing import ledger
+
+    ledger.grant(team, 10_000_000, by=operator, memo="Budget", key="budget")
+    placed, done = threading.Event(), threading.Event()
+    outcome = []
+
+    def submitting():
+        try:
+            with ratelimit.starting(member, 1):
+                placed.set()
+                done.wait(timeout=20)
+        finally:
+            connection.close()
+
+    def moving_money():
+        try:
+            placed.wait(timeout=20)
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '3s'")
+            ledger.hold(team, member, None, 10_000, "Clip", "hold-while-placed")
+            outcome.append("moved")
+        except Exception as exc:  # the lock timeout, if the submit blocked it
+            outcome.append(repr(exc))
+        finally:
+            done.set()
+            connection.close()
+
+    threads = [threading.Thread(target=submitting), threading.Thread(target=moving_money)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert outcome == ["moved"]
