@@ -37,6 +37,7 @@ class InvitationAdmin(admin.ModelAdmin):
 from billing.models import (  # noqa: E402
     Account,
     AuditEntry,
+    DailySpend,
     Hold,
     MemberUsage,
     ProjectUsage,
@@ -93,6 +94,14 @@ class ProjectUsageAdmin(ReadOnlyAdmin):
     list_display = ["project_uuid", "team", "pending", "spent"]
     list_select_related = ["team"]
     search_fields = ["project_uuid", "team__name"]
+
+
+@admin.register(DailySpend)
+class DailySpendAdmin(ReadOnlyAdmin):
+    list_display = ["day", "team", "member", "project_name", "vendor_label", "amount"]
+    list_select_related = ["team", "member"]
+    search_fields = ["team__name", "project_name", "vendor_label"]
+    date_hierarchy = "day"
 
 
 @admin.register(AuditEntry)

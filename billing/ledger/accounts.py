@@ -6,6 +6,7 @@ transaction that locked the team's accounts with `team_accounts(lock=True)`.
 
 from django.db.models import F
 
+from billing.ledger import spend
 from billing.ledger.errors import KeyReused, LedgerError
 from billing.ledger.money import MAX_AMOUNT, dollars
 from billing.models import TEAM_ACCOUNT_KINDS, Account, AccountKind, Transfer
@@ -107,7 +108,11 @@ def move_money(debit: Account, credit: Account, amount: int, kind, **fields) -> 
     Account.objects.filter(pk=credit.pk).update(balance=F("balance") + amount)
     debit.balance -= amount
     credit.balance += amount
-    return Transfer.objects.create(debit=debit, credit=credit, amount=amount, kind=kind, **fields)
+    transfer = Transfer.objects.create(
+        debit=debit, credit=credit, amount=amount, kind=kind, **fields
+    )
+    spend.record(transfer)
+    return transfer
 
 
 def same_call(existing, first: dict, now: dict, what: str, key: str):

@@ -4,7 +4,7 @@ import datetime as dt
 
 from django.apps import apps
 from django.db.models import Count, DateField, F, Q, Sum
-from django.db.models.functions import TruncMonth
+from django.db.models.functions import TruncDate, TruncMonth
 
 from billing.ledger.reports import sum_of
 from billing.ledger.usage import month_of
@@ -12,6 +12,7 @@ from billing.models import (
     SPEND_KINDS,
     Account,
     AccountKind,
+    DailySpend,
     Hold,
     HoldStatus,
     MemberUsage,
@@ -176,8 +177,20 @@ def _totals(query, *keys) -> dict:
 
 
 def _usage_problems() -> list[str]:
-    """Running totals (usage.py) that disagree with the holds and transfers they count."""
-    return _member_usage_problems() + _project_usage_problems()
+    """Running totals (usage.py, spend.py) that disagree with what they count."""
+    return _member_usage_problems() + _project_usage_problems() + _daily_spend_problems()
+
+
+def _daily_spend_problems() -> list[str]:
+    day = TruncDate("created", tzinfo=dt.UTC)
+    spent = _totals(Transfer.objects.filter(kind__in=SPEND_KINDS).annotate(day=day), "team", "day")
+    counted = _totals(DailySpend.objects.all(), "team", "day")
+    return [
+        f"Team #{team} spent {spent.get((team, day), 0)} on {day:%Y-%m-%d} by its transfers, "
+        f"but its daily spend rows add up to {counted.get((team, day), 0)}."
+        for team, day in sorted(spent.keys() | counted.keys())
+        if spent.get((team, day), 0) != counted.get((team, day), 0)
+    ]
 
 
 def _member_usage_problems() -> list[str]:

@@ -1,14 +1,24 @@
-"""Reading the ledger: balances, the statement, spend by day, member, project or vendor."""
+"""Reading the ledger: balances, the statement, spend by day, member, project or vendor.
+
+Spend is read from the daily rows of ledger.spend, which every capture and overage
+keeps, so none of these reads grows with the team's history."""
 
 import datetime as dt
 from dataclasses import dataclass
 
 from django.db.models import Max, Sum
-from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from billing.ledger.money import month_start
-from billing.models import SPEND_KINDS, TEAM_ACCOUNT_KINDS, Account, AccountKind, Transfer
+from billing.ledger.spend import day_of
+from billing.models import (
+    SPEND_KINDS,
+    TEAM_ACCOUNT_KINDS,
+    Account,
+    AccountKind,
+    DailySpend,
+    Transfer,
+)
 
 
 @dataclass(frozen=True)
@@ -28,9 +38,7 @@ def balances(team) -> Balances:
             "kind", "balance"
         )
     )
-    spent = sum_of(
-        Transfer.objects.filter(team=team, kind__in=SPEND_KINDS, created__gte=month_start())
-    )
+    spent = sum_of(DailySpend.objects.filter(team=team, day__gte=month_start().date()))
     return Balances(
         available=accounts.get(AccountKind.AVAILABLE, 0),
         on_hold=accounts.get(AccountKind.HOLDS, 0),
@@ -102,8 +110,7 @@ def spend_by_day(team, days=30, today=None) -> list[tuple[dt.date, int]]:
     first = today - dt.timedelta(days=days - 1)
     since = dt.datetime.combine(first, dt.time.min, tzinfo=dt.UTC)
     totals = dict(
-        Transfer.objects.filter(team=team, kind__in=SPEND_KINDS, created__gte=since)
-        .annotate(day=TruncDate("created", tzinfo=dt.UTC))
+        DailySpend.objects.filter(team=team, day__gte=since.date())
         .values_list("day")
         .annotate(total=Sum("amount"))
         .order_by()
@@ -118,8 +125,9 @@ def spend_by(team, dimension, since) -> list[tuple[str, int]]:
         "project": ("project_uuid", "project_name"),
         "vendor": ("vendor", "vendor_label"),
     }[dimension]
+    # By whole UTC days, as the chart: `since` is the start of one.
     rows = (
-        Transfer.objects.filter(team=team, kind__in=SPEND_KINDS, created__gte=since)
+        DailySpend.objects.filter(team=team, day__gte=day_of(since))
         .values_list(key)
         .annotate(name=Max(label), total=Sum("amount"))
         .order_by("-total")

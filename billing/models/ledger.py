@@ -318,3 +318,36 @@ class ProjectUsage(models.Model):
 
     def __str__(self):
         return f"{self.project_uuid}: {self.pending} µ$ pending, {self.spent} µ$ spent"
+
+
+class DailySpend(models.Model):
+    """A team's spend on one UTC day by one member, on one project, at one vendor.
+
+    Every capture and overage adds its amount here in its own transaction
+    (ledger.spend.record), so the Billing page's chart, its breakdowns and the month's
+    spend read at most a row per day and combination, never the month's transfers.
+    Two captures racing to start a day's row may both insert one: readers sum the rows.
+    `reconcile_ledger` proves the rows against the transfers.
+    """
+
+    team = models.ForeignKey(Team, models.PROTECT, related_name="+", db_index=False)
+    day = models.DateField()
+    member = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    project_uuid = models.UUIDField(null=True, blank=True)
+    project_name = models.CharField(max_length=200, blank=True, default="")
+    vendor = models.CharField(max_length=100, blank=True, default="")
+    vendor_label = models.CharField(max_length=200, blank=True, default="")
+    amount = models.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["team", "day"], name="daily_spend_team_day")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount__gte=0), name="daily_spend_not_negative"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.day}: {self.amount} µ$"

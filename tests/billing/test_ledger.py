@@ -583,13 +583,13 @@ def test_transfers_cannot_be_edited(funded):
 # --- Reading ---
 
 
-def test_spent_this_month_counts_only_this_months_spend(funded, member):
+def test_spent_this_month_counts_only_this_months_spend(funded, member, monkeypatch):
+    this_month = ledger.month_start()
+    monkeypatch.setattr(timezone, "now", lambda: this_month - dt.timedelta(days=3))
     ledger.capture(
         ledger.hold(funded, member, None, 2 * USD, "Old", "gen-1"), 2 * USD, "ark", "BytePlus"
     )
-    Transfer.objects.filter(kind=TransferKind.CAPTURE).update(
-        created=ledger.month_start() - dt.timedelta(days=3)
-    )
+    monkeypatch.undo()
     ledger.capture(ledger.hold(funded, member, None, USD, "New", "gen-2"), USD, "ark", "BytePlus")
 
     assert ledger.balances(funded).spent_this_month == USD

@@ -1,0 +1,88 @@
+"""Spend by day is kept as money moves, proven by reconcile, and the Billing page reads it:
+its queries do not grow with the team's history."""
+
+import datetime as dt
+from dataclasses import dataclass, field
+from uuid import uuid4
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from billing import ledger
+from billing.ledger import reconcile, spend
+from billing.models import DailySpend, Transfer
+
+USD = 1_000_000
+
+
+@dataclass
+class Project:
+    name: str
+    uuid: object = field(default_factory=uuid4)
+    spend_cap: int | None = None
+
+
+@pytest.fixture
+def funded(team, operator):
+    ledger.grant(team, 1_000 * USD, by=operator, memo="Budget", key="budget")
+    return team
+
+
+def spend_some(team, member, n, project=None, start=0):
+    for i in range(start, start + n):
+        held = ledger.hold(team, member, project, 2 * USD, "Clip", f"gen-{i}")
+        # Half of them cost more than was held: an overage is spend too.
+        ledger.capture(held, 2 * USD + (i % 2) * USD, "ark", "BytePlus")
+
+
+def test_captures_and_overages_are_counted_by_day_member_project_and_vendor(funded, member):
+    trailer = Project("Trailer")
+    spend_some(funded, member, 4, trailer)
+    rows = DailySpend.objects.filter(team=funded)
+    today = timezone.now().astimezone(dt.UTC).date()
+    assert {(r.day, r.member_id, r.project_uuid, r.vendor) for r in rows} == {
+        (today, member.pk, trailer.uuid, "ark")
+    }
+    assert sum(r.amount for r in rows) == 10 * USD
+    assert ledger.balances(funded).spent_this_month == 10 * USD
+    assert ledger.spend_by_day(funded)[-1] == (today, 10 * USD)
+    assert not [p for p in reconcile._usage_problems() if "daily spend" in p]
+
+
+def test_a_day_that_disagrees_with_its_transfers_is_named_by_reconcile(funded, member):
+    spend_some(funded, member, 2)
+    assert not [p for p in reconcile._usage_problems() if "daily spend" in p]
+    DailySpend.objects.filter(team=funded).update(amount=1)
+    problems = [p for p in reconcile._usage_problems() if "daily spend" in p]
+    assert len(problems) == 1 and f"Team #{funded.pk} spent {5 * USD}" in problems[0]
+
+
+def test_rebuilding_from_the_transfers_gives_the_same_days(funded, member, owner):
+    spend_some(funded, member, 3, Project("A"))
+    spend_some(funded, owner, 2, None, start=10)
+    kept = sorted(
+        DailySpend.objects.values_list("day", "member", "project_uuid", "vendor", "amount")
+    )
+    spend.rebuild()
+    assert (
+        sorted(DailySpend.objects.values_list("day", "member", "project_uuid", "vendor", "amount"))
+        == kept
+    )
+    assert Transfer.objects.count() > DailySpend.objects.count()
+
+
+def test_the_billing_page_asks_as_much_after_40_clips_as_after_2(owner_client, funded, owner):
+    spend_some(funded, owner, 2, Project("A"))
+    owner_client.get("/billing/")
+    with CaptureQueriesContext(connection) as few:
+        owner_client.get("/billing/")
+    spend_some(funded, owner, 38, Project("B"), start=100)
+    with CaptureQueriesContext(connection) as many:
+        html = owner_client.get("/billing/").content.decode()
+    assert len(many) == len(few)
+    assert not [
+        q for q in many.captured_queries if "billing_transfer" in q["sql"] and "SUM" in q["sql"]
+    ]
+    assert "$" in html
