@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.urls import reverse
 from django.utils.decorators import method_decorator
@@ -167,6 +168,16 @@ class GenerationAdmin(admin.ModelAdmin):
 class ClipAdmin(admin.ModelAdmin):
     list_display = ["generation", "width", "height", "duration", "bytes"]
     raw_id_fields = ["generation"]
+
+    # A clip's record goes with its job (delete the job, which takes its clip along):
+    # alone, the job would still count as a finished clip that no page can show.
+    def delete_view(self, request, object_id, extra_context=None):
+        raise PermissionDenied("Delete the clip's job instead.")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
 
 @admin.register(GenerationEvent)

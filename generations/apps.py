@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import post_delete, post_migrate
 
 
 class GenerationsConfig(AppConfig):
@@ -15,6 +15,7 @@ class GenerationsConfig(AppConfig):
         from generations import tasks  # noqa: F401
 
         post_migrate.connect(_ensure_schedules, sender=self)
+        post_delete.connect(_uncount_clip, sender="generations.Generation")
 
     def ledger_problems(self) -> list[str]:
         """What `manage.py reconcile_ledger` finds wrong between jobs and their holds."""
@@ -27,3 +28,11 @@ def _ensure_schedules(**kwargs):
     from generations.tasks import ensure_schedules
 
     ensure_schedules()
+
+
+def _uncount_clip(instance, **kwargs):
+    # An operator deleting a finished job in the admin: its clip no longer counts.
+    if instance.state == "succeeded":
+        from generations import clip_counts
+
+        clip_counts.uncount_clip(instance)

@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.ledger.money import MICROS
+from generations.clip_counts import KeepsClipCount
 from generations.operators import crypto
 from generations.vendors import REGISTRY, Family, VideoRequest, get_adapter, pricing
 
@@ -157,7 +158,7 @@ class TeamRouting(models.Model):
         return routing
 
 
-class Project(models.Model):
+class Project(KeepsClipCount, models.Model):
     uuid = models.UUIDField(default=uuid4, unique=True, editable=False)
     team = models.ForeignKey("billing.Team", models.CASCADE, related_name="projects")
     name = models.CharField(max_length=120)
@@ -184,7 +185,7 @@ class Project(models.Model):
         return (last or 0) + 1
 
 
-class Scene(models.Model):
+class Scene(KeepsClipCount, models.Model):
     uuid = models.UUIDField(default=uuid4, unique=True, editable=False)
     project = models.ForeignKey(Project, models.CASCADE, related_name="scenes")
     number = models.PositiveIntegerField()
@@ -379,9 +380,16 @@ class Generation(models.Model):
         return family_label(self.family)
 
     def log(self, kind: str, message: str, **data) -> "GenerationEvent":
-        return GenerationEvent.objects.create(
+        event = GenerationEvent.objects.create(
             generation=self, kind=kind, message=message, data=data
         )
+        if kind in GenerationEvent.ERROR_KINDS and self.vendor_account_id:
+            # The vendors page names an account's last trouble from here once the
+            # event is older than the day it reads (it never searches all history).
+            VendorAccount.objects.filter(pk=self.vendor_account_id).update(
+                last_error=message[:1000], last_error_at=event.created
+            )
+        return event
 
 
 class Clip(models.Model):
@@ -419,6 +427,9 @@ class Favourite(models.Model):
 
 class GenerationEvent(models.Model):
     """The append-only story of a generation."""
+
+    # Events that tell of a vendor account's trouble with a job it had.
+    ERROR_KINDS = ("check_failed", "failed", "needs_attention", "download_failed", "expired")
 
     generation = models.ForeignKey(Generation, models.CASCADE, related_name="events")
     created = models.DateTimeField(default=timezone.now)

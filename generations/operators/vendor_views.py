@@ -31,8 +31,7 @@ from seedance_site.web import operator_required
 
 logger = logging.getLogger(__name__)
 
-# Events that tell of a vendor account's trouble with a job it had.
-ERROR_EVENTS = ("check_failed", "failed", "needs_attention", "download_failed", "expired")
+ERROR_EVENTS = GenerationEvent.ERROR_KINDS
 # A refused create is logged on the job, which then moves on to the next account, so
 # the event names the account it is about: by its id (data["account_uuid"], undashed hex,
 # so that SQLite's uuid column and PostgreSQL's both compare with it), and by its label
@@ -67,7 +66,8 @@ def with_health(accounts):
         vendor_account=OuterRef("pk"), state__in=Generation.AT_VENDOR
     )
     # Within the window too: the newest error of all time could lie behind every other
-    # account's errors of a long history. Older trouble shows as the account's last_error.
+    # account's errors of a long history. Older trouble shows as the account's last_error
+    # (Generation.log keeps it for job errors, note_error for refusals).
     newest = linked.filter(created__gte=since).order_by("-created", "-pk")
     return accounts.annotate(
         in_flight_count=_count(at_vendor, "vendor_account"),

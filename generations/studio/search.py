@@ -18,6 +18,7 @@ On SQLite, which has no such index, each word must appear in the prompt (icontai
 results are newest first.
 """
 
+import datetime as dt
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ CONFIG = "english"
 RANKED_AT_MOST = 200
 MAX_WORDS = 12
 PROBE = 100
+NO_WORDS = "Search for words: letters or digits."
 DENSE = 20  # one clip in twenty: a page of 24 is then found within ~500 newest rows
 
 
@@ -108,29 +110,41 @@ def _best_first(matches, query) -> Found:
     return Found(ranked if len(ranked) <= RANKED_AT_MOST else None, Order.BEST)
 
 
-def matching(queryset, text: str) -> Found:
-    """The clips of `queryset` whose prompt matches `text`, and how they are ordered."""
-    found = words(text)
-    if not found:
-        return Found(queryset.none(), problem="Search for words: letters or digits.")
+def matching(queryset, text: str, continuing: str = "") -> Found:
+    """The clips of `queryset` whose prompt matches `text`, and how they are ordered.
+
+    `continuing` is the order of the page before (Order.BEST or Order.NEWEST, from its
+    cursor): a search keeps the order it started in while it is scrolled, though clips
+    finishing meanwhile would have tipped the choice the other way."""
     if connection.vendor != "postgresql":
-        for word in found:
+        # SQLite folds the case of ASCII letters only: the words go as typed.
+        typed = re.findall(r"\w+", text)[:MAX_WORDS]
+        if not typed:
+            return Found(queryset.none(), problem=NO_WORDS)
+        for word in typed:
             queryset = queryset.filter(prompt__icontains=word)
         return Found(queryset)
+    found = words(text)
+    if not found:
+        return Found(queryset.none(), problem=NO_WORDS)
     if not _has_lexemes(found):
         return Found(
             queryset.none(),
             problem=f"“{text.strip()}” is too common to search for: add a word that says more.",
         )
     query = _ts_query(found)
+    if continuing == Order.BEST:
+        ranked = _best_first(queryset.annotate(document=_vector()).filter(document=query), query)
+        # Past RANKED_AT_MOST now: the ranked list cannot go on; the page says to search again.
+        return ranked if ranked.clips is not None else Found([], Order.BEST)
     read, hits = _probe(queryset, query)
-    if read < PROBE:  # the probe read every clip there is: few enough to rank
+    if read < PROBE and not continuing:  # the probe read every clip there is: rank them
         return _best_first(queryset.filter(_tested(query)), query)
     if hits * DENSE >= read:  # common words: read newest first, testing each prompt
         return Found(queryset.filter(_tested(query)), Order.NEWEST, read_newest_first=True)
     matches = queryset.annotate(document=_vector()).filter(document=query)
-    ranked = _best_first(matches, query)
-    return ranked if ranked.clips is not None else Found(matches, Order.NEWEST)
+    ranked = None if continuing else _best_first(matches, query)
+    return ranked if ranked and ranked.clips is not None else Found(matches, Order.NEWEST)
 
 
 @contextmanager
@@ -164,10 +178,33 @@ def reading_newest_first(found: Found):
                 )
 
 
-def ranked_page(ranked: list, size: int, cursor: str) -> Page:
-    """One page of the ranked matches. Their cursor is an offset ("r48"): there are at most
+@dataclass(frozen=True)
+class RankedCursor:
+    """Where a ranked list's next page starts ("r48-1764460800000"): an offset, and the
+    instant its first page was read, so that clips finishing while it is scrolled do not
+    join the list and shift every later page onto rows already shown."""
+
+    offset: int
+    as_of: dt.datetime
+
+    def __str__(self):
+        return f"r{self.offset}-{int(self.as_of.timestamp() * 1000)}"
+
+    @classmethod
+    def parse(cls, cursor: str) -> "RankedCursor | None":
+        if not (found := re.fullmatch(r"r(\d{1,4})-(\d{1,15})", cursor)):
+            return None
+        try:
+            as_of = dt.datetime.fromtimestamp(int(found[2]) / 1000, tz=dt.UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+        return cls(int(found[1]), as_of)
+
+
+def ranked_page(ranked: list, size: int, cursor: RankedCursor) -> Page:
+    """One page of the ranked matches. Their cursor is an offset: there are at most
     RANKED_AT_MOST of them, and a rank is no column a keyset could start from."""
-    offset = int(cursor[1:]) if re.fullmatch(r"r\d{1,4}", cursor) else 0
-    rows = ranked[offset : offset + size + 1]
+    rows = ranked[cursor.offset : cursor.offset + size + 1]
     more = len(rows) > size
-    return Page(rows[:size], f"r{offset + size}" if more else None, offset > 0)
+    following = RankedCursor(cursor.offset + size, cursor.as_of)
+    return Page(rows[:size], str(following) if more else None, cursor.offset > 0)

@@ -200,10 +200,18 @@ def test_the_filters_offer_only_the_teams_projects_and_people(
     assert outsider.username not in html
 
 
-def test_a_cursor_that_does_not_parse_starts_from_the_newest(member_client, project):
+def test_a_cursor_that_does_not_parse_shows_no_more_cards_rather_than_the_first_again(
+    member_client, project
+):
     clip(project, prompt="Newest blossom")
+    for cursor in ("garbage!", "r", "r-1", "r99999", "r3"):
+        response = member_client.get(f"/gallery/?cursor={cursor}", HTTP_HX_REQUEST="true")
+        assert response.status_code == 200
+        assert "Newest blossom" not in response.content.decode()
+        assert "<html" not in response.content.decode()
+    # Without htmx the page still stands, with its filters, and a way back to the newest.
     html = member_client.get("/gallery/?cursor=garbage!").content.decode()
-    assert "Newest blossom" in html
+    assert "Back to the newest" in html and "<html" in html
 
 
 def test_viewers_browse_the_gallery_and_may_keep_favourites(viewer_client, viewer, project):

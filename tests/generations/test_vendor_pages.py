@@ -440,10 +440,11 @@ def test_health_shows_jobs_at_the_vendor_cooldown_and_recent_errors(operator_cli
     running = GenerationFactory(running=True, vendor_account=account)
     GenerationFactory(running=True, vendor_account=account)
     GenerationFactory(succeeded=True, vendor_account=account)
-    running.log("check_failed", "Kinovi had a problem: no answer in time.")
     old = running.log("check_failed", "An error from yesterday.")
     old.created = now - timedelta(hours=30)
     old.save()
+    VendorAccount.objects.filter(pk=account.pk).update(last_error_at=old.created)  # as it was
+    running.log("check_failed", "Kinovi had a problem: no answer in time.")
     # A refused create: the job moved on, so the event names the account by label.
     GenerationFactory(failed=True).log(
         "vendor_refused", "Kinovi refused the API key.", vendor="Kinovi main", error_kind="auth"

@@ -27,6 +27,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing import ledger
+from billing.ledger import spend
+from billing.ledger.accounts import system_account, team_accounts
+from billing.models import AccountKind, Transfer, TransferKind
 from generations import clip_counts
 from generations.models import (
     Clip,
@@ -85,6 +88,9 @@ def print_table():
 def seed(team, owner, clips: int, account) -> tuple[Project, Generation]:
     """N finished clips by five members, each with the three events a job's story has,
     one in 50 a favourite of the owner; counters recounted as the lifecycle keeps them."""
+    available, holds = team_accounts(team.pk, lock=False)
+    vendor = system_account(AccountKind.VENDOR_SPEND, str(account.uuid), account.label)
+    accounts = (available, holds, vendor)
     file = stored("clips/bench-sample.mp4", sample_mp4())
     poster = stored("posters/bench-sample.jpg", sample_poster())
     members = [owner] + [MembershipFactory(team=team).user for _ in range(4)]
@@ -147,11 +153,36 @@ def seed(team, owner, clips: int, account) -> tuple[Project, Generation]:
         Favourite.objects.bulk_create(
             Favourite(user=owner, generation=g) for g in made if g.pk % 50 == 0
         )
+        Transfer.objects.bulk_create(money_moved(team, made, accounts), batch_size=5_000)
     clip_counts.recount(Project, Scene, Generation, projects)
+    spend.rebuild(team)  # as each capture would have counted it
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")  # as autovacuum would have after a load like this
     return projects[0], Generation.objects.filter(team=team).order_by("-created").first()
+
+
+def money_moved(team, made, accounts):
+    """Each clip's hold and capture, as the ledger would have written them."""
+    available, holds, vendor = accounts
+    for g in made:
+        common = {
+            "team": team,
+            "member_id": g.created_by_id,
+            "project_uuid": g.project.uuid,
+            "project_name": g.project.name,
+            "amount": g.charge_micros,
+            "created": g.created,
+        }
+        yield Transfer(debit=available, credit=holds, kind=TransferKind.HOLD, **common)
+        yield Transfer(
+            debit=holds,
+            credit=vendor,
+            kind=TransferKind.CAPTURE,
+            vendor=vendor.vendor,
+            vendor_label=vendor.vendor_label,
+            **common,
+        )
 
 
 STORY = [

@@ -4,6 +4,7 @@ from django.db.models import Count, Exists, OuterRef, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.text import slugify
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -88,13 +89,26 @@ def _clips_page(request, form):
     """One page of the clips the filters and search select, and how they are ordered."""
     queryset = form.filter(gallery_queryset(request), request.user).only("pk", "created")
     cursor = request.GET.get("cursor", "")
+    ranked_cursor = search.RankedCursor.parse(cursor)
+    position = keyset.decode(cursor)
+    if cursor and ranked_cursor is None and position is None:
+        # A page after one that cannot be read: nothing, rather than the first page again.
+        return keyset.Page([], None, True), search.Found(queryset.none())
     text = form.cleaned_data.get("q", "") if form.is_valid() else ""
-    found = search.matching(queryset, text) if text else search.Found(queryset)
+    continuing = (
+        search.Order.BEST if ranked_cursor is not None else search.Order.NEWEST if cursor else ""
+    )
+    if ranked_cursor is not None:
+        queryset = queryset.filter(finished_at__lte=ranked_cursor.as_of)
+    found = search.matching(queryset, text, continuing) if text else search.Found(queryset)
     if found.order == search.Order.BEST:
-        page = search.ranked_page(found.clips, GALLERY_PAGE, cursor)
+        start = ranked_cursor or search.RankedCursor(0, timezone.now())
+        page = search.ranked_page(found.clips, GALLERY_PAGE, start)
+    elif ranked_cursor is not None:
+        page = keyset.Page([], None, True)  # a ranked cursor outside a search
     else:
         with search.reading_newest_first(found):
-            page = keyset.page(found.clips, GALLERY_PAGE, keyset.decode(cursor))
+            page = keyset.page(found.clips, GALLERY_PAGE, position)
     page.rows = with_cards(request, page.rows) if page.rows else []
     return page, found
 

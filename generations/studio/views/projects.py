@@ -173,7 +173,8 @@ def edit_scene(request, uuid):
     scene = access.get_scene_for_write(request, uuid)
     form = SceneForm(request.POST, instance=scene, prefix=f"scene-{scene.uuid}")
     if form.is_valid():
-        form.save()
+        # Only what the form edits: a take chosen meanwhile stays chosen.
+        form.save(commit=False).save(update_fields=["title", "notes"])
         if not request.htmx:
             messages.success(request, f"Scene {scene.number} saved.")
     elif not request.htmx:
