@@ -167,15 +167,14 @@ def reading_newest_first(found: Found):
             "FROM pg_settings WHERE name = ANY(%s)",
             [names],
         )
-        try:
-            yield
-        finally:
-            if nested:
-                # SET LOCAL lasts to the end of the outer transaction, not of a savepoint.
-                cursor.execute(
-                    "SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name = ANY(%s)",
-                    [names],
-                )
+        yield
+        if nested:
+            # SET LOCAL lasts to the end of the outer transaction, not of a savepoint. (On
+            # an error the savepoint's rollback takes the settings back with it.)
+            cursor.execute(
+                "SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name = ANY(%s)",
+                [names],
+            )
 
 
 @dataclass(frozen=True)

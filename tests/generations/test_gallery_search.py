@@ -174,3 +174,18 @@ def test_holding_the_planner_to_the_walk_ends_with_the_page_query(project):
     assert setting("enable_sort") == "on"
     assert setting("enable_bitmapscan") == "on"
     assert setting("max_parallel_workers_per_gather") == before
+
+
+@on_postgres
+def test_a_failing_page_query_keeps_its_own_error_and_the_settings_go_back(project):
+    from django.db import DatabaseError, connection, transaction
+
+    from generations.models import Generation
+
+    found = search.Found(Generation.objects.all(), search.Order.NEWEST, read_newest_first=True)
+    with pytest.raises(DatabaseError, match="division by zero"):
+        with search.reading_newest_first(found), connection.cursor() as cursor:
+            cursor.execute("SELECT 1 / 0")
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SHOW enable_sort")
+        assert cursor.fetchone()[0] == "on"
