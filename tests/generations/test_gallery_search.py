@@ -183,9 +183,12 @@ def test_a_failing_page_query_keeps_its_own_error_and_the_settings_go_back(proje
     from generations.models import Generation
 
     found = search.Found(Generation.objects.all(), search.Order.NEWEST, read_newest_first=True)
-    with pytest.raises(DatabaseError, match="division by zero"):
-        with search.reading_newest_first(found), connection.cursor() as cursor:
-            cursor.execute("SELECT 1 / 0")
+    with (
+        pytest.raises(DatabaseError, match="division by zero"),
+        search.reading_newest_first(found),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT 1 / 0")
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SHOW enable_sort")
         assert cursor.fetchone()[0] == "on"
