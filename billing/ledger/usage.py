@@ -86,7 +86,9 @@ def lock_rows(hold, month: dt.date) -> None:
         )
     if hold.project_uuid is not None:
         ProjectUsage.objects.select_for_update(no_key=True).get_or_create(
-            team_id=hold.team_id, project_uuid=hold.project_uuid
+            team_id=hold.team_id,
+            project_uuid=hold.project_uuid,
+            defaults={"project_name": hold.project_name},
         )
 
 

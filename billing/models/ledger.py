@@ -304,6 +304,8 @@ class ProjectUsage(models.Model):
 
     team = models.ForeignKey(Team, models.PROTECT, related_name="+", db_index=False)
     project_uuid = models.UUIDField()
+    # As its first hold named it: the Billing page's project filter lists these rows.
+    project_name = models.CharField(max_length=200, blank=True, default="")
     pending = models.BigIntegerField(default=0)
     spent = models.BigIntegerField(default=0)
 

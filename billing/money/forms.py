@@ -9,7 +9,7 @@ from django.core.validators import EMPTY_VALUES
 from django.http import Http404
 
 from billing import ledger
-from billing.models import Account, AccountKind, Hold, Membership, Team
+from billing.models import Account, AccountKind, Membership, ProjectUsage, Team
 from seedance_site import keyset
 
 
@@ -100,12 +100,9 @@ class StatementFilterForm(forms.Form):
             (str(m.uuid), m.user.username)
             for m in team.memberships.select_related("user").order_by("user__username")
         ]
+        # One row per project a hold ever named: not the team's every hold.
         projects = dict(
-            Hold.objects.filter(team=team)
-            .exclude(project_uuid=None)
-            .order_by()
-            .values_list("project_uuid", "project_name")
-            .distinct()
+            ProjectUsage.objects.filter(team=team).values_list("project_uuid", "project_name")
         )
         self.fields["project"].choices = [("", "All projects")] + sorted(
             ((str(k), name or "(unnamed)") for k, name in projects.items()),

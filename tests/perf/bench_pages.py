@@ -1,16 +1,22 @@
 """Pages at scale, on demand; prints a table. Not part of the normal test run.
 
-Run it on PostgreSQL (the numbers that matter), from the project root:
+Run it on PostgreSQL (the numbers that matter), from the project root; with the ledger
+benchmark in the same command it also prints the ledger's figures:
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test \\
-        uv run pytest tests/perf/bench_pages.py -s -p no:randomly --override-ini addopts=
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/test TEST_DATABASE_NAME=test_bench \\
+    BENCH_CLIPS=100,10000,100000 uv run pytest tests/perf/bench_pages.py \\
+        tests/perf/bench_ledger.py -s -p no:randomly --override-ini addopts=
 
-A team gets N finished clips (BENCH_CLIPS, default "100,10000"; add 100000 for the full
-table, which takes minutes to seed) spread over 20 projects × 5 scenes, rows written with
-bulk_create and every clip pointing at one small stored file. Each page is requested 15
-times as the team's owner (the operator for the operators' pages) through Django's test
-client; the table gives the median server time, its ratio to the login page on the same
-run, and the queries of one request.
+A team gets N finished clips (BENCH_CLIPS, default "100,10000"; 100000 takes a few
+minutes to seed) spread over 20 projects × 5 scenes and made by five members: each with
+its three events, its hold and capture in the ledger (and the day's spend row), one in
+50 a favourite of the owner; rows are written with bulk_create and the counters set as
+the lifecycle keeps them. Each page is requested 15 times as the team's owner (the
+operator for the operators' pages) through Django's test client; the table gives the
+median server time, its ratio to the login page on the same run, the queries of one
+request, and the CPU time of this process at the largest N (the rest is the database).
+Then 30 submissions of the Generate form give the submit path's p50 and p95.
+BENCH_PROFILE=<part of a page's name> prints where that page's time goes.
 """
 
 import os
