@@ -236,3 +236,33 @@ def test_a_nul_character_anywhere_is_a_400_on_every_database(api, payload):
     assert response.status_code == 400
     assert response.json()["error"]["message"] == "Request body contains a NUL character"
     assert not SandboxTask.objects.exists()
+
+
+# Served by another process.
+
+
+def test_a_process_told_the_sandbox_lives_elsewhere_never_ticks_it(api, settings):
+    task_id = create(api, duration=4)
+    engine.wait_for_background()
+    api.task(task_id).output_path.unlink()
+    engine.reset_process_state()
+    settings.SANDBOX_BASE_URL = "http://127.0.0.1:9"
+    assert engine.sandbox_tick() == 0
+    engine.wait_for_background()
+    assert not api.task(task_id).output_path.exists()  # its own server renders it
+
+
+def test_clips_render_in_a_process_of_their_own_when_asked(api, settings, probe, monkeypatch):
+    settings.SANDBOX_RENDER_PROCESSES = 1
+
+    def on_this_process(*args, **kwargs):
+        raise AssertionError("rendered on a thread of the serving process")
+
+    # The pool's process imports the module afresh, without this.
+    monkeypatch.setattr(rendering, "render_clip", on_this_process)
+    task_id = create(api, duration=4)
+    assert engine.wait_for_background(60)
+    api.finish(task_id)
+    done = api.get(query_path(task_id)).json()
+    assert done["status"] == "completed"
+    assert abs(probe(done["results"][0]).duration - 4) <= 0.5
