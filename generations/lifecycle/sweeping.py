@@ -94,7 +94,7 @@ def sweep(dispatch=None) -> dict:
         expiring = _past_deadline(now)
         counts["expired"] = len(expiring)
         steps += [(expire, pk) for pk in expiring]
-        queued, finalizing = _due_sends_and_saves(now, expiring)
+        queued, finalizing = _due_sends_and_saves(now, expiring, dispatch is not None)
         counts["submitted"] = len(queued)
         counts["finalized"] = len(finalizing)
         long_steps = [(run_submit, queued), (finalize, finalizing)]
@@ -116,10 +116,19 @@ def sweep(dispatch=None) -> dict:
     return counts
 
 
-def _due_sends_and_saves(now, expiring) -> tuple[list[int], list[int]]:
-    """Queued jobs due a send, longest waiting first; finished jobs due a save."""
+def _due_sends_and_saves(now, expiring, handing_out) -> tuple[list[int], list[int]]:
+    """Queued jobs due a send, longest waiting first; finished jobs due a save.
+
+    `handing_out`: the sends go to the queue, where a new job's own send (queued when it
+    was submitted) may still wait; a second one would only lose the claim, at the cost
+    of a whole task, and lengthen the queue in a burst. So a job never tried is left to
+    its own task for a lease, as the sends this sweep hands out are.
+    """
+    due = Q(state=State.QUEUED, next_check_at__lte=now)
+    if handing_out:
+        due &= Q(submit_attempts__gt=0) | Q(created__lt=now - lease())
     queued = list(
-        Generation.objects.filter(state=State.QUEUED, next_check_at__lte=now)
+        Generation.objects.filter(due)
         .exclude(pk__in=expiring)
         .order_by("next_check_at")
         .values_list("pk", flat=True)[:100]

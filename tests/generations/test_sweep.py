@@ -220,3 +220,35 @@ def test_a_finalizing_claim_outlasts_the_download_deadline(settings):
     settings.CLIP_DOWNLOAD_SECONDS = 60
     assert lease() == timedelta(seconds=90)
     assert finalize_lease() == timedelta(seconds=150)
+
+
+def test_a_new_jobs_send_is_left_to_its_own_task_and_not_queued_twice(
+    sandbox, funded, member, project
+):
+    make_account("kinovi", sandbox)
+    [fresh] = submit(funded, member, project, "A fresh job")
+    [retried] = submit(funded, member, project, "A job tried before")
+    Generation.objects.filter(pk=retried.pk).update(submit_attempts=1)
+    handed = []
+
+    def dispatch(function, pks):
+        handed.extend((function.__name__, pk) for pk in pks)
+
+    lifecycle.sweep(dispatch=dispatch)
+    assert handed == [("run_submit", retried.pk)]
+
+    # Its task was lost: after a lease the sweep sends it, as it does its own sends.
+    Generation.objects.filter(pk=fresh.pk).update(created=timezone.now() - lifecycle.lease())
+    lifecycle.sweep(dispatch=dispatch)
+    assert handed[1:] == [("run_submit", fresh.pk)]
+
+
+def test_a_sweep_that_runs_the_sends_itself_sends_a_new_job_at_once(
+    sandbox, funded, member, project
+):
+    make_account("kinovi", sandbox)
+    [generation] = submit(funded, member, project)
+    lifecycle.sweep()
+    generation.refresh_from_db()
+    assert generation.state == State.RUNNING
+    wait_for_background()
