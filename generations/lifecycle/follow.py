@@ -42,7 +42,8 @@ def check(pk, *, then_finalize=None) -> None:
     now = claim(pk, [State.RUNNING])
     if not now:
         return
-    generation = Generation.objects.select_related("vendor_account", "hold").get(pk=pk)
+    # The hold is read only by a check that ends the job (a join on every poll otherwise).
+    generation = Generation.objects.select_related("vendor_account").get(pk=pk)
     generation.claimed_at = now
     if generation.expires_at <= now:
         expire_running(generation)
