@@ -2,6 +2,7 @@
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -251,4 +252,24 @@ def test_a_sweep_that_runs_the_sends_itself_sends_a_new_job_at_once(
     lifecycle.sweep()
     generation.refresh_from_db()
     assert generation.state == State.RUNNING
+    wait_for_background()
+
+
+def test_a_job_its_vendor_called_back_about_is_checked_before_jobs_merely_due(
+    sandbox, funded, member, project
+):
+    make_account("kinovi", sandbox)
+    jobs = submit(funded, member, project, "Three at once", variants=3)
+    for job in jobs:
+        lifecycle.run_submit(job.pk)
+    long_due, called_back, just_due = (job.pk for job in jobs)
+    now = timezone.now()
+    Generation.objects.filter(pk=long_due).update(next_check_at=now - timedelta(seconds=30))
+    Generation.objects.filter(pk=called_back).update(next_check_at=now + timedelta(seconds=30))
+    Generation.objects.filter(pk=just_due).update(next_check_at=now)
+    lifecycle.request_check(called_back)
+    assert lifecycle.due_checks() == [called_back, long_due, just_due]
+
+    lifecycle.check(called_back)  # the mark is taken off by the check it asked for
+    assert called_back not in lifecycle.due_checks()
     wait_for_background()
