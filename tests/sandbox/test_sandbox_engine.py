@@ -5,7 +5,7 @@ import time
 import av
 import pytest
 
-from generations.sandbox import engine, rendering
+from generations.sandbox import callbacks, engine, rendering
 from generations.sandbox.models import SandboxTask
 
 CREATE = "evolink/v1/videos/generations"
@@ -266,3 +266,21 @@ def test_clips_render_in_a_process_of_their_own_when_asked(api, settings, probe,
     done = api.get(query_path(task_id)).json()
     assert done["status"] == "completed"
     assert abs(probe(done["results"][0]).duration - 4) <= 0.5
+
+
+def test_every_callback_goes_out_through_one_client_with_its_vendors_timeout(
+    callbacks_sent, monkeypatch
+):
+    made = []
+    real = callbacks.httpx.Client
+
+    def counting(*args, **kwargs):
+        made.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(callbacks.httpx, "Client", counting)
+    for n in range(3):
+        callbacks.deliver(f"https://app.example.com/hooks/{n}", {"id": n}, timeout=7.5)
+    assert len(made) == 1
+    assert len(callbacks_sent.requests) == 3
+    assert all(r.extensions["timeout"]["read"] == 7.5 for r in callbacks_sent.requests)
