@@ -10,10 +10,12 @@ from django.utils import timezone
 
 from billing import ledger
 from generations import lifecycle, routing
+from generations.lifecycle import sweeping
 from generations.models import Generation, State
 from generations.sandbox.engine import wait_for_background
 from generations.sandbox.models import SandboxTask
 from tests.generations.conftest import make_account, text_request
+from tests.generations.factories import GenerationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -273,3 +275,19 @@ def test_a_job_its_vendor_called_back_about_is_checked_before_jobs_merely_due(
     lifecycle.check(called_back)  # the mark is taken off by the check it asked for
     assert called_back not in lifecycle.due_checks()
     wait_for_background()
+
+
+def test_a_long_pass_takes_a_job_called_back_about_between_its_own_steps(monkeypatch, settings):
+    settings.SWEEP_THREADS = 1
+    job = GenerationFactory(running=True)
+    ran = []
+
+    def slow(pk):
+        ran.append(("slow", pk))
+        if pk == 1:
+            lifecycle.request_check(job.pk)  # the vendor calls back meanwhile
+            time.sleep(0.6)
+
+    monkeypatch.setattr(sweeping, "check", lambda pk: ran.append(("check", pk)))
+    sweeping._run_on_pool([(slow, 1), (slow, 2)])
+    assert ran == [("slow", 1), ("check", job.pk), ("slow", 2)]
