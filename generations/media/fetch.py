@@ -10,8 +10,8 @@ handshake, read and write, so a server that sends nothing, or a byte at a time, 
 off on time; the body is capped in size and must start like an MP4.
 
 The vendor sandbox (under PUBLIC_BASE_URL/sandbox/, or SANDBOX_BASE_URL/sandbox/ when
-another process serves it; only when SANDBOX_ENABLED) is our own server, usually on loopback: its URLs skip the address check but keep the
-deadline and every other check.
+another process serves it; only when SANDBOX_ENABLED) is our own server, usually on
+loopback: its URLs skip the address check but keep the deadline and every other check.
 """
 
 import functools
