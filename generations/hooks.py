@@ -9,7 +9,7 @@ from django.http import HttpResponse, HttpResponseNotFound, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from generations import tasks
+from generations import routing, tasks
 from generations.models import Generation, State
 from generations.vendors import VendorError
 from seedance_site.tokens import hash_token
@@ -60,7 +60,10 @@ def _outcome_unknown(generation) -> bool:
 
 def _named_task(generation, body: bytes) -> str | None:
     account = generation.vendor_account
-    adapter = account.adapter_class("", base_url=account.base_url or None)
+    # The shared client: a new one would load the CA bundle just to read this body.
+    adapter = account.adapter_class(
+        "", base_url=account.base_url or None, client=routing.shared_client()
+    )
     try:
         return adapter.parse_callback(body).task_id
     except VendorError:

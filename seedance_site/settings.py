@@ -271,6 +271,10 @@ if TRUSTED_PROXY_COUNT < 0:
 GENERATE_RATE_PER_MINUTE = envint("GENERATE_RATE_PER_MINUTE", 20)
 
 SANDBOX_ENABLED = envbool("SANDBOX_ENABLED", DEBUG)
+# The sandbox's address when another process serves it (the lifecycle benchmark runs it
+# apart, so its CPU is counted apart); empty means this app serves it at PUBLIC_BASE_URL.
+# Set, this process never ticks it, and downloads from under it are the sandbox's.
+SANDBOX_BASE_URL = envstr("SANDBOX_BASE_URL")
 
 # Following generations, in seconds. Tests and benchmarks shorten them for the
 # worker processes they start. SWEEP_RUN_SECONDS must stay below Q_TIMEOUT.
@@ -325,6 +329,8 @@ SANDBOX_RUN_SECONDS = envfloat("SANDBOX_RUN_SECONDS", 3.0)
 SANDBOX_RENDER_SCALE = envfloat("SANDBOX_RENDER_SCALE", 0.25)
 SANDBOX_RENDER_FPS = envint("SANDBOX_RENDER_FPS", 10)
 SANDBOX_RENDER_WORKERS = envint("SANDBOX_RENDER_WORKERS", 2)
+# Processes the render threads hand their clips to; 0 renders on the threads themselves.
+SANDBOX_RENDER_PROCESSES = envint("SANDBOX_RENDER_PROCESSES", 0)
 # How long a `timeout` fault hangs, and how long the sandbox waits on a callback.
 SANDBOX_HANG_SECONDS = envfloat("SANDBOX_HANG_SECONDS", 30.0)
 SANDBOX_CALLBACK_TIMEOUT = envfloat("SANDBOX_CALLBACK_TIMEOUT", 5.0)

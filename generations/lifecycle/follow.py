@@ -2,7 +2,7 @@
 means. State only moves forward; duplicate and late signals change nothing."""
 
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -39,10 +39,13 @@ def check(pk, *, then_finalize=None) -> None:
 
     `then_finalize(pk)` saves a clip the vendor finished; by default at once, in this step.
     """
-    now = claim(pk, [State.RUNNING])
+    # Moved off a callback's mark (see request_check), so that a mark found at the end
+    # is a callback that came in while we asked.
+    now = claim(pk, [State.RUNNING], next_check_at=timezone.now())
     if not now:
         return
-    generation = Generation.objects.select_related("vendor_account", "hold").get(pk=pk)
+    # The hold is read only by a check that ends the job (a join on every poll otherwise).
+    generation = Generation.objects.select_related("vendor_account").get(pk=pk)
     generation.claimed_at = now
     if generation.expires_at <= now:
         expire_running(generation)
@@ -70,7 +73,7 @@ def check(pk, *, then_finalize=None) -> None:
             # A callback that came in while we asked (request_check) wants another
             # look at once: the answer we have may predate what it announced.
             next_check_at=Case(
-                When(next_check_at__gt=now, then=F("next_check_at")),
+                When(next_check_at=CALLED_BACK, then=Value(CALLED_BACK)),
                 default=Value(now + timedelta(seconds=delay)),
             ),
         )
@@ -78,12 +81,18 @@ def check(pk, *, then_finalize=None) -> None:
         (then_finalize or finalize)(pk)
 
 
-def request_check(pk) -> None:
-    """A callback says the task changed: make the job due now, for the next sweep to check.
+# When a job a vendor called back about is due: long before any schedule puts a check,
+# so the sweep (longest due first) takes it before every poll that is merely due, and a
+# check under way knows it was called back about meanwhile.
+CALLED_BACK = datetime(2000, 1, 1, tzinfo=UTC)
 
-    Also when a check is under way: that check keeps this time instead of its own.
+
+def request_check(pk) -> None:
+    """A callback says the task changed: make the job due first, for the next sweep.
+
+    Also when a check is under way: that check keeps the mark instead of its own time.
     """
-    Generation.objects.filter(pk=pk, state=State.RUNNING).update(next_check_at=timezone.now())
+    Generation.objects.filter(pk=pk, state=State.RUNNING).update(next_check_at=CALLED_BACK)
 
 
 def _after_failed_check(generation, exc: VendorError) -> None:

@@ -3,7 +3,9 @@
 import logging
 import os
 import secrets
+import threading
 import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from queue import Empty, SimpleQueue
@@ -14,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from generations.lifecycle.deadlines import expire
-from generations.lifecycle.follow import check
+from generations.lifecycle.follow import CALLED_BACK, check
 from generations.lifecycle.saving import finalize
 from generations.lifecycle.sending import run_submit
 from generations.lifecycle.steps import finalize_lease, grace, lease, set_state, stopping
@@ -23,10 +25,13 @@ from generations.models import Generation, State
 log = logging.getLogger(__name__)
 
 
-def due_checks(limit=200) -> list[int]:
+def due_checks(limit=200, called_back=False) -> list[int]:
+    """Running jobs due a check, the longest due first; `called_back`: only those a
+    vendor called back about (see follow.request_check)."""
     now = timezone.now()
+    due = Q(next_check_at=CALLED_BACK) if called_back else Q(next_check_at__lte=now)
     return list(
-        Generation.objects.filter(state=State.RUNNING, next_check_at__lte=now)
+        Generation.objects.filter(due, state=State.RUNNING)
         .filter(Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - lease()))
         .order_by("next_check_at")
         .values_list("pk", flat=True)[:limit]
@@ -94,7 +99,7 @@ def sweep(dispatch=None) -> dict:
         expiring = _past_deadline(now)
         counts["expired"] = len(expiring)
         steps += [(expire, pk) for pk in expiring]
-        queued, finalizing = _due_sends_and_saves(now, expiring)
+        queued, finalizing = _due_sends_and_saves(now, expiring, dispatch is not None)
         counts["submitted"] = len(queued)
         counts["finalized"] = len(finalizing)
         long_steps = [(run_submit, queued), (finalize, finalizing)]
@@ -116,10 +121,19 @@ def sweep(dispatch=None) -> dict:
     return counts
 
 
-def _due_sends_and_saves(now, expiring) -> tuple[list[int], list[int]]:
-    """Queued jobs due a send, longest waiting first; finished jobs due a save."""
+def _due_sends_and_saves(now, expiring, handing_out) -> tuple[list[int], list[int]]:
+    """Queued jobs due a send, longest waiting first; finished jobs due a save.
+
+    `handing_out`: the sends go to the queue, where a new job's own send (queued when it
+    was submitted) may still wait; a second one would only lose the claim, at the cost
+    of a whole task, and lengthen the queue in a burst. So a job never tried is left to
+    its own task for a lease, as the sends this sweep hands out are.
+    """
+    due = Q(state=State.QUEUED, next_check_at__lte=now)
+    if handing_out:
+        due &= Q(submit_attempts__gt=0) | Q(created__lt=now - lease())
     queued = list(
-        Generation.objects.filter(state=State.QUEUED, next_check_at__lte=now)
+        Generation.objects.filter(due)
         .exclude(pk__in=expiring)
         .order_by("next_check_at")
         .values_list("pk", flat=True)[:100]
@@ -151,6 +165,27 @@ def _pool() -> ThreadPoolExecutor:
     )
 
 
+class _CalledBack:
+    """Jobs a vendor called back about while the pass runs: a long pass takes them
+    between its own steps as they come (looking twice a second), instead of leaving
+    them to the next pass."""
+
+    def __init__(self, listed):
+        self.lock = threading.Lock()
+        self.pending: deque[int] = deque()
+        self.seen = set(listed)
+        self.looked = time.monotonic()
+
+    def next(self) -> int | None:
+        with self.lock:
+            if not self.pending and time.monotonic() - self.looked >= 0.5:
+                self.looked = time.monotonic()
+                found = [pk for pk in due_checks(50, called_back=True) if pk not in self.seen]
+                self.seen.update(found)
+                self.pending.extend(found)
+            return self.pending.popleft() if self.pending else None
+
+
 def _run_on_pool(steps) -> None:
     """Run (function, pk) steps on the pool's threads, each taking the next as it frees up.
 
@@ -165,12 +200,14 @@ def _run_on_pool(steps) -> None:
     waiting = SimpleQueue()
     for step in steps:
         waiting.put(step)
+    called_back = _CalledBack(pk for function, pk in steps if function is check)
 
     def drain(_):
         try:
             while not stopping.is_set() and time.monotonic() < until:
+                pk = called_back.next()
                 try:
-                    function, pk = waiting.get_nowait()
+                    function, pk = (check, pk) if pk is not None else waiting.get_nowait()
                 except Empty:
                     return
                 try:

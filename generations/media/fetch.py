@@ -9,9 +9,9 @@ every hop goes through the same backend. One deadline bounds every connect, TLS
 handshake, read and write, so a server that sends nothing, or a byte at a time, is cut
 off on time; the body is capped in size and must start like an MP4.
 
-The vendor sandbox (under PUBLIC_BASE_URL/sandbox/, only when SANDBOX_ENABLED) is our
-own server, usually on loopback: its URLs skip the address check but keep the
-deadline and every other check.
+The vendor sandbox (under PUBLIC_BASE_URL/sandbox/, or SANDBOX_BASE_URL/sandbox/ when
+another process serves it; only when SANDBOX_ENABLED) is our own server, usually on
+loopback: its URLs skip the address check but keep the deadline and every other check.
 """
 
 import functools
@@ -67,7 +67,8 @@ class Fetched:
 
 def sandbox_prefix() -> str | None:
     if settings.SANDBOX_ENABLED:
-        return settings.PUBLIC_BASE_URL.rstrip("/") + "/sandbox/"
+        base = settings.SANDBOX_BASE_URL or settings.PUBLIC_BASE_URL
+        return base.rstrip("/") + "/sandbox/"
     return None
 
 

@@ -15,6 +15,7 @@ Settings (all optional):
     SANDBOX_RENDER_SCALE      0.25   clip size = the vendor's pixel size times this
     SANDBOX_RENDER_FPS        10     clip frame rate
     SANDBOX_RENDER_WORKERS    2      render threads per process
+    SANDBOX_RENDER_PROCESSES  0      processes those threads render in (0: on the threads)
     SANDBOX_ROOT              MEDIA_ROOT/sandbox   where clips are written
     SANDBOX_HANG_SECONDS      30     how long [[fault:timeout]] holds the create answer
     SANDBOX_CALLBACK_TIMEOUT  5.0    seconds per callback POST (evolink: its documented 10)

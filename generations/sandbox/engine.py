@@ -13,12 +13,14 @@ For tests and the demo: `sandbox_tick()`, `backdate()` to move a task back in ti
 """
 
 import logging
+import multiprocessing
 import os
 import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures import wait as wait_for_futures
 from datetime import datetime, timedelta
+from functools import cache
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -160,8 +162,12 @@ def cancel(task: SandboxTask) -> bool:
 
 
 def sandbox_tick(limit: int = 500) -> int:
-    """Advance every task that still has something to do; return how many were looked at."""
-    if not settings.SANDBOX_ENABLED:
+    """Advance every task that still has something to do; return how many were looked at.
+
+    Only where the sandbox is served: a process told it lives elsewhere (SANDBOX_BASE_URL)
+    would otherwise render its clips and send its callbacks on that process's CPU.
+    """
+    if not settings.SANDBOX_ENABLED or settings.SANDBOX_BASE_URL:
         return 0
     tasks = list(SandboxTask.objects.filter(settled_at__isnull=True).order_by("created")[:limit])
     for task in tasks:
@@ -199,10 +205,28 @@ def ensure_render(task: SandboxTask) -> None:
     _submit(_render_pool, _render, task.pk, task.output_token, job, tick_at)
 
 
+@cache
+def _render_processes() -> ProcessPoolExecutor:
+    # Spawned, not forked: a fork of a threaded server may inherit a lock held mid-use.
+    return ProcessPoolExecutor(
+        max_workers=settings.SANDBOX_RENDER_PROCESSES,
+        mp_context=multiprocessing.get_context("spawn"),
+    )
+
+
+def _render_clip(job: dict) -> None:
+    """Render on this thread, or in a process of the pool: drawing holds the GIL, and a
+    serving process's requests then wait on every render in progress."""
+    if settings.SANDBOX_RENDER_PROCESSES:
+        _render_processes().submit(rendering.render_job, job).result()
+    else:
+        rendering.render_job(job)
+
+
 def _render(pk: int, token: str, job: dict, tick_at: datetime | None) -> None:
     started = time.monotonic()
     try:
-        rendering.render_clip(**job)
+        _render_clip(job)
         logger.info("sandbox: rendered %s in %.2fs", job["path"].name, time.monotonic() - started)
     except Exception:
         logger.exception("sandbox: could not render %s", job["path"])

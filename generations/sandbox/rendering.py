@@ -117,6 +117,11 @@ def render_clip(
     return path
 
 
+def render_job(job: dict) -> Path:
+    """render_clip(**job), by a name another process can import (it needs no Django)."""
+    return render_clip(**job)
+
+
 def _layers(width: int, height: int, text: str) -> tuple[Image.Image, Image.Image]:
     """A horizontal rainbow that scrolls, and the prompt on a transparent layer that
     stays put; both drawn once per clip."""

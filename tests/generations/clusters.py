@@ -69,7 +69,9 @@ def environment(**timings) -> dict:
         MEDIA_ROOT=str(settings.MEDIA_ROOT),
         SANDBOX_ROOT=str(settings.SANDBOX_ROOT),
         SANDBOX_ENABLED="true",
+        SANDBOX_BASE_URL=settings.SANDBOX_BASE_URL,
         SANDBOX_RENDER_SCALE=str(settings.SANDBOX_RENDER_SCALE),
+        SANDBOX_RENDER_FPS=str(settings.SANDBOX_RENDER_FPS),
         SANDBOX_QUEUE_SECONDS=str(settings.SANDBOX_QUEUE_SECONDS),
         SANDBOX_RUN_SECONDS=str(settings.SANDBOX_RUN_SECONDS),
         PYTHONUNBUFFERED="1",
@@ -80,11 +82,11 @@ def environment(**timings) -> dict:
 
 
 class Cluster:
-    def __init__(self, log_path: Path, env: dict):
+    def __init__(self, log_path: Path, env: dict, command=("manage.py", "qcluster")):
         self.log_path = log_path
         self.log = open(log_path, "ab")  # noqa: SIM115 - closed in kill()
-        self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "qcluster"],
+        self.process = subprocess.Popen(  # noqa: S603 - our own entry points
+            [sys.executable, *command],
             cwd=ROOT,
             env=env,
             stdout=self.log,
@@ -131,12 +133,16 @@ def survivors(pgid: int) -> list[int]:
 
 @pytest.fixture(name="clusters")
 def clusters_fixture(live_server, tmp_path):
-    """start(**timings) -> a running Cluster; every one is killed when the test ends."""
+    """start(**timings) -> a running Cluster; every one is killed when the test ends.
+
+    `command` runs another entry point than `manage.py qcluster` (the benchmark's metered
+    one), and `env` adds to the environment.
+    """
     started: list[Cluster] = []
 
-    def start(**timings) -> Cluster:
+    def start(command=("manage.py", "qcluster"), env=None, **timings) -> Cluster:
         log_path = tmp_path / f"qcluster-{len(started) + 1}.log"
-        cluster = Cluster(log_path, environment(**timings))
+        cluster = Cluster(log_path, {**environment(**timings), **(env or {})}, command)
         started.append(cluster)
         return cluster
 
@@ -171,6 +177,7 @@ class Call:
     query: str
     started: float
     ended: float = 0.0
+    cpu: float = 0.0  # CPU seconds of the thread that answered it
 
     @property
     def kind(self) -> str:
@@ -226,6 +233,7 @@ def vendor_calls_fixture(live_server):
             environ.get("QUERY_STRING", ""),
             time.time(),
         )
+        local.cpu = time.thread_time()
         with calls.changed:
             calls.in_progress += 1
 
@@ -233,6 +241,7 @@ def vendor_calls_fixture(live_server):
         call = getattr(local, "call", None)
         if call is not None:
             call.ended = time.time()
+            call.cpu = time.thread_time() - local.cpu
             local.call = None
             with calls.changed:
                 calls.append(call)

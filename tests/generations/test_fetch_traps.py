@@ -316,6 +316,25 @@ def test_the_sandbox_is_fetched_from_loopback_only_when_it_is_enabled(
     assert internal.hits == ["/sandbox/kinovi/files/clip.mp4"]
 
 
+def test_a_sandbox_served_by_another_process_is_fetched_from_its_own_address(
+    db, incoming, internal, settings
+):
+    settings.PUBLIC_BASE_URL = "https://studio.example.com"
+    settings.SANDBOX_ENABLED = True
+    url = f"{internal.url}/sandbox/kinovi/files/clip.mp4"
+    assert refused(url, incoming) == (
+        "The address 127.0.0.1 is a loopback address, not a public one; it was not downloaded."
+    )
+
+    settings.SANDBOX_BASE_URL = internal.url
+    clip = lifecycle.store_clip(GenerationFactory(output_url=url))
+    assert clip.sha256 == hashlib.sha256(sample_mp4()).hexdigest()
+    assert internal.hits == ["/sandbox/kinovi/files/clip.mp4"]
+    assert refused(f"{internal.url}/secret", incoming) == (
+        "The address 127.0.0.1 is a loopback address, not a public one; it was not downloaded."
+    )
+
+
 def test_a_sandbox_redirect_out_of_the_sandbox_is_checked_again(db, incoming, internal, settings):
     settings.PUBLIC_BASE_URL = internal.url
     settings.SANDBOX_ENABLED = True

@@ -2,6 +2,7 @@
 
 import threading
 import time
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -9,10 +10,12 @@ from django.utils import timezone
 
 from billing import ledger
 from generations import lifecycle, routing
+from generations.lifecycle import sweeping
 from generations.models import Generation, State
 from generations.sandbox.engine import wait_for_background
 from generations.sandbox.models import SandboxTask
 from tests.generations.conftest import make_account, text_request
+from tests.generations.factories import GenerationFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -220,3 +223,71 @@ def test_a_finalizing_claim_outlasts_the_download_deadline(settings):
     settings.CLIP_DOWNLOAD_SECONDS = 60
     assert lease() == timedelta(seconds=90)
     assert finalize_lease() == timedelta(seconds=150)
+
+
+def test_a_new_jobs_send_is_left_to_its_own_task_and_not_queued_twice(
+    sandbox, funded, member, project
+):
+    make_account("kinovi", sandbox)
+    [fresh] = submit(funded, member, project, "A fresh job")
+    [retried] = submit(funded, member, project, "A job tried before")
+    Generation.objects.filter(pk=retried.pk).update(submit_attempts=1)
+    handed = []
+
+    def dispatch(function, pks):
+        handed.extend((function.__name__, pk) for pk in pks)
+
+    lifecycle.sweep(dispatch=dispatch)
+    assert handed == [("run_submit", retried.pk)]
+
+    # Its task was lost: after a lease the sweep sends it, as it does its own sends.
+    Generation.objects.filter(pk=fresh.pk).update(created=timezone.now() - lifecycle.lease())
+    lifecycle.sweep(dispatch=dispatch)
+    assert handed[1:] == [("run_submit", fresh.pk)]
+
+
+def test_a_sweep_that_runs_the_sends_itself_sends_a_new_job_at_once(
+    sandbox, funded, member, project
+):
+    make_account("kinovi", sandbox)
+    [generation] = submit(funded, member, project)
+    lifecycle.sweep()
+    generation.refresh_from_db()
+    assert generation.state == State.RUNNING
+    wait_for_background()
+
+
+def test_a_job_its_vendor_called_back_about_is_checked_before_jobs_merely_due(
+    sandbox, funded, member, project
+):
+    make_account("kinovi", sandbox)
+    jobs = submit(funded, member, project, "Three at once", variants=3)
+    for job in jobs:
+        lifecycle.run_submit(job.pk)
+    long_due, called_back, just_due = (job.pk for job in jobs)
+    now = timezone.now()
+    Generation.objects.filter(pk=long_due).update(next_check_at=now - timedelta(seconds=30))
+    Generation.objects.filter(pk=called_back).update(next_check_at=now + timedelta(seconds=30))
+    Generation.objects.filter(pk=just_due).update(next_check_at=now)
+    lifecycle.request_check(called_back)
+    assert lifecycle.due_checks() == [called_back, long_due, just_due]
+
+    lifecycle.check(called_back)  # the mark is taken off by the check it asked for
+    assert called_back not in lifecycle.due_checks()
+    wait_for_background()
+
+
+def test_a_long_pass_takes_a_job_called_back_about_between_its_own_steps(monkeypatch, settings):
+    settings.SWEEP_THREADS = 1
+    job = GenerationFactory(running=True)
+    ran = []
+
+    def slow(pk):
+        ran.append(("slow", pk))
+        if pk == 1:
+            lifecycle.request_check(job.pk)  # the vendor calls back meanwhile
+            time.sleep(0.6)
+
+    monkeypatch.setattr(sweeping, "check", lambda pk: ran.append(("check", pk)))
+    sweeping._run_on_pool([(slow, 1), (slow, 2)])
+    assert ran == [("slow", 1), ("check", job.pk), ("slow", 2)]

@@ -5,7 +5,7 @@ import time
 import av
 import pytest
 
-from generations.sandbox import engine, rendering
+from generations.sandbox import callbacks, engine, rendering
 from generations.sandbox.models import SandboxTask
 
 CREATE = "evolink/v1/videos/generations"
@@ -236,3 +236,51 @@ def test_a_nul_character_anywhere_is_a_400_on_every_database(api, payload):
     assert response.status_code == 400
     assert response.json()["error"]["message"] == "Request body contains a NUL character"
     assert not SandboxTask.objects.exists()
+
+
+# Served by another process.
+
+
+def test_a_process_told_the_sandbox_lives_elsewhere_never_ticks_it(api, settings):
+    task_id = create(api, duration=4)
+    engine.wait_for_background()
+    api.task(task_id).output_path.unlink()
+    engine.reset_process_state()
+    settings.SANDBOX_BASE_URL = "http://127.0.0.1:9"
+    assert engine.sandbox_tick() == 0
+    engine.wait_for_background()
+    assert not api.task(task_id).output_path.exists()  # its own server renders it
+
+
+def test_clips_render_in_a_process_of_their_own_when_asked(api, settings, probe, monkeypatch):
+    settings.SANDBOX_RENDER_PROCESSES = 1
+
+    def on_this_process(*args, **kwargs):
+        raise AssertionError("rendered on a thread of the serving process")
+
+    # The pool's process imports the module afresh, without this.
+    monkeypatch.setattr(rendering, "render_clip", on_this_process)
+    task_id = create(api, duration=4)
+    assert engine.wait_for_background(60)
+    api.finish(task_id)
+    done = api.get(query_path(task_id)).json()
+    assert done["status"] == "completed"
+    assert abs(probe(done["results"][0]).duration - 4) <= 0.5
+
+
+def test_every_callback_goes_out_through_one_client_with_its_vendors_timeout(
+    callbacks_sent, monkeypatch
+):
+    made = []
+    real = callbacks.httpx.Client
+
+    def counting(*args, **kwargs):
+        made.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(callbacks.httpx, "Client", counting)
+    for n in range(3):
+        callbacks.deliver(f"https://app.example.com/hooks/{n}", {"id": n}, timeout=7.5)
+    assert len(made) == 1
+    assert len(callbacks_sent.requests) == 3
+    assert all(r.extensions["timeout"]["read"] == 7.5 for r in callbacks_sent.requests)

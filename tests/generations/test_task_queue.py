@@ -1,0 +1,76 @@
+"""What the generations tasks put on django-q2's queue, and how the sweeper shares it."""
+
+import time
+
+import pytest
+from django_q.models import OrmQ
+from django_q.tasks import async_task
+
+from generations import lifecycle, tasks
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    sent = []
+    monkeypatch.setattr(
+        tasks, "async_task", lambda func, *args, **options: sent.append((func, options))
+    )
+    monkeypatch.setattr(lifecycle, "request_check", lambda pk: None)
+    return sent
+
+
+def test_a_jobs_own_tasks_store_no_success_but_the_sweeper_keeps_its_results(enqueued):
+    tasks.enqueue_submit(1)
+    tasks.enqueue_check(1)
+    tasks.enqueue_finalize(1)
+    tasks.enqueue_recover(1, "task-1")
+    tasks.enqueue_sweeper()
+    saved = {func.rsplit(".", 1)[1]: options.get("save", True) for func, options in enqueued}
+    assert saved == {
+        "submit_generation": False,
+        "check_generation": False,
+        "finalize_generation": False,
+        "recover_generation": False,
+        "sweep_generations": True,
+    }
+
+
+def test_a_successor_would_wait_when_more_tasks_are_queued_than_workers(db, settings):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "workers": 4}
+    for n in range(4):
+        async_task("math.floor", n)
+    assert not tasks._successor_would_wait()
+    async_task("math.floor", 5)
+    assert OrmQ.objects.count() == 5
+    assert tasks._successor_would_wait()
+
+
+@pytest.fixture
+def quick_sweeper(settings, monkeypatch, db):
+    settings.SANDBOX_ENABLED = False
+    settings.SWEEP_INTERVAL_SECONDS = 0.01
+    successors = []
+    monkeypatch.setattr(tasks, "enqueue_sweeper", lambda: successors.append(1))
+    return successors
+
+
+def test_the_sweeper_sweeps_on_while_its_successor_would_wait_behind_the_queue(
+    quick_sweeper, monkeypatch
+):
+    waiting = iter([True, True, False])
+    monkeypatch.setattr(tasks, "_successor_would_wait", lambda: next(waiting))
+    totals = tasks.sweep_generations(run_for=0)
+    assert totals["passes"] == 3
+    assert quick_sweeper == [1]
+
+
+def test_the_sweeper_hands_over_within_a_quarter_of_q_timeout_however_long_the_queue(
+    quick_sweeper, monkeypatch, settings
+):
+    settings.Q_CLUSTER = {**settings.Q_CLUSTER, "timeout": 1.2}
+    monkeypatch.setattr(tasks, "_successor_would_wait", lambda: True)
+    began = time.monotonic()
+    totals = tasks.sweep_generations(run_for=0)
+    assert 0.3 <= time.monotonic() - began < 1.2
+    assert totals["passes"] > 1
+    assert quick_sweeper == [1]
