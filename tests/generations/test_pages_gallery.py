@@ -274,3 +274,22 @@ def test_a_card_says_what_made_the_clip_in_words(member_client, project):
     assert f">{'x' * 89}…</a>" in html
     assert f"Orchard · {g.family_label}<br>" in html  # no scene: project and model
     assert f'href="/clips/{g.uuid}/"' in html and f'action="/clips/{g.uuid}/favourite/"' in html
+
+
+def test_the_date_filters_take_whole_days_and_read_no_date_of_every_row(member_client, project):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    g = clip(project, prompt="Midnight clip")
+    day = timezone.localtime(g.created).date()
+    g.created = timezone.make_aware(timezone.datetime.combine(day, timezone.datetime.min.time()))
+    g.save(update_fields=["created"])
+    for query in (f"since={day}", f"until={day}", f"since={day}&until={day}"):
+        with CaptureQueriesContext(connection) as queries:
+            html = member_client.get(f"/gallery/?{query}").content.decode()
+        assert "Midnight clip" in html, query
+        # A range of instants, not a date cast of each row's timestamp.
+        assert not [q for q in queries.captured_queries if "::date" in q["sql"]]
+        assert not [q for q in queries.captured_queries if "django_datetime_cast_date" in q["sql"]]
+    before = day - timezone.timedelta(days=1)
+    assert "Midnight clip" not in member_client.get(f"/gallery/?until={before}").content.decode()
