@@ -34,11 +34,14 @@ def deliver(
 @functools.cache
 def _client(through: httpx.BaseTransport | None) -> httpx.Client:
     """One client per transport (tests swap it in): a new one loads the CA bundle, some
-    17 ms of CPU, more than rendering a benchmark's clip."""
+    17 ms of CPU, more than rendering a benchmark's clip. No connection is kept between
+    callbacks, as a vendor keeps none: a kept one would hold a server thread open (and,
+    on a test's live server, its database session)."""
     return httpx.Client(
         transport=through,
         follow_redirects=False,
         headers={"User-Agent": "seedance-sandbox/1.0"},
+        limits=httpx.Limits(max_keepalive_connections=0),
     )
 
 

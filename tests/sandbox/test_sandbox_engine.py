@@ -1,5 +1,7 @@
 """The sandbox's engine: state that survives a restart, ticking, the clip files."""
 
+import http.server
+import threading
 import time
 
 import av
@@ -284,3 +286,33 @@ def test_every_callback_goes_out_through_one_client_with_its_vendors_timeout(
     assert len(made) == 1
     assert len(callbacks_sent.requests) == 3
     assert all(r.extensions["timeout"]["read"] == 7.5 for r in callbacks_sent.requests)
+
+
+def test_a_callback_keeps_no_connection_open_to_the_app():
+    closed = threading.Event()
+
+    class Webhook(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keeps the connection unless the client closes it
+
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def finish(self):
+            super().finish()
+            closed.set()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/hooks/e"
+        callbacks.deliver(url, {"id": "task-1"}, timeout=5)
+        assert closed.wait(5), "the callback's connection was kept open"
+    finally:
+        server.shutdown()
