@@ -9,7 +9,7 @@ from django.utils import timezone
 from billing.ledger.money import MICROS
 from generations.clip_counts import KeepsClipCount
 from generations.operators import crypto
-from generations.vendors import REGISTRY, Family, VideoRequest, get_adapter, pricing
+from generations.vendors import REGISTRY, VideoRequest, family_label, get_adapter, pricing
 
 
 class GenerationsAuditAction(models.TextChoices):
@@ -222,14 +222,6 @@ class State(models.TextChoices):
     NEEDS_ATTENTION = "needs_attention", "Needs attention"
 
 
-def family_label(family: str) -> str:
-    """A model family's name as people read it; an unknown one as it is stored."""
-    try:
-        return Family(family).label
-    except ValueError:
-        return family
-
-
 class GenerationQuerySet(models.QuerySet):
     def active(self):
         return self.exclude(state__in=Generation.FINISHED)
@@ -352,8 +344,7 @@ class Generation(models.Model):
                 name="generation_active_state",
                 condition=~Q(state__in=["succeeded", "failed", "cancelled", "expired"]),
             ),
-            # On PostgreSQL prompt search also has a GIN index over
-            # to_tsvector('english', prompt), made by migration 0005 (SQLite has none).
+            # PostgreSQL also has a GIN index for prompt search (migration 0005).
         ]
         constraints = [
             # One vendor task is one job: never two jobs following (and paying for) it.

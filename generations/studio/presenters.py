@@ -10,9 +10,9 @@ from django.utils.text import Truncator
 from billing import ledger
 from billing.models import HoldStatus
 from generations import access, lifecycle, routing
-from generations.models import State, VendorAccount, family_label
+from generations.models import State, VendorAccount
 from generations.routing import Routing
-from generations.vendors import REGISTRY, Family
+from generations.vendors import REGISTRY, Family, family_label
 from generations.vendors.parsing import describe_seconds, join_choices
 from seedance_site.web import uuid_path
 

@@ -19,6 +19,7 @@ from .types import (
     TaskState,
     VendorError,
     VideoRequest,
+    family_label,
 )
 
 REGISTRY: dict[str, type[VendorAdapter]] = {
@@ -60,6 +61,7 @@ __all__ = [
     "Created",
     "ErrorKind",
     "Family",
+    "family_label",
     "Mode",
     "TaskSnapshot",
     "TaskState",

@@ -29,6 +29,14 @@ _FAMILY_LABELS = {
 }
 
 
+def family_label(family: str) -> str:
+    """A model family's name as people read it; an unknown one as it is stored."""
+    try:
+        return Family(family).label
+    except ValueError:
+        return family
+
+
 class Mode(StrEnum):
     TEXT = "text"
     IMAGE = "image"

@@ -110,30 +110,10 @@ def seed(team, owner, clips: int, account) -> tuple[Project, Generation]:
     now = timezone.now() - timedelta(hours=1)
     batch = 5_000
     for start in range(0, clips, batch):
-        rows = []
-        for i in range(start, min(start + batch, clips)):
-            scene = scenes[i % len(scenes)]
-            prompt = f"A paper boat drifts down a rainy street, take {i}"
-            rows.append(
-                Generation(
-                    team=team,
-                    project=scene.project,
-                    scene=scene,
-                    created_by=members[i % len(members)],
-                    request=VideoRequest(family="seedance-2.0", prompt=prompt).to_dict(),
-                    family="seedance-2.0",
-                    prompt=prompt,
-                    vendor_account=account,
-                    vendor_task_id=f"bench-{uuid.uuid4().hex}",
-                    quote_micros=200_000,
-                    charge_micros=200_000,
-                    state=State.SUCCEEDED,
-                    created=now - timedelta(seconds=i),
-                    finished_at=now - timedelta(seconds=i),
-                    expires_at=now,
-                    uuid=uuid.uuid4(),
-                )
-            )
+        rows = [
+            finished(team, scenes[i % len(scenes)], members[i % len(members)], account, i, now)
+            for i in range(start, min(start + batch, clips))
+        ]
         made = Generation.objects.bulk_create(rows)
         Clip.objects.bulk_create(
             Clip(
@@ -168,6 +148,29 @@ def seed(team, owner, clips: int, account) -> tuple[Project, Generation]:
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
     return projects[0], Generation.objects.filter(team=team).order_by("-created").first()
+
+
+def finished(team, scene, member, account, i, now) -> Generation:
+    """The i-th clip of the history, i seconds before `now`."""
+    prompt = f"A paper boat drifts down a rainy street, take {i}"
+    return Generation(
+        team=team,
+        project=scene.project,
+        scene=scene,
+        created_by=member,
+        request=VideoRequest(family="seedance-2.0", prompt=prompt).to_dict(),
+        family="seedance-2.0",
+        prompt=prompt,
+        vendor_account=account,
+        vendor_task_id=f"bench-{uuid.uuid4().hex}",
+        quote_micros=200_000,
+        charge_micros=200_000,
+        state=State.SUCCEEDED,
+        created=now - timedelta(seconds=i),
+        finished_at=now - timedelta(seconds=i),
+        expires_at=now,
+        uuid=uuid.uuid4(),
+    )
 
 
 def money_moved(team, made, accounts):
