@@ -182,14 +182,17 @@ def _usage_problems() -> list[str]:
 
 
 def _daily_spend_problems() -> list[str]:
+    # By the whole key the breakdowns read (member, project, vendor), not the day alone.
+    key = ("team", "day", "member", "project_uuid", "vendor")
     day = TruncDate("created", tzinfo=dt.UTC)
-    spent = _totals(Transfer.objects.filter(kind__in=SPEND_KINDS).annotate(day=day), "team", "day")
-    counted = _totals(DailySpend.objects.all(), "team", "day")
+    spent = _totals(Transfer.objects.filter(kind__in=SPEND_KINDS).annotate(day=day), *key)
+    counted = _totals(DailySpend.objects.all(), *key)
     return [
-        f"Team #{team} spent {spent.get((team, day), 0)} on {day:%Y-%m-%d} by its transfers, "
-        f"but its daily spend rows add up to {counted.get((team, day), 0)}."
-        for team, day in sorted(spent.keys() | counted.keys())
-        if spent.get((team, day), 0) != counted.get((team, day), 0)
+        f"Team #{k[0]} spent {spent.get(k, 0)} on {k[1]:%Y-%m-%d} (member #{k[2]}, project "
+        f"{k[3]}, vendor “{k[4]}”) by its transfers, but its daily spend rows add up to "
+        f"{counted.get(k, 0)}."
+        for k in sorted(spent.keys() | counted.keys(), key=str)
+        if spent.get(k, 0) != counted.get(k, 0)
     ]
 
 

@@ -6,11 +6,28 @@ from django.db.models.functions import Coalesce
 
 
 def name_projects(apps, schema_editor):
-    """Each project's name as its newest hold gives it."""
-    holds = apps.get_model("billing", "Hold").objects.filter(
-        team=OuterRef("team"), project_uuid=OuterRef("project_uuid")
+    """A row for every project a hold ever named (0008 made rows only for projects with
+    something pending or spent; the Billing page's project filter now lists these rows),
+    each named as its newest hold names it."""
+    hold_model = apps.get_model("billing", "Hold")
+    usage_model = apps.get_model("billing", "ProjectUsage")
+    have = set(usage_model.objects.values_list("team_id", "project_uuid"))
+    named = (
+        hold_model.objects.exclude(project_uuid=None)
+        .values_list("team_id", "project_uuid")
+        .distinct()
+        .order_by()
     )
-    apps.get_model("billing", "ProjectUsage").objects.update(
+    usage_model.objects.bulk_create(
+        [
+            usage_model(team_id=team, project_uuid=project)
+            for team, project in named
+            if (team, project) not in have
+        ],
+        batch_size=2000,
+    )
+    holds = hold_model.objects.filter(team=OuterRef("team"), project_uuid=OuterRef("project_uuid"))
+    usage_model.objects.update(
         project_name=Coalesce(
             Subquery(holds.order_by("-created", "-pk").values("project_name")[:1]), Value("")
         )

@@ -56,7 +56,7 @@ def test_a_day_that_disagrees_with_its_transfers_is_named_by_reconcile(funded, m
     assert not [p for p in reconcile._usage_problems() if "daily spend" in p]
     DailySpend.objects.filter(team=funded).update(amount=1)
     problems = [p for p in reconcile._usage_problems() if "daily spend" in p]
-    assert len(problems) == 1 and f"Team #{funded.pk} spent {5 * USD}" in problems[0]
+    assert len(problems) == 1 and f"Team #{funded.pk} spent {5 * USD} on" in problems[0]
 
 
 def test_rebuilding_from_the_transfers_gives_the_same_days(funded, member, owner):
