@@ -216,7 +216,7 @@ STORAGES = {
     },
 }
 
-MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+MESSAGE_STORAGE = "django.contrib.messages.storage.fallback.FallbackStorage"
 
 # Background work: django-q2. Redis when REDIS_URL is set, else the ORM broker.
 # `retry` must exceed `timeout`, or a task still running is handed out a second time.

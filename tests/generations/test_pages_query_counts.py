@@ -5,10 +5,12 @@ clips as for one with many: nothing is loaded row by row. (How long they take at
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 
 from billing import ledger
 from generations.models import Favourite, GenerationEvent, State
 from tests.factories import MembershipFactory
+from tests.generations.conftest import form_data
 from tests.generations.factories import (
     GenerationFactory,
     ProjectFactory,
@@ -132,3 +134,19 @@ def test_the_team_switcher_lists_every_team_at_the_same_cost(member_client, memb
     html = member_client.get("/team/").content.decode()
     for name in ("Second", "More 0", "More 2", team.name):
         assert f">{name}</option>" in html
+
+
+def test_submitting_writes_no_session_and_the_jobs_page_still_says_so(
+    member_client, world, monkeypatch
+):
+    """The "queued" message travels in a signed cookie: a submission writes its rows, not
+    the member's session (with session-stored messages, every submit and the page after it
+    each rewrote the session row)."""
+    monkeypatch.setattr("generations.tasks.enqueue_submit", lambda pk: None)
+    with CaptureQueriesContext(connection) as captured:
+        response = member_client.post(reverse("generate"), form_data(world["projects"][0]))
+    assert response.status_code == 302
+    writes = [q["sql"] for q in captured if "django_session" in q["sql"]]
+    assert not any(sql.lstrip().upper().startswith(("UPDATE", "INSERT")) for sql in writes)
+    page = member_client.get(reverse("jobs"))
+    assert "queued with Seedance 2.0" in page.content.decode()
