@@ -11,6 +11,7 @@ urlpatterns = [
     path("generate/quote/", generate.generate_quote, name="generate_quote"),
     # Jobs
     path("jobs/", jobs.jobs, name="jobs"),
+    path("jobs/in-flight/", jobs.jobs_in_flight, name="jobs_in_flight"),
     path("jobs/<uuid:uuid>/", jobs.job, name="job"),
     path("jobs/<uuid:uuid>/card/", jobs.job_card, name="job_card"),
     path("jobs/<uuid:uuid>/timeline/", jobs.job_timeline, name="job_timeline"),

@@ -105,6 +105,7 @@
 
   const FINISHED = ["succeeded", "failed", "cancelled", "expired"];
   const seen = new Map(); // job uuid -> the state last shown
+  const ENDED = { failed: "failed", cancelled: "was cancelled", expired: "expired" };
 
   function remember(root) {
     const cards = [];
@@ -123,7 +124,8 @@
   function finished(card) {
     if (card.dataset.mine !== "true" || card.dataset.cancelledHere === "true") return;
     const ok = card.dataset.state === "succeeded";
-    const message = (ok ? "Your clip is ready: " : "Your job is " + card.dataset.stateLabel.toLowerCase() + ": ") +
+    const ended = ENDED[card.dataset.state] || card.dataset.stateLabel.toLowerCase();
+    const message = (ok ? "Your clip is ready: " : "Your job " + ended + ": ") +
       "“" + card.dataset.summary + "”";
     if (window.seedanceToast) window.seedanceToast(message, ok ? "success" : "error");
     if ("Notification" in window && Notification.permission === "granted") {

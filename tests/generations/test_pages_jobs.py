@@ -46,16 +46,69 @@ def test_jobs_lists_the_teams_jobs_and_nothing_of_other_teams(
     assert "Secret rival footage" not in html
 
 
-def test_a_running_jobs_card_polls_itself_and_a_finished_one_does_not(member_client, running, done):
+def test_the_jobs_page_polls_once_for_its_cards_in_flight_and_not_for_finished_ones(
+    member_client, running, done
+):
     html = member_client.get("/jobs/").content.decode()
     running_card = html.split(f'id="job-{running.uuid}"')[1].split("</article>")[0]
     done_card = html.split(f'id="job-{done.uuid}"')[1].split("</article>")[0]
-    assert (
-        f'hx-get="/jobs/{running.uuid}/card/" hx-trigger="every 2s" hx-swap="outerHTML"'
-        in running_card
-    )
+    # One poll for the page, not one per card: the card says what the page last saw.
+    assert html.count('hx-trigger="every 2s"') == 1
+    assert 'hx-get="/jobs/in-flight/" hx-trigger="every 2s" hx-include="[name=seen]"' in html
+    assert f'name="seen" value="{running.uuid}:running:40"' in running_card
     assert '<progress class="job-progress" max="100" value="40"' in running_card
-    assert 'hx-trigger="every' not in done_card
+    assert 'name="seen"' not in done_card
+    # A card on its own page still polls itself.
+    own = member_client.get(f"/jobs/{running.uuid}/").content.decode()
+    assert f'hx-get="/jobs/{running.uuid}/card/" hx-trigger="every 2s" hx-swap="outerHTML"' in own
+
+
+def poll(client, *seen):
+    return client.get("/jobs/in-flight/", {"seen": list(seen)}, HTTP_HX_REQUEST="true")
+
+
+def test_the_poll_answers_only_the_cards_that_changed(member_client, project, member, running):
+    other = GenerationFactory(project=project, running=True, created_by=member, prompt="Crabs")
+    unchanged = poll(member_client, f"{running.uuid}:running:40", f"{other.uuid}:running:40")
+    html = unchanged.content.decode()
+    assert "<article" not in html
+    assert 'hx-trigger="every 2s"' in html  # both still in flight: keep asking
+    assert "HX-Trigger" not in unchanged
+
+    running.progress = 80
+    running.save()
+    html = poll(member_client, f"{running.uuid}:running:40", f"{other.uuid}:running:40")
+    html = html.content.decode()
+    assert html.count("<article") == 1
+    assert f'id="job-{running.uuid}"' in html
+    assert 'hx-swap-oob="outerHTML"' in html
+    assert f'name="seen" value="{running.uuid}:running:80"' in html
+
+
+def test_the_poll_stops_when_nothing_it_shows_is_in_flight_and_refreshes_the_balance(
+    member_client, running
+):
+    running.state = State.SUCCEEDED
+    running.save()
+    response = poll(member_client, f"{running.uuid}:running:40")
+    html = response.content.decode()
+    assert 'data-state="succeeded"' in html
+    assert 'hx-trigger="every' not in html  # neither the page's poll nor the card's
+    assert 'id="in-flight-poll"' in html
+    assert json.loads(response["HX-Trigger"]) == {"balanceChanged": {}}
+
+
+def test_the_poll_says_nothing_of_other_teams_jobs_or_of_nonsense(
+    outsider_client, member_client, running
+):
+    html = poll(outsider_client, f"{running.uuid}:queued:").content.decode()
+    assert "<article" not in html
+    assert "Gulls over the pier" not in html
+    assert 'hx-trigger="every' not in html
+    for nonsense in ("", "not-a-uuid:running:4", f"{running.uuid}:running:many", ":::"):
+        response = poll(member_client, nonsense)
+        assert response.status_code == 200
+        assert "<article" not in response.content.decode()
 
 
 def test_the_card_fragment_keeps_polling_until_the_job_finishes(member_client, running):

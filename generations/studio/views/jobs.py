@@ -1,5 +1,7 @@
 """Jobs: what is running and what finished, each job's card, cancelling."""
 
+import uuid as uuid_module
+
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -36,7 +38,7 @@ def jobs(request):
         flying, active_total = flying[:ACTIVE_SHOWN], in_flight.count()
     finished = bare.filter(state__in=Generation.FINISHED)
     page = keyset.page(finished, RECENT_JOBS, keyset.decode(request.GET.get("before", "")))
-    cards = _cards(request, flying + page.rows)
+    cards = _cards(request, [row.pk for row in flying + page.rows])
     active, recent = cards[: len(flying)], cards[len(flying) :]
     context = {
         "active": active,
@@ -45,17 +47,49 @@ def jobs(request):
         "mine": mine,
         "older": page.next_url("", "mine=1" if mine else "", name="before"),
         "paged": page.paged,
+        "listed": True,
     }
     return render(request, "generations/jobs.html", context)
 
 
-def _cards(request, rows) -> list:
-    """The job cards of `rows` (with pk), in their order: one query, and their accounts."""
-    if not rows:
+def _cards(request, pks) -> list:
+    """The job cards of these generations, in their order: one query, and their accounts."""
+    if not pks:
         return []
-    found = access.generations(request).in_bulk([row.pk for row in rows])
-    shown = access.with_accounts([found[row.pk] for row in rows if row.pk in found])
+    found = access.generations(request).in_bulk(pks)
+    shown = access.with_accounts([found[pk] for pk in pks if pk in found])
     return [present(g, request.membership) for g in shown]
+
+
+@require_GET
+@team_required
+def jobs_in_flight(request):
+    """The jobs page's one poll for its cards in flight: the cards that changed since."""
+    seen = _seen(request.GET.getlist("seen"))
+    bare = Generation.objects.filter(team=request.team, uuid__in=seen)
+    now = list(bare.values_list("pk", "uuid", "state", "progress"))
+    moved = [pk for pk, uuid, state, progress in now if seen[uuid] != (state, progress)]
+    changed = _cards(request, moved)
+    flying = any(state not in Generation.FINISHED for _, _, state, _ in now)
+    context = {"changed": changed, "polling": flying, "listed": True}
+    response = render(request, "generations/jobs.html#in-flight-update", context)
+    if any(g.finished for g in changed):
+        money_moved(response)  # finishing charged a hold or returned it
+    return response
+
+
+def _seen(values) -> dict:
+    """`uuid:state:progress` of each card the page shows in flight (at most a page's worth;
+    anything unreadable is left out): {uuid: (state, progress)}."""
+    seen = {}
+    for value in values[:ACTIVE_SHOWN]:
+        key, _, rest = value.partition(":")
+        state, _, progress = rest.partition(":")
+        try:
+            seen[uuid_module.UUID(key)] = (state, int(progress) if progress else None)
+        except ValueError:
+            continue
+    return seen
 
 
 def _card_context(request, generation):
@@ -100,7 +134,10 @@ def cancel_job(request, uuid):
     generation = access.get_generation(request, uuid)
     if request.htmx:
         # The toast below says what happened; the page need not announce the finish again.
-        context = _card_context(request, generation) | {"cancelled_here": True}
+        context = _card_context(request, generation) | {
+            "cancelled_here": True,
+            "listed": request.POST.get("listed") == "1",
+        }
         response = render(request, "generations/jobs.html#job-card", context)
         return money_moved(response, message, level)
     getattr(messages, level)(request, message)
