@@ -29,7 +29,7 @@ def jobs(request):
     mine = request.GET.get("mine") == "1"
     if mine:
         bare = bare.filter(created_by=request.user)
-    # Each card in flight polls every two seconds: the newest ACTIVE_SHOWN of them, and how
+    # The cards in flight (the page polls for them all at once): the newest ACTIVE_SHOWN, and how
     # many more there are (the count reads the small index of jobs in flight).
     in_flight = bare.active().order_by("-created", "-pk")
     flying = list(in_flight[: ACTIVE_SHOWN + 1])
