@@ -320,6 +320,16 @@ def test_gallery_and_jobs_survive_any_filter(member_client, world, data):
     assert_unchanged(before)
 
 
+@pytest.mark.parametrize(
+    "params", [{"until": "9999-12-31"}, {"since": "0001-01-01"}, {"since": "0001-01-02"}]
+)
+def test_the_gallery_takes_the_first_and_last_days_a_date_can_name(member_client, world, params):
+    """Found by the test above: the day after 9999-12-31 does not exist (a 500)."""
+    response = member_client.get("/gallery/?" + urlencode(params))
+    assert response.status_code == 200
+    assert "A paper boat drifts down a rainy street" in response.content.decode()
+
+
 @settings(HYPOTHESIS, max_examples=100)
 @given(data=st.data())
 def test_gallery_and_jobs_survive_any_page_cursor(member_client, world, data):

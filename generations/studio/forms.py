@@ -5,7 +5,7 @@ projects, scenes and jobs in services.
 """
 
 import uuid
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -376,9 +376,10 @@ class GalleryFilterForm(forms.Form):
                 queryset = queryset.filter(**{lookup: data[field]})
         # Days as ranges of instants (in the studio's time zone, as created__date would
         # take them): a range reads the team's index; a date cast of every row does not.
-        if data["since"]:
+        # The first and last days a date can name bound nothing (and have no instant past them).
+        if data["since"] and data["since"] > date.min:
             queryset = queryset.filter(created__gte=_start_of(data["since"]))
-        if data["until"]:
+        if data["until"] and data["until"] < date.max:
             queryset = queryset.filter(created__lt=_start_of(data["until"] + timedelta(days=1)))
         if data["favourites"]:
             queryset = queryset.filter(favourites__user=user)
