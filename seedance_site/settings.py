@@ -216,6 +216,66 @@ STORAGES = {
     },
 }
 
+# Object storage: django-storages' S3 backend, read from its own variable names, when
+# AWS_STORAGE_BUCKET_NAME is set (any S3-compatible server through AWS_S3_ENDPOINT_URL);
+# else files under MEDIA_ROOT. Clips, posters and exports go through default_storage.
+# How long a presigned media URL lives; shorter still when the signing keys expire sooner.
+AWS_QUERYSTRING_EXPIRE = envint("AWS_QUERYSTRING_EXPIRE", 300)
+if AWS_QUERYSTRING_EXPIRE < 30:
+    raise ImproperlyConfigured("AWS_QUERYSTRING_EXPIRE must be 30 seconds or more")
+# Members get media by a redirect to a presigned URL; off, the web process streams it
+# (for a bucket that browsers cannot reach).
+MEDIA_REDIRECT_ENABLED = envbool("MEDIA_REDIRECT_ENABLED", True)
+
+
+def object_storage_from_env() -> tuple[dict | None, str]:
+    """The S3 storage entry and the origin its URLs point at, or (None, "") for files."""
+    bucket = envstr("AWS_STORAGE_BUCKET_NAME")
+    if not bucket:
+        return None, ""
+    region = envstr("AWS_S3_REGION_NAME")
+    endpoint = envstr("AWS_S3_ENDPOINT_URL").rstrip("/")
+    # Path style for S3-compatible servers (one host, no wildcard DNS), virtual for AWS.
+    style = envstr("AWS_S3_ADDRESSING_STYLE", "path" if endpoint else "virtual")
+    if not region:
+        # Signature v4 signs the region: a URL signed for another one is refused.
+        raise ImproperlyConfigured("AWS_S3_REGION_NAME must be set with AWS_STORAGE_BUCKET_NAME")
+    if envstr("AWS_S3_CUSTOM_DOMAIN"):
+        # django-storages hands out unsigned URLs under a custom domain: private clips
+        # would be readable by anyone, or refused to everyone.
+        raise ImproperlyConfigured("AWS_S3_CUSTOM_DOMAIN is not supported: media URLs are signed")
+    if style not in ("path", "virtual"):
+        raise ImproperlyConfigured("AWS_S3_ADDRESSING_STYLE must be path or virtual")
+    # An explicit regional endpoint, so boto3 signs for and points at that region.
+    endpoint = endpoint or f"https://s3.{region}.amazonaws.com"
+    parts = urlsplit(endpoint)
+    host = f"{bucket}.{parts.netloc}" if style == "virtual" else parts.netloc
+    options = {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint,
+        "region_name": region,
+        # Empty means boto3's own chain (an instance or task role, whose keys expire).
+        "access_key": envstr("AWS_ACCESS_KEY_ID") or None,
+        "secret_key": envstr("AWS_SECRET_ACCESS_KEY") or None,
+        "signature_version": "s3v4",
+        "addressing_style": style,
+        "querystring_auth": True,
+        "querystring_expire": AWS_QUERYSTRING_EXPIRE,
+        "default_acl": None,
+        "file_overwrite": True,
+        "custom_domain": None,
+        # Reads through the storage's own file object spill to disk past 8 MB.
+        "max_memory_size": 8 * 2**20,
+    }
+    return {"BACKEND": "generations.media.bucket.BucketStorage", "OPTIONS": options}, (
+        f"{parts.scheme}://{host}"
+    )
+
+
+OBJECT_STORAGE, MEDIA_ORIGIN = object_storage_from_env()
+if OBJECT_STORAGE:
+    STORAGES["default"] = OBJECT_STORAGE
+
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 # Background work: django-q2. Redis when REDIS_URL is set, else the ORM broker.
@@ -367,8 +427,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
-        "media-src": ["'self'"],
+        "img-src": ["'self'", "data:", *([MEDIA_ORIGIN] if MEDIA_ORIGIN else [])],
+        "media-src": ["'self'", *([MEDIA_ORIGIN] if MEDIA_ORIGIN else [])],
         "connect-src": ["'self'"],
         "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
