@@ -13,7 +13,10 @@ class GenerationsConfig(AppConfig):
         audit.register_actions(GenerationsAuditAction)
         # Connects the cluster start-up signal, so a restarted cluster sweeps at once.
         from generations import tasks  # noqa: F401
+        from generations.metrics import GenerationsCollector
+        from seedance_site import metrics
 
+        metrics.register(GenerationsCollector())
         post_migrate.connect(_ensure_schedules, sender=self)
         post_delete.connect(_uncount_clip, sender="generations.Generation")
 

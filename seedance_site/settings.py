@@ -143,6 +143,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz, /readyz and /metrics: before the host check, HTTPS redirect and session.
+    "seedance_site.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -326,6 +328,11 @@ else:
 TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
+
+# /metrics answers a scrape that sends "Authorization: Bearer <METRICS_TOKEN>"; empty, 404.
+METRICS_TOKEN = envstr("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters")
 
 # Clips one member may start per minute, variants counted one by one.
 GENERATE_RATE_PER_MINUTE = envint("GENERATE_RATE_PER_MINUTE", 20)
