@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 
 class GenerationsConfig(AppConfig):
@@ -19,6 +19,9 @@ class GenerationsConfig(AppConfig):
         metrics.register(GenerationsCollector())
         post_migrate.connect(_ensure_schedules, sender=self)
         post_delete.connect(_uncount_clip, sender="generations.Generation")
+        from generations.journal import log_event
+
+        post_save.connect(log_event, sender="generations.GenerationEvent")
 
     def ledger_problems(self) -> list[str]:
         """What `manage.py reconcile_ledger` finds wrong between jobs and their holds."""
