@@ -31,8 +31,8 @@ from generations.models import Clip, Generation, Project, State
 from generations.sandbox.models import SandboxTask
 from tests.deploy import stack
 from tests.factories import MembershipFactory, TeamFactory
-from tests.generations.clusters import PROTOCOLS, make_account, wait_for
-from tests.generations.conftest import form_data
+from tests.generations.clusters import wait_for
+from tests.generations.conftest import PROTOCOLS, form_data, make_account
 from tests.perf.processes import SandboxProcess
 
 JOBS = int(os.environ.get("DEPLOY_JOBS", "200"))
@@ -78,8 +78,11 @@ def deployment(tmp_path, settings):
         tmp_path, s3_endpoint=endpoint, redis_url=REDIS_URL, sandbox_url=""
     )
     sandbox = SandboxProcess(tmp_path, {**base, "LOG_LEVEL": "WARNING"}, RUN_SECONDS)
-    env = {**base, "SANDBOX_BASE_URL": sandbox.url}
+    env = {**base, "SANDBOX_BASE_URL": sandbox.url, "STATIC_ROOT": str(tmp_path / "static")}
     try:
+        for command in (("migrate", "--noinput"), ("collectstatic", "--noinput")):
+            done = stack.manage(env, *command)  # as the README says, before the servers
+            assert done.returncode == 0, done.stdout + done.stderr
         web_b, url_b = stack.web_server(tmp_path, "web-b", env)
         started.append(web_b)
         env["PUBLIC_BASE_URL"] = url_b  # vendors call back to the server that stays up
