@@ -108,7 +108,8 @@ def test_jobs_survive_a_lost_web_server_and_a_lost_cluster(deployment, operator)
     (web_a, url_a), (web_b, url_b) = deployment["web"]
     clusters = deployment["clusters"]
     for url in (url_a, url_b):
-        assert httpx.get(url + "/readyz").status_code == 200
+        ready = httpx.get(url + "/readyz", timeout=60)  # a worker's first loads boto3
+        assert ready.status_code == 200, ready.text
     team = TeamFactory(name="Deploy Pictures")
     user = MembershipFactory(team=team, owner=True).user
     ledger.grant(team, 10**6 * 10**5, by=operator, memo="Deploy budget", key="deploy")

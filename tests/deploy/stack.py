@@ -99,7 +99,8 @@ def web_server(folder: Path, name: str, env: dict) -> tuple[Cluster, str]:
     server = Cluster(
         folder / f"{name}.log",
         env,
-        ("-m", "gunicorn", "seedance_site.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2"),
+        ("-m", "gunicorn", "seedance_site.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2")
+        + ("--no-control-socket",),  # two servers on one machine would share its path
     )
     url = f"http://127.0.0.1:{port}"
     wait_until_serving(url + "/healthz", server)
