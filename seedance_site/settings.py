@@ -1,6 +1,6 @@
 """Settings for Seedance Studio, read from the environment.
 
-Every value comes through one of the small typed helpers below; a malformed value
+Every value comes through one of the small typed helpers of env.py; a malformed value
 stops the process at start-up with a message naming the variable, rather than
 surfacing later as a confusing error.
 """
@@ -11,50 +11,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from seedance_site.env import envbool, envfloat, envint, envlist, envstr
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def envstr(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
-
-
-def envbool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ImproperlyConfigured(f"{name} must be true or false (got {value!r})")
-
-
-def envint(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer (got {value!r})") from None
-
-
-def envfloat(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number (got {value!r})") from None
-
-
-def envlist(name: str, default: list[str]) -> list[str]:
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def database_from_url(url: str) -> dict:
