@@ -103,7 +103,7 @@ def test_capacity_of_one_cluster(production_stack, operator, tmp_path, workers):
 
 def teardown_module():
     print(
-        "\n| workers | jobs | wall | jobs/min (cluster) | jobs/min (per worker) | cluster CPU | cores busy |"
+        "\n| workers | jobs | wall | jobs/min (cluster) | jobs/min (per worker) | cluster CPU | cores busy | load before |"
     )
     print("|--:|--:|--:|--:|--:|--:|--:|--:|")
     for row in RESULTS:
