@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_delete, post_migrate
+from django.db.models.signals import post_delete, post_migrate, post_save
 
 
 class GenerationsConfig(AppConfig):
@@ -13,9 +13,15 @@ class GenerationsConfig(AppConfig):
         audit.register_actions(GenerationsAuditAction)
         # Connects the cluster start-up signal, so a restarted cluster sweeps at once.
         from generations import tasks  # noqa: F401
+        from generations.metrics import GenerationsCollector
+        from seedance_site import metrics
 
+        metrics.register(GenerationsCollector())
         post_migrate.connect(_ensure_schedules, sender=self)
         post_delete.connect(_uncount_clip, sender="generations.Generation")
+        from generations.journal import log_event
+
+        post_save.connect(log_event, sender="generations.GenerationEvent")
 
     def ledger_problems(self) -> list[str]:
         """What `manage.py reconcile_ledger` finds wrong between jobs and their holds."""

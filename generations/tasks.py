@@ -200,6 +200,11 @@ def _broker():
     return get_broker()
 
 
+def queue_size() -> int:
+    """Tasks waiting in the broker (for /metrics)."""
+    return _broker().queue_size()
+
+
 def _successor_would_wait() -> bool:
     """The queue is first in, first out: a successor queued now starts only after every
     task before it. True when more wait than the workers take at once."""

@@ -1,6 +1,6 @@
 """Settings for Seedance Studio, read from the environment.
 
-Every value comes through one of the small typed helpers below; a malformed value
+Every value comes through one of the small typed helpers of env.py; a malformed value
 stops the process at start-up with a message naming the variable, rather than
 surfacing later as a confusing error.
 """
@@ -11,50 +11,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from seedance_site.env import envbool, envfloat, envint, envlist, envstr
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def envstr(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
-
-
-def envbool(name: str, default: bool) -> bool:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ImproperlyConfigured(f"{name} must be true or false (got {value!r})")
-
-
-def envint(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be an integer (got {value!r})") from None
-
-
-def envfloat(name: str, default: float) -> float:
-    value = os.environ.get(name)
-    if value is None or value == "":
-        return default
-    try:
-        return float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number (got {value!r})") from None
-
-
-def envlist(name: str, default: list[str]) -> list[str]:
-    value = os.environ.get(name)
-    if value is None or value.strip() == "":
-        return default
-    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def database_from_url(url: str) -> dict:
@@ -143,6 +102,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz, /readyz and /metrics: before the host check, HTTPS redirect and session.
+    "seedance_site.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -216,6 +177,66 @@ STORAGES = {
     },
 }
 
+# Object storage: django-storages' S3 backend, read from its own variable names, when
+# AWS_STORAGE_BUCKET_NAME is set (any S3-compatible server through AWS_S3_ENDPOINT_URL);
+# else files under MEDIA_ROOT. Clips, posters and exports go through default_storage.
+# How long a presigned media URL lives; shorter still when the signing keys expire sooner.
+AWS_QUERYSTRING_EXPIRE = envint("AWS_QUERYSTRING_EXPIRE", 300)
+if AWS_QUERYSTRING_EXPIRE < 30:
+    raise ImproperlyConfigured("AWS_QUERYSTRING_EXPIRE must be 30 seconds or more")
+# Members get media by a redirect to a presigned URL; off, the web process streams it
+# (for a bucket that browsers cannot reach).
+MEDIA_REDIRECT_ENABLED = envbool("MEDIA_REDIRECT_ENABLED", True)
+
+
+def object_storage_from_env() -> tuple[dict | None, str]:
+    """The S3 storage entry and the origin its URLs point at, or (None, "") for files."""
+    bucket = envstr("AWS_STORAGE_BUCKET_NAME")
+    if not bucket:
+        return None, ""
+    region = envstr("AWS_S3_REGION_NAME")
+    endpoint = envstr("AWS_S3_ENDPOINT_URL").rstrip("/")
+    # Path style for S3-compatible servers (one host, no wildcard DNS), virtual for AWS.
+    style = envstr("AWS_S3_ADDRESSING_STYLE", "path" if endpoint else "virtual")
+    if not region:
+        # Signature v4 signs the region: a URL signed for another one is refused.
+        raise ImproperlyConfigured("AWS_S3_REGION_NAME must be set with AWS_STORAGE_BUCKET_NAME")
+    if envstr("AWS_S3_CUSTOM_DOMAIN"):
+        # django-storages hands out unsigned URLs under a custom domain: private clips
+        # would be readable by anyone, or refused to everyone.
+        raise ImproperlyConfigured("AWS_S3_CUSTOM_DOMAIN is not supported: media URLs are signed")
+    if style not in ("path", "virtual"):
+        raise ImproperlyConfigured("AWS_S3_ADDRESSING_STYLE must be path or virtual")
+    # An explicit regional endpoint, so boto3 signs for and points at that region.
+    endpoint = endpoint or f"https://s3.{region}.amazonaws.com"
+    parts = urlsplit(endpoint)
+    host = f"{bucket}.{parts.netloc}" if style == "virtual" else parts.netloc
+    options = {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint,
+        "region_name": region,
+        # Empty means boto3's own chain (an instance or task role, whose keys expire).
+        "access_key": envstr("AWS_ACCESS_KEY_ID") or None,
+        "secret_key": envstr("AWS_SECRET_ACCESS_KEY") or None,
+        "signature_version": "s3v4",
+        "addressing_style": style,
+        "querystring_auth": True,
+        "querystring_expire": AWS_QUERYSTRING_EXPIRE,
+        "default_acl": None,
+        "file_overwrite": True,
+        "custom_domain": None,
+        # Reads through the storage's own file object spill to disk past 8 MB.
+        "max_memory_size": 8 * 2**20,
+    }
+    return {"BACKEND": "generations.media.bucket.BucketStorage", "OPTIONS": options}, (
+        f"{parts.scheme}://{host}"
+    )
+
+
+OBJECT_STORAGE, MEDIA_ORIGIN = object_storage_from_env()
+if OBJECT_STORAGE:
+    STORAGES["default"] = OBJECT_STORAGE
+
 MESSAGE_STORAGE = "django.contrib.messages.storage.fallback.FallbackStorage"
 
 # Background work: django-q2. Redis when REDIS_URL is set, else the ORM broker.
@@ -266,6 +287,11 @@ else:
 TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 or more")
+
+# /metrics answers a scrape that sends "Authorization: Bearer <METRICS_TOKEN>"; empty, 404.
+METRICS_TOKEN = envstr("METRICS_TOKEN")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters")
 
 # Clips one member may start per minute, variants counted one by one.
 GENERATE_RATE_PER_MINUTE = envint("GENERATE_RATE_PER_MINUTE", 20)
@@ -367,8 +393,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
-        "media-src": ["'self'"],
+        "img-src": ["'self'", "data:", *([MEDIA_ORIGIN] if MEDIA_ORIGIN else [])],
+        "media-src": ["'self'", *([MEDIA_ORIGIN] if MEDIA_ORIGIN else [])],
         "connect-src": ["'self'"],
         "frame-ancestors": ["'none'"],
         "form-action": ["'self'"],
@@ -377,11 +403,19 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
+# LOG_FORMAT=json: one JSON object a line (seedance_site/logs.py), each job step with its
+# generation id; plain text otherwise.
+LOG_FORMAT = envstr("LOG_FORMAT") or "plain"
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json (got {LOG_FORMAT!r})")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "seedance_site.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
     "loggers": {
         "django.server": {"level": "WARNING"},

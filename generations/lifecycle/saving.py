@@ -6,7 +6,7 @@ import tempfile
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.files.base import ContentFile, File
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
@@ -22,6 +22,7 @@ from generations.lifecycle.steps import (
     set_state,
 )
 from generations.media import fetch, video
+from generations.media import storage as media_storage
 from generations.models import Clip, Generation, State
 
 log = logging.getLogger(__name__)
@@ -121,10 +122,7 @@ def store_clip(generation) -> Clip:
             bytes=fetched.bytes,
             sha256=fetched.sha256,
         )
-        with open(path, "rb") as saved:
-            clip.file.save(f"{name}.mp4", File(saved), save=False)
-        clip.poster.save(f"{name}.jpg", ContentFile(poster), save=False)
-        clip.save()
+        _store_files(clip, path, name, poster)
         generation.log(
             "stored",
             f"Stored {info.width}×{info.height}, {info.duration:.1f} s at {info.fps:g} fps"
@@ -135,3 +133,20 @@ def store_clip(generation) -> Clip:
     finally:
         if os.path.exists(path):
             os.unlink(path)
+
+
+def _store_files(clip, path, name, poster) -> None:
+    """Put the clip and its poster in storage and the row in the database, or none of it:
+    an object whose row was never written would be paid-for storage nobody can find."""
+    storage = clip.file.storage
+    stored = []
+    try:
+        clip.file.name = media_storage.save_file(storage, f"clips/{name}.mp4", path)
+        stored.append(clip.file.name)
+        clip.poster.name = storage.save(f"posters/{name}.jpg", ContentFile(poster))
+        stored.append(clip.poster.name)
+        clip.save()
+    except BaseException:
+        for stored_name in stored:
+            storage.delete(stored_name)
+        raise

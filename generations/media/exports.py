@@ -9,7 +9,6 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import tempfile
 import zipfile
 from contextlib import ExitStack, contextmanager
@@ -17,7 +16,6 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
-from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.dispatch import Signal
@@ -26,6 +24,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
 
 from generations.media import join, video
+from generations.media import storage as media_storage
 from generations.models import Project
 
 log = logging.getLogger(__name__)
@@ -33,7 +32,6 @@ log = logging.getLogger(__name__)
 EXPORTS_DIR = "exports"
 # A queued or running export older than this is taken to have died with its worker.
 STALE_AFTER = timedelta(minutes=15)
-CHUNK = 256 * 1024
 
 # Sent once an export's status says "queued"; the task queue builds it (generations.tasks).
 export_queued = Signal()
@@ -118,13 +116,17 @@ def zip_storyboard(project, scenes):
                 take_filename(scene), date_time=timezone.localtime(clip.created).timetuple()[:6]
             )
             info.file_size = clip.bytes
-            with (
-                clip.file.storage.open(clip.file.name, "rb") as source,
-                archive.open(info, "w") as target,
-            ):
-                while chunk := source.read(CHUNK):
-                    target.write(chunk)
-                    yield pipe.take()
+            storage = clip.file.storage
+            chunks, close = media_storage.open_range(
+                storage, clip.file.name, 0, storage.size(clip.file.name) - 1
+            )
+            try:
+                with archive.open(info, "w") as target:
+                    for chunk in chunks:
+                        target.write(chunk)
+                        yield pipe.take()
+            finally:
+                close()
         archive.writestr("storyboard.txt", manifest(project, scenes))
     yield pipe.take()
 
@@ -231,8 +233,7 @@ def build_storyboard_export(project_pk: int, user_pk: int) -> str:
                 duration = join.concatenate(paths, out, progress=progress)
             name = f"{EXPORTS_DIR}/{project.uuid}/{common['fingerprint']}.mp4"
             default_storage.delete(name)
-            with open(out, "rb") as handle:
-                name = default_storage.save(name, File(handle))
+            name = media_storage.save_file(default_storage, name, out)
             size = default_storage.size(name)
     except Exception as exc:
         log.exception("Storyboard export of project %s failed", project_pk)
@@ -277,6 +278,6 @@ def _local_copy(fieldfile, work):
         yield local
         return
     handle, path = tempfile.mkstemp(suffix=".mp4", dir=work)
-    with os.fdopen(handle, "wb") as out, fieldfile.storage.open(fieldfile.name, "rb") as source:
-        shutil.copyfileobj(source, out, CHUNK)
+    with os.fdopen(handle, "wb") as out:
+        media_storage.copy_to_file(fieldfile.storage, fieldfile.name, out)
     yield path

@@ -26,6 +26,8 @@ import httpcore
 import httpx
 from django.conf import settings
 
+from seedance_site.instruments import counted_download
+
 MAX_REDIRECTS = 3
 # Per network operation; the whole download is bounded by `deadline_seconds` as well.
 TIMEOUT = httpx.Timeout(10.0, read=30.0)
@@ -297,6 +299,7 @@ def refusal(url: str) -> str | None:
 
 # Long on purpose: the redirect loop, its per-hop address checks and the cleanup on
 # failure must be read together to see that no hop escapes the checks.
+@counted_download
 def fetch_to_file(
     url: str,
     out,

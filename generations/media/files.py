@@ -1,13 +1,15 @@
 """Stored files served over HTTP, honouring one `Range`, so players can seek and resume:
-clips, posters and storyboard exports."""
+clips, posters and storyboard exports. From a bucket they are a redirect to a
+short-lived presigned URL (the bucket honours Range itself), else streamed."""
 
 import re
 
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.utils.http import content_disposition_header
 
+from generations.media import storage as media_storage
+
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
-CHUNK = 64 * 1024
 
 
 def _parse_range(header: str, size: int):
@@ -33,16 +35,33 @@ def _parse_range(header: str, size: int):
     return start, end
 
 
-def _read(handle, remaining):
+def _streamed(chunks, close):
     try:
-        while remaining > 0:
-            chunk = handle.read(min(CHUNK, remaining))
-            if not chunk:
-                break
-            remaining -= len(chunk)
-            yield chunk
+        yield from chunks
     finally:
-        handle.close()
+        close()
+
+
+def stored_file_response(request, fieldfile, content_type, *, filename, download=False, etag=None):
+    """A member's copy of a stored file, after the caller's access check: a redirect to a
+    presigned URL when it is in a bucket, else the file streamed with Range."""
+    if not fieldfile or not fieldfile.name:
+        raise Http404("No such file.")
+    url = media_storage.presigned_url(
+        fieldfile.storage,
+        fieldfile.name,
+        filename=filename,
+        content_type=content_type,
+        download=download,
+    )
+    if url is None:
+        return ranged_file_response(
+            request, fieldfile, content_type, filename=filename, download=download, etag=etag
+        )
+    response = HttpResponseRedirect(url)
+    # The URL expires within minutes: no cache may hand it out later.
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 def ranged_file_response(request, fieldfile, content_type, *, filename, download=False, etag=None):
@@ -67,11 +86,9 @@ def ranged_file_response(request, fieldfile, content_type, *, filename, download
         return response
     start, end = span or (0, size - 1)
     length = max(end - start + 1, 0)
-    handle = storage.open(fieldfile.name, "rb")
-    if start:
-        handle.seek(start)
+    chunks, close = media_storage.open_range(storage, fieldfile.name, start, end)
     response = StreamingHttpResponse(
-        _read(handle, length), status=206 if span else 200, content_type=content_type
+        _streamed(chunks, close), status=206 if span else 200, content_type=content_type
     )
     response["Content-Length"] = str(length)
     response["Accept-Ranges"] = "bytes"

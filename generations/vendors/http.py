@@ -8,6 +8,8 @@ from typing import ClassVar
 
 import httpx
 
+from seedance_site.instruments import timed_vendor_call
+
 from .bounds import MAX_BODY_BYTES
 from .parsing import error_details, reported_status, reports_failure, retry_after_seconds
 from .types import ErrorKind, VendorError
@@ -126,6 +128,7 @@ class VendorHttp:
 
     # --- shared HTTP handling ----------------------------------------------------
 
+    @timed_vendor_call
     def send(
         self,
         method: str,

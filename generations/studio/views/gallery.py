@@ -12,7 +12,7 @@ from django_htmx.http import push_url
 
 from billing.teams.access import team_required
 from generations import access
-from generations.media.files import ranged_file_response
+from generations.media.files import stored_file_response
 from generations.models import Favourite, Generation, State
 from generations.studio import search
 from generations.studio.forms import GalleryFilterForm
@@ -146,7 +146,7 @@ def clip(request, uuid):
 def clip_video(request, uuid):
     c = access.get_clip(request, uuid)
     name = f"{slugify(c.generation.prompt[:40]) or 'clip'}-{str(uuid)[:8]}.mp4"
-    return ranged_file_response(
+    return stored_file_response(
         request,
         c.file,
         "video/mp4",
@@ -159,7 +159,7 @@ def clip_video(request, uuid):
 @team_required
 def clip_poster(request, uuid):
     c = access.get_clip(request, uuid)
-    return ranged_file_response(
+    return stored_file_response(
         request, c.poster, "image/jpeg", filename=f"poster-{str(uuid)[:8]}.jpg"
     )
 

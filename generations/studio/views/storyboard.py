@@ -11,7 +11,7 @@ from django.views.decorators.vary import vary_on_headers
 from billing.teams.access import team_required
 from generations import access
 from generations.media import exports
-from generations.media.files import ranged_file_response
+from generations.media.files import stored_file_response
 
 
 def _storyboard_context(request, p):
@@ -89,7 +89,7 @@ def storyboard_mp4(request, uuid):
     status = exports.read_status(p)
     if not status or status.get("state") != "done":
         raise Http404("No export has been made yet.")
-    return ranged_file_response(
+    return stored_file_response(
         request,
         exports.export_file(status),
         "video/mp4",
