@@ -27,9 +27,9 @@ from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from . import callbacks, rendering
+from . import callbacks, media, rendering
 from . import faults as fault_rules
-from .models import KEY_PREFIX, SandboxTask, Snapshot, State, hash_key
+from .models import KEY_PREFIX, SandboxTask, Snapshot, State, hash_key, media_root
 from .protocols import PROTOCOLS
 from .protocols.base import SandboxProtocol, TaskSpec
 
@@ -81,6 +81,11 @@ def create_task(vendor: SandboxProtocol, key: str, body: dict, spec: TaskSpec, f
         ends_at = now + timedelta(seconds=fail_after)
         starts_at = min(starts_at, ends_at)
         outcome = State.FAILED
+    output_token = SandboxTask.new_output_token()
+    kept, media_error = _fetch_media(spec, output_token)
+    if media_error:
+        # The vendor fails the task as it starts, in its own failure words.
+        outcome, ends_at = State.FAILED, starts_at
     for attempt in range(5):
         try:
             # Ids are random; on the rare clash draw another.
@@ -99,11 +104,14 @@ def create_task(vendor: SandboxProtocol, key: str, body: dict, spec: TaskSpec, f
                     callback_url=spec.callback_url,
                     charge=spec.charge,
                     faults=faults,
+                    media=kept,
+                    media_error_code=vendor.media_failure_code if media_error else "",
+                    media_error=media_error[:500],
                     created=now,
                     starts_at=starts_at,
                     ends_at=ends_at,
                     outcome=outcome,
-                    output_token=SandboxTask.new_output_token(),
+                    output_token=output_token,
                 )
             break
         except IntegrityError:
@@ -115,6 +123,17 @@ def create_task(vendor: SandboxProtocol, key: str, body: dict, spec: TaskSpec, f
         if "early_callback" in faults:
             _announce_success_early(task)
     return task
+
+
+def _fetch_media(spec: TaskSpec, token: str) -> tuple[dict, str]:
+    """Download the request's media: (kept image names by role, "") or ({}, why not)."""
+    if not spec.media:
+        return {}, ""
+    try:
+        return media.collect(spec.media, media_root(), token), ""
+    except media.MediaFailure as exc:
+        logger.info("sandbox: task media could not be had: %s", exc.message)
+        return {}, exc.message
 
 
 def find_task(vendor: SandboxProtocol, key: str, task_id: str) -> SandboxTask | None:
@@ -200,6 +219,9 @@ def ensure_render(task: SandboxTask) -> None:
         "fps": int(settings.SANDBOX_RENDER_FPS),
         "text": task.prompt,
         "audio": task.audio,
+        "first_frame": task.media_path("first_frame"),
+        "last_frame": task.media_path("last_frame"),
+        "references": task.reference_image_paths(),
     }
     tick_at = task.ends_at if task.callback_url else None
     _submit(_render_pool, _render, task.pk, task.output_token, job, tick_at)

@@ -31,6 +31,11 @@ def sandbox_root() -> Path:
     return Path(settings.SANDBOX_ROOT or Path(settings.MEDIA_ROOT) / "sandbox")
 
 
+def media_root() -> Path:
+    """Where the images tasks were given are kept (see media.py)."""
+    return sandbox_root() / "media"
+
+
 class SandboxKey(models.Model):
     key_prefix = models.CharField(
         max_length=200,
@@ -113,6 +118,16 @@ class SandboxTask(models.Model):
     callback_url = models.CharField(max_length=2048, blank=True)
     charge = models.IntegerField(null=True, blank=True, help_text="Vendor credits.")
     faults = models.JSONField(default=dict, blank=True)
+    media = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The downloaded images' file names by role: first_frame, last_frame, "
+        "reference_images.",
+    )
+    media_error_code = models.CharField(max_length=64, blank=True)
+    media_error = models.CharField(
+        max_length=500, blank=True, help_text="Why the task's media could not be downloaded."
+    )
 
     # The timeline, fixed at creation.
     created = models.DateTimeField()
@@ -165,6 +180,15 @@ class SandboxTask(models.Model):
         size = fault_rules.length(self.faults, "long_task_id")
         return self.task_id if size is None else fault_rules.long_task_id(self.task_id, size)
 
+    def media_path(self, role: str) -> str | None:
+        """Where a downloaded first_frame or last_frame image is kept; None without one."""
+        name = self.media.get(role) if isinstance(self.media, dict) else None
+        return str(media_root() / name) if name else None
+
+    def reference_image_paths(self) -> list[str]:
+        names = self.media.get("reference_images", []) if isinstance(self.media, dict) else []
+        return [str(media_root() / name) for name in names]
+
     @property
     def needs_render(self) -> bool:
         return self.outcome == State.SUCCEEDED and not any(
@@ -186,7 +210,10 @@ class SandboxTask(models.Model):
         return self.charge if billed else 0
 
     def error_words(self, code: str, message: str) -> tuple[str, str]:
-        """A failure's code and message, stretched by [[fault:long_error:N]] to N and 10×N."""
+        """A failure's code and message (the media's, when they could not be had),
+        stretched by [[fault:long_error:N]] to N and 10×N."""
+        if self.media_error:
+            code, message = self.media_error_code or code, self.media_error
         size = fault_rules.length(self.faults, "long_error")
         if size is None:
             return code, message

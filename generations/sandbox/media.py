@@ -1,0 +1,133 @@
+"""The sandbox downloading a task's images, videos and audio, as a vendor does.
+
+A vendor fetches the media URLs it is given once it takes the task: a URL that answers
+404, times out, is larger than the vendor reads, or is not an image where an image is
+due fails the task (in the vendor's failure words), never the create request, and
+never with a crash. Images are kept as PNG files next to the clips, so a clip rendered
+after a restart still shows them; videos and audio are only fetched, not kept.
+"""
+
+import functools
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+from django.conf import settings
+from PIL import Image
+
+# A seam for tests, like callbacks.transport: an httpx.MockTransport serves the bytes.
+transport: httpx.BaseTransport | None = None
+
+# Images are shrunk to this long side when kept: clips are rendered far smaller.
+KEPT_IMAGE_SIDE = 1920
+CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class MediaSpec:
+    """The media of a create request, by the role the vendor's document gives each."""
+
+    first_frame: str = ""
+    last_frame: str = ""
+    reference_images: tuple[str, ...] = ()
+    videos: tuple[str, ...] = ()
+    audios: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.first_frame
+            or self.last_frame
+            or self.reference_images
+            or self.videos
+            or self.audios
+        )
+
+    def images(self) -> list[tuple[str, str]]:
+        """(role, URL) of every image, in the order the vendor reads them."""
+        frames = [("first_frame", self.first_frame), ("last_frame", self.last_frame)]
+        references = [("reference_image", url) for url in self.reference_images]
+        return [(role, url) for role, url in frames + references if url]
+
+
+class MediaFailure(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+WHAT = {
+    "first_frame": "the first frame image",
+    "last_frame": "the last frame image",
+    "reference_image": "a reference image",
+    "video": "a reference video",
+    "audio": "a reference audio clip",
+}
+
+
+def collect(media: MediaSpec, folder: Path, token: str) -> dict:
+    """Fetch every URL of `media`; keep its images in `folder` as `<token>-…png`.
+
+    Returns the kept file names by role ({"first_frame": name, "last_frame": name,
+    "reference_images": [names]}); raises MediaFailure with the words a vendor would use.
+    """
+    client = _client(transport)
+    kept: dict = {"first_frame": "", "last_frame": "", "reference_images": []}
+    folder.mkdir(parents=True, exist_ok=True)
+    for number, (role, url) in enumerate(media.images()):
+        image = _decoded_image(download(client, url, WHAT[role]), url, WHAT[role])
+        name = f"{token}-{number}.png"
+        image.save(folder / name, format="PNG")
+        if role == "reference_image":
+            kept["reference_images"].append(name)
+        else:
+            kept[role] = name
+    for role, urls in (("video", media.videos), ("audio", media.audios)):
+        for url in urls:
+            download(client, url, WHAT[role])
+    return kept
+
+
+def download(client: httpx.Client, url: str, what: str) -> bytes:
+    limit = int(settings.SANDBOX_MEDIA_MAX_BYTES)
+    failed = f"Could not download {what} ({shown(url)})"
+    try:
+        with client.stream("GET", url, timeout=float(settings.SANDBOX_MEDIA_TIMEOUT)) as answer:
+            if not answer.is_success:
+                raise MediaFailure(f"{failed}: the server answered HTTP {answer.status_code}")
+            body = bytearray()
+            for chunk in answer.iter_bytes(CHUNK):
+                body += chunk
+                if len(body) > limit:
+                    raise MediaFailure(f"{failed}: it is larger than {limit // 2**20} MB")
+    except httpx.TimeoutException:
+        raise MediaFailure(f"{failed}: it timed out") from None
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        raise MediaFailure(f"{failed}: {type(exc).__name__}") from None
+    return bytes(body)
+
+
+def shown(url: str) -> str:
+    """A URL as an error may print it: without its query, which may hold a signature."""
+    return urlsplit(url)._replace(query="", fragment="").geturl()[:200]
+
+
+def _decoded_image(data: bytes, url: str, what: str) -> Image.Image:
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            image = opened.convert("RGB")
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise MediaFailure(f"{what.capitalize()} ({shown(url)}) is not an image") from None
+    image.thumbnail((KEPT_IMAGE_SIDE, KEPT_IMAGE_SIDE))
+    return image
+
+
+@functools.cache
+def _client(through: httpx.BaseTransport | None) -> httpx.Client:
+    return httpx.Client(
+        transport=through,
+        follow_redirects=True,
+        max_redirects=3,
+        headers={"User-Agent": "seedance-sandbox/1.0"},
+    )
