@@ -8,7 +8,8 @@ from billing import ledger
 from billing.models import Hold
 from generations import lifecycle, routing
 from generations.models import Generation
-from generations.vendors import VideoRequest
+from generations.studio.presenters import options_for
+from generations.vendors import Family, VideoRequest
 from tests.generations.factories import VendorAccountFactory
 
 FIRST, LAST = "https://assets.example/first.png", "https://assets.example/last.png"
@@ -110,3 +111,19 @@ def test_a_mini_quote_with_reference_video_uses_the_documented_lower_rate(accoun
     # "720p with reference_video_urls ceil(18.75 × seconds)"; text / image ceil(30.75 × s).
     assert (video_quote.credits, image_quote.credits) == (150, 246)
     assert video_quote.micros < image_quote.micros
+
+
+def test_the_generate_options_say_which_modes_are_offered_and_where(accounts):
+    every = list(accounts.values())
+    options = options_for(Family.SEEDANCE_2, None, every)
+    assert [m.value for m in options.modes] == ["text", "image", "first_last", "reference"]
+    assert options.notes["mode"] == (
+        "Kinovi only text-to-video. SeedanceAPI.org only text-to-video or image-to-video. "
+        "AIGPTImage only text-to-video."
+    )
+    pinned = options_for(Family.SEEDANCE_2, accounts["kinovi"], every)
+    assert [m.value for m in pinned.modes] == ["text"]
+    assert pinned.notes["mode"] == (
+        "Not offered for Seedance 2.0 at Kinovi: image-to-video, first + last frame or "
+        "reference-to-video."
+    )
