@@ -5,17 +5,25 @@ A vendor fetches the media URLs it is given once it takes the task: a URL that a
 due fails the task (in the vendor's failure words), never the create request, and
 never with a crash. Images are kept as PNG files next to the clips, so a clip rendered
 after a restart still shows them; videos and audio are only fetched, not kept.
+
+Anyone with a sandbox key chooses these URLs, so only the app's own (PUBLIC_BASE_URL,
+where the asset library signs its files) are fetched from a private address; any other
+must resolve to public addresses only, checked as the app's clip downloads check them.
 """
 
+import contextlib
 import functools
 import io
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpcore
 import httpx
 from django.conf import settings
 from PIL import Image
+
+from generations.media.fetch import FetchRefused, guarded_client
 
 # A seam for tests, like callbacks.transport: an httpx.MockTransport serves the bytes.
 transport: httpx.BaseTransport | None = None
@@ -72,11 +80,10 @@ def collect(media: MediaSpec, folder: Path, token: str) -> dict:
     Returns the kept file names by role ({"first_frame": name, "last_frame": name,
     "reference_images": [names]}); raises MediaFailure with the words a vendor would use.
     """
-    client = _client(transport)
     kept: dict = {"first_frame": "", "last_frame": "", "reference_images": []}
     folder.mkdir(parents=True, exist_ok=True)
     for number, (role, url) in enumerate(media.images()):
-        image = _decoded_image(download(client, url, WHAT[role]), url, WHAT[role])
+        image = _decoded_image(download(url, WHAT[role]), url, WHAT[role])
         name = f"{token}-{number}.png"
         image.save(folder / name, format="PNG")
         if role == "reference_image":
@@ -85,15 +92,19 @@ def collect(media: MediaSpec, folder: Path, token: str) -> dict:
             kept[role] = name
     for role, urls in (("video", media.videos), ("audio", media.audios)):
         for url in urls:
-            download(client, url, WHAT[role])
+            download(url, WHAT[role])
     return kept
 
 
-def download(client: httpx.Client, url: str, what: str) -> bytes:
+def download(url: str, what: str) -> bytes:
     limit = int(settings.SANDBOX_MEDIA_MAX_BYTES)
+    timeout = float(settings.SANDBOX_MEDIA_TIMEOUT)
     failed = f"Could not download {what} ({shown(url)})"
     try:
-        with client.stream("GET", url, timeout=float(settings.SANDBOX_MEDIA_TIMEOUT)) as answer:
+        with (
+            _client_for(url, timeout) as client,
+            client.stream("GET", url, timeout=timeout, follow_redirects=True) as answer,
+        ):
             if not answer.is_success:
                 raise MediaFailure(f"{failed}: the server answered HTTP {answer.status_code}")
             body = bytearray()
@@ -101,11 +112,29 @@ def download(client: httpx.Client, url: str, what: str) -> bytes:
                 body += chunk
                 if len(body) > limit:
                     raise MediaFailure(f"{failed}: it is larger than {limit // 2**20} MB")
-    except httpx.TimeoutException:
+    except (httpx.TimeoutException, httpcore.TimeoutException):
         raise MediaFailure(f"{failed}: it timed out") from None
-    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+    except FetchRefused as exc:
+        raise MediaFailure(f"{failed}: {exc}") from None
+    except (
+        httpx.HTTPError,
+        httpx.InvalidURL,
+        httpcore.NetworkError,
+        httpcore.ProtocolError,
+    ) as exc:
         raise MediaFailure(f"{failed}: {type(exc).__name__}") from None
     return bytes(body)
+
+
+@contextlib.contextmanager
+def _client_for(url: str, timeout: float):
+    """The tests' transport; a plain client for the app's own URLs; else a guarded one."""
+    own = settings.PUBLIC_BASE_URL.rstrip("/") + "/"
+    if transport is not None or str(httpx.URL(url)).startswith(own):
+        yield _client(transport)  # cached, and kept open
+        return
+    with guarded_client(timeout) as client:
+        yield client
 
 
 def shown(url: str) -> str:

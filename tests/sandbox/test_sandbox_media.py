@@ -159,6 +159,22 @@ def test_a_download_that_times_out_fails_the_task(api, monkeypatch):
     )
 
 
+@pytest.mark.parametrize(
+    "url, words",
+    [
+        ("http://127.0.0.1:8000/admin/", "The address 127.0.0.1 is a loopback address"),
+        ("http://169.254.169.254/latest/", "The address 169.254.169.254 is a cloud metadata"),
+        ("http://10.1.2.3/x.png", "The address 10.1.2.3 is a private address"),
+    ],
+)
+def test_it_fetches_nothing_from_a_private_address_but_the_apps_own(api, monkeypatch, url, words):
+    monkeypatch.setattr(media, "transport", None)  # the real network path, checked
+    task_id = api.post(EVOLINK, evolink_body(image_urls=[url])).json()["id"]
+    api.advance(task_id, 3600)
+    error = api.get(f"evolink/v1/tasks/{task_id}").json()["error"]
+    assert error["message"].startswith(f"Could not download the first frame image ({url}): {words}")
+
+
 def test_it_downloads_every_url_of_the_task(api, media_host):
     urls = ["https://a.example/1.png", "https://a.example/2.png", "https://a.example/m.mp4"]
     api.post(EVOLINK, evolink_body("reference", image_urls=urls[:2], video_urls=urls[2:]))
