@@ -179,6 +179,13 @@ def _note_missing_modes(options: Options, where: str) -> None:
     if missing or narrower:
         note = [f"Not offered {where}: {join_choices(missing)}."] if missing else []
         options.notes["mode"] = " ".join([*note, *(f"{n}." for n in narrower)])
+    rules = [
+        f"{account.label} {adapter.reference_rule}"
+        for account, adapter, offer in options.serving
+        if Mode.REFERENCE in offer.modes and adapter.reference_rule
+    ]
+    if rules:
+        options.notes["reference"] = "; ".join(rules) + "."
 
 
 @dataclass

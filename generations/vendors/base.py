@@ -63,6 +63,8 @@ class VendorAdapter(VendorHttp):
     max_prompt_chars: ClassVar[int | None] = None
     has_audio_switch: ClassVar[bool] = False
     has_upscale: ClassVar[bool] = False
+    # What reference-to-video takes, as a member reads it after the account's name.
+    reference_rule: ClassVar[str] = ""
     create_path: ClassVar[str]
     # Vendor status string (lower-cased) -> our state; anything else is a FAULT.
     states: ClassVar[dict[str, TaskState]] = {}

@@ -55,6 +55,9 @@ class EvolinkAdapter(VendorAdapter):
         ),
     }
     has_audio_switch = True
+    reference_rule = (
+        "takes up to 9 images, 3 videos and 3 audio clips, with at least one image or video"
+    )
     create_path = "/v1/videos/generations"
     states = {
         "pending": TaskState.QUEUED,

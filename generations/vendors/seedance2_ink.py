@@ -69,6 +69,9 @@ class Seedance2InkAdapter(VendorAdapter):
             (Mode.TEXT, Mode.IMAGE, Mode.FIRST_LAST),
         ),
     }
+    reference_rule = (
+        "takes 1 to 5 files in all, HTTPS only; one or two images alone count as frames"
+    )
     create_path = "/api/open/v1/video/generations"
     states = {
         "queued": TaskState.QUEUED,

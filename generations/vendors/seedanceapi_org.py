@@ -65,6 +65,7 @@ class SeedanceApiOrgAdapter(VendorAdapter):
         ),
     }
     max_prompt_chars = 2000
+    reference_rule = "takes up to 4 images plus reference videos and audio, for Mini only"
     create_path = "/v2/generate"
     states = {
         "in_progress": TaskState.RUNNING,

@@ -121,8 +121,18 @@ def test_the_generate_options_say_which_modes_are_offered_and_where(accounts):
         "Kinovi only text-to-video. SeedanceAPI.org only text-to-video or image-to-video. "
         "AIGPTImage only text-to-video."
     )
+    assert options.notes["reference"] == (
+        "Evolink takes up to 9 images, 3 videos and 3 audio clips, with at least one image "
+        "or video; Seedance2.ink takes 1 to 5 files in all, HTTPS only; one or two images "
+        "alone count as frames."
+    )
+    mini = options_for(Family.SEEDANCE_2_MINI, None, every)
+    assert mini.notes["reference"] == (
+        "SeedanceAPI.org takes up to 4 images plus reference videos and audio, for Mini only."
+    )
     pinned = options_for(Family.SEEDANCE_2, accounts["kinovi"], every)
     assert [m.value for m in pinned.modes] == ["text"]
+    assert "reference" not in pinned.notes
     assert pinned.notes["mode"] == (
         "Not offered for Seedance 2.0 at Kinovi: image-to-video, first + last frame or "
         "reference-to-video."
