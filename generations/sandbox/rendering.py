@@ -188,11 +188,12 @@ class Stills:
 
     @classmethod
     def load(cls, size, first_frame, last_frame, references) -> "Stills":
-        references = [_fitted(path, _cell(size, len(references))) for path in references]
+        cell = _cell(size, len(references)) if references else size
+        tiles = [tile for tile in (_fitted(path, cell) for path in references) if tile]
         return cls(
-            first=_fitted(first_frame, size) if first_frame else None,
-            last=_fitted(last_frame, size) if last_frame else None,
-            mosaic=_tiled(size, references) if references else None,
+            first=_fitted(first_frame, size),
+            last=_fitted(last_frame, size),
+            mosaic=_tiled(size, tiles) if tiles else None,
         )
 
     def over(self, picture: Image.Image, index: int, frames: int) -> Image.Image:
@@ -213,9 +214,16 @@ class Stills:
         return picture
 
 
-def _fitted(path: str, size: tuple[int, int]) -> Image.Image:
-    with Image.open(path) as image:
-        return ImageOps.fit(image.convert("RGB"), size)
+def _fitted(path: str | None, size: tuple[int, int]) -> Image.Image | None:
+    """The image at `path` cropped to fill `size`; None without one, or when its file
+    is gone (a clip without it beats a task that never finishes)."""
+    if not path:
+        return None
+    try:
+        with Image.open(path) as image:
+            return ImageOps.fit(image.convert("RGB"), size)
+    except OSError:
+        return None
 
 
 def _cell(size: tuple[int, int], count: int) -> tuple[int, int]:

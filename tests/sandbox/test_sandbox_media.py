@@ -3,6 +3,7 @@ when it takes the task, fails the task when one cannot be had, and renders a cli
 shows them: the first frame is the first-frame image, the last the last-frame image."""
 
 import io
+from pathlib import Path
 
 import av
 import httpx
@@ -217,3 +218,13 @@ def test_reference_images_show_in_the_middle_of_the_clip(api, media_host):
         abs(a - b) for a, b in zip(mean(frames[0]), YELLOW, strict=True)
     )
     assert middle[2] < 90  # yellow has little blue; the pattern alone has plenty
+
+
+def test_a_clip_whose_kept_image_is_gone_still_renders(api, media_host):
+    url = media_host.image("https://assets.example/first.png", GREEN)
+    task_id = api.post(EVOLINK, evolink_body(image_urls=[url])).json()["id"]
+    task = api.task(task_id)
+    for path in Path(task.media_path("first_frame")).parent.glob(f"{task.output_token}-*"):
+        path.unlink()
+    api.finish(task_id)
+    assert api.get(f"evolink/v1/tasks/{task_id}").json()["status"] == "completed"
