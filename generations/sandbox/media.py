@@ -1,6 +1,7 @@
 """The sandbox downloading a task's images, videos and audio, as a vendor does.
 
-A vendor fetches the media URLs it is given once it takes the task: a URL that answers
+A vendor fetches the media URLs it is given when the task starts (here: on the render
+thread, before the clip is drawn): a URL that answers
 404, times out, is larger than the vendor reads, or is not an image where an image is
 due fails the task (in the vendor's failure words), never the create request, and
 never with a crash. Images are kept as PNG files next to the clips, so a clip rendered
@@ -14,7 +15,7 @@ must resolve to public addresses only, checked as the app's clip downloads check
 import contextlib
 import functools
 import io
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -52,6 +53,26 @@ class MediaSpec:
             or self.audios
         )
 
+    def as_dict(self) -> dict:
+        return {
+            name: list(value) if isinstance(value, tuple) else value
+            for name, value in asdict(self).items()
+        }
+
+    @classmethod
+    def from_dict(cls, stored: dict) -> "MediaSpec":
+        def urls(name):
+            value = stored.get(name) or ()
+            return tuple(url for url in value if isinstance(url, str))
+
+        return cls(
+            first_frame=str(stored.get("first_frame") or ""),
+            last_frame=str(stored.get("last_frame") or ""),
+            reference_images=urls("reference_images"),
+            videos=urls("videos"),
+            audios=urls("audios"),
+        )
+
     def images(self) -> list[tuple[str, str]]:
         """(role, URL) of every image, in the order the vendor reads them."""
         frames = [("first_frame", self.first_frame), ("last_frame", self.last_frame)]
@@ -75,21 +96,22 @@ WHAT = {
 
 
 def collect(media: MediaSpec, folder: Path, token: str) -> dict:
-    """Fetch every URL of `media`; keep its images in `folder` as `<token>-…png`.
+    """Fetch every URL of `media`; keep its images in `folder` as `<token>-….png`.
 
-    Returns the kept file names by role ({"first_frame": name, "last_frame": name,
-    "reference_images": [names]}); raises MediaFailure with the words a vendor would use.
+    Returns where the images are, as rendering.render_clip takes them
+    ({"first_frame": path, "last_frame": path, "references": [paths]}); raises
+    MediaFailure with the words a vendor would use.
     """
-    kept: dict = {"first_frame": "", "last_frame": "", "reference_images": []}
+    kept: dict = {"first_frame": None, "last_frame": None, "references": []}
     folder.mkdir(parents=True, exist_ok=True)
     for number, (role, url) in enumerate(media.images()):
         image = _decoded_image(download(url, WHAT[role]), url, WHAT[role])
-        name = f"{token}-{number}.png"
-        image.save(folder / name, format="PNG")
+        path = folder / f"{token}-{number}.png"
+        image.save(path, format="PNG")
         if role == "reference_image":
-            kept["reference_images"].append(name)
+            kept["references"].append(str(path))
         else:
-            kept[role] = name
+            kept[role] = str(path)
     for role, urls in (("video", media.videos), ("audio", media.audios)):
         for url in urls:
             download(url, WHAT[role])

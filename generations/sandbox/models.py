@@ -6,6 +6,7 @@ process answers exactly as the old one would have.
 """
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -121,12 +122,8 @@ class SandboxTask(models.Model):
     media = models.JSONField(
         default=dict,
         blank=True,
-        help_text="The downloaded images' file names by role: first_frame, last_frame, "
-        "reference_images.",
-    )
-    media_error_code = models.CharField(max_length=64, blank=True)
-    media_error = models.CharField(
-        max_length=500, blank=True, help_text="Why the task's media could not be downloaded."
+        help_text="The request's media URLs by role (first_frame, last_frame, "
+        "reference_images, videos, audios), downloaded when the task starts.",
     )
 
     # The timeline, fixed at creation.
@@ -180,14 +177,18 @@ class SandboxTask(models.Model):
         size = fault_rules.length(self.faults, "long_task_id")
         return self.task_id if size is None else fault_rules.long_task_id(self.task_id, size)
 
-    def media_path(self, role: str) -> str | None:
-        """Where a downloaded first_frame or last_frame image is kept; None without one."""
-        name = self.media.get(role) if isinstance(self.media, dict) else None
-        return str(media_root() / name) if name else None
+    @property
+    def media_failure_path(self) -> Path:
+        """Written when the task's media could not be downloaded: {code, message}."""
+        return sandbox_root() / f"{self.output_token}.media-failed.json"
 
-    def reference_image_paths(self) -> list[str]:
-        names = self.media.get("reference_images", []) if isinstance(self.media, dict) else []
-        return [str(media_root() / name) for name in names]
+    def media_failure(self) -> tuple[str, str] | None:
+        """(code, message) of a download that failed, or None."""
+        try:
+            failure = json.loads(self.media_failure_path.read_text())
+            return str(failure["code"]), str(failure["message"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     @property
     def needs_render(self) -> bool:
@@ -212,8 +213,9 @@ class SandboxTask(models.Model):
     def error_words(self, code: str, message: str) -> tuple[str, str]:
         """A failure's code and message (the media's, when they could not be had),
         stretched by [[fault:long_error:N]] to N and 10×N."""
-        if self.media_error:
-            code, message = self.media_error_code or code, self.media_error
+        failure = self.media_failure() if self.media else None
+        if failure is not None:
+            code, message = failure
         size = fault_rules.length(self.faults, "long_error")
         if size is None:
             return code, message
@@ -228,6 +230,9 @@ class SandboxTask(models.Model):
             return Snapshot(State.CANCELLED, 0, self.cancelled_at)
         if at < self.starts_at:
             return Snapshot(State.QUEUED, 0)
+        if self.media and self.media_failure_path.exists():
+            # A vendor fails a task whose media it cannot download as the task starts.
+            return Snapshot(State.FAILED, 0, self.starts_at)
         if at < self.ends_at or "never_finishes" in self.faults:
             span = (self.ends_at - self.starts_at).total_seconds()
             done = (at - self.starts_at).total_seconds() / span if span else 1

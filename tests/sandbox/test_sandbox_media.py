@@ -3,14 +3,13 @@ when it takes the task, fails the task when one cannot be had, and renders a cli
 shows them: the first frame is the first-frame image, the last the last-frame image."""
 
 import io
-from pathlib import Path
 
 import av
 import httpx
 import pytest
 from PIL import ImageStat
 
-from generations.sandbox import media
+from generations.sandbox import engine, media, rendering
 
 RED, BLUE, GREEN, YELLOW = (220, 30, 30), (30, 40, 220), (30, 200, 60), (230, 220, 20)
 TOLERANCE = 14
@@ -90,6 +89,7 @@ def test_seedance2_ink_refuses_media_as_documented(api, media_urls, message):
 def test_seedance2_ink_takes_and_downloads_five_media_files(api, media_host):
     urls = [f"https://x.example/{n}.png" for n in range(4)] + ["https://x.example/m.mp4"]
     assert api.post(INK, ink_body(urls)).status_code == 200
+    engine.wait_for_background()
     assert media_host.requested == urls
 
 
@@ -179,6 +179,7 @@ def test_it_fetches_nothing_from_a_private_address_but_the_apps_own(api, monkeyp
 def test_it_downloads_every_url_of_the_task(api, media_host):
     urls = ["https://a.example/1.png", "https://a.example/2.png", "https://a.example/m.mp4"]
     api.post(EVOLINK, evolink_body("reference", image_urls=urls[:2], video_urls=urls[2:]))
+    engine.wait_for_background()
     assert media_host.requested == urls
 
 
@@ -220,11 +221,30 @@ def test_reference_images_show_in_the_middle_of_the_clip(api, media_host):
     assert middle[2] < 90  # yellow has little blue; the pattern alone has plenty
 
 
-def test_a_clip_whose_kept_image_is_gone_still_renders(api, media_host):
-    url = media_host.image("https://assets.example/first.png", GREEN)
-    task_id = api.post(EVOLINK, evolink_body(image_urls=[url])).json()["id"]
-    task = api.task(task_id)
-    for path in Path(task.media_path("first_frame")).parent.glob(f"{task.output_token}-*"):
-        path.unlink()
-    api.finish(task_id)
-    assert api.get(f"evolink/v1/tasks/{task_id}").json()["status"] == "completed"
+def test_a_clip_whose_kept_image_is_gone_still_renders(tmp_path):
+    clip = rendering.render_clip(
+        tmp_path / "clip.mp4",
+        width=32,
+        height=18,
+        duration=0.5,
+        fps=4,
+        text="x",
+        audio=False,
+        first_frame=str(tmp_path / "gone.png"),
+        references=[str(tmp_path / "gone-too.png")],
+    )
+    assert clip.stat().st_size > 0
+
+
+def test_the_callback_tells_of_a_media_failure(api, media_host, callbacks_sent, deliver_callbacks):
+    url = media_host.fail("https://assets.example/first.png", 410)
+    body = ink_body([url]) | {"webhookUrl": "http://127.0.0.1:8000/hooks/i"}
+    task_id = api.post(INK, body).json()["requestId"]
+    api.advance(task_id, 15)  # started (queued for 10 s), not yet at its planned end
+    deliver_callbacks()
+    [sent] = callbacks_sent.bodies
+    assert (sent["requestId"], sent["status"]) == (task_id, "failed")
+    assert sent["error"]["message"] == (
+        "Could not download the first frame image (https://assets.example/first.png): "
+        "the server answered HTTP 410"
+    )
