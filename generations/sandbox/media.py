@@ -1,10 +1,9 @@
 """The sandbox downloading a task's images, videos and audio, as a vendor does.
 
 A vendor fetches the media URLs it is given when the task starts (here: on the render
-thread, before the clip is drawn): a URL that answers
-404, times out, is larger than the vendor reads, or is not an image where an image is
-due fails the task (in the vendor's failure words), never the create request, and
-never with a crash. Images are kept as PNG files next to the clips, so a clip rendered
+thread, before the clip is drawn): a URL that answers 404, times out, is larger than the
+vendor reads, or is not an image where an image is due fails the task (in the vendor's
+failure words), never the create request, and never with a crash. Images are kept as PNG files next to the clips, so a clip rendered
 after a restart still shows them; videos and audio are only fetched, not kept.
 
 Anyone with a sandbox key chooses these URLs, so only the app's own (PUBLIC_BASE_URL,
