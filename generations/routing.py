@@ -51,36 +51,69 @@ def check_request(account: VendorAccount, request) -> list[str]:
     return adapter.check(request)
 
 
+@dataclass
+class Verdict:
+    """Whether one vendor account takes a request as given, at what price, or why not."""
+
+    account: VendorAccount
+    problems: list[str] = field(default_factory=list)  # in words a member understands
+    credits: Decimal | None = None
+    micros: int = 0
+
+    @property
+    def accepts(self) -> bool:
+        return not self.problems
+
+
+def verdicts(request, accounts=None) -> list[Verdict]:
+    """Each enabled vendor account (or each of `accounts`) and whether it accepts
+    `request` as given: its model family, mode (text, first frame, first + last frame,
+    references) and media counts, duration, ratio, resolution, audio, and a price to
+    hold. An account that does not says why, in words a member understands."""
+    if accounts is None:
+        accounts = VendorAccount.objects.filter(enabled=True)
+    return [verdict(account, request) for account in accounts]
+
+
+def verdict(account: VendorAccount, request) -> Verdict:
+    problems = check_request(account, request)
+    if problems:
+        return Verdict(account, problems)
+    try:
+        credits = account.quote_credits(request)
+    except PriceRuleError as exc:
+        return Verdict(account, [f"{account.label} has no price for this: {exc}"])
+    micros = account.credits_to_micros(credits)
+    if micros <= 0:
+        # Nothing to hold means nothing to charge: a price of zero is a mistake in the
+        # account's prices, not a free vendor.
+        return Verdict(
+            account,
+            [
+                f"{account.label} is priced at nothing for this request; an operator must "
+                "set its prices"
+            ],
+        )
+    return Verdict(account, [], credits, micros)
+
+
 def route(team, request, pinned: VendorAccount | None = None, accounts=None) -> Routing:
     """Every enabled account that can serve `request` as asked, in the team's order.
 
-    Cooling-down and busy accounts stay in the list: the worker skips them at
-    submit time, when it knows the state of the moment.
+    Only accounts that accept the request as given are routes; the others' reasons are
+    the routing's problems. Cooling-down and busy accounts stay in the list: the worker
+    skips them at submit time, when it knows the state of the moment.
     """
     if accounts is None:
         accounts = VendorAccount.objects.filter(enabled=True)
         if pinned is not None:
             accounts = accounts.filter(pk=pinned.pk)
     routing = Routing()
-    for account in accounts:
-        problems = check_request(account, request)
-        if not problems:
-            try:
-                credits = account.quote_credits(request)
-            except PriceRuleError as exc:
-                problems = [f"{account.label} has no price for this: {exc}"]
-            else:
-                if account.credits_to_micros(credits) <= 0:
-                    # Nothing to hold means nothing to charge: a price of zero is a
-                    # mistake in the account's prices, not a free vendor.
-                    problems = [
-                        f"{account.label} is priced at nothing for this request; an "
-                        "operator must set its prices"
-                    ]
-        if problems:
-            routing.problems.extend(problems)
-            continue
-        routing.routes.append(Route(account, credits, account.credits_to_micros(credits)))
+    for found in verdicts(request, accounts):
+        if found.accepts:
+            routing.routes.append(Route(found.account, found.credits, found.micros))
+        else:
+            routing.problems.extend(found.problems)
     if TeamRouting.policy_for(team) == RoutingPolicy.CHEAPEST:
         routing.routes.sort(key=lambda r: (r.micros, r.account.priority, r.account.pk))
     else:

@@ -360,6 +360,10 @@ SANDBOX_RENDER_PROCESSES = envint("SANDBOX_RENDER_PROCESSES", 0)
 # How long a `timeout` fault hangs, and how long the sandbox waits on a callback.
 SANDBOX_HANG_SECONDS = envfloat("SANDBOX_HANG_SECONDS", 30.0)
 SANDBOX_CALLBACK_TIMEOUT = envfloat("SANDBOX_CALLBACK_TIMEOUT", 5.0)
+# The sandbox downloads a task's images, videos and audio as the task starts, as the
+# vendors do: how long it waits for each, and how many bytes it reads before refusing one.
+SANDBOX_MEDIA_TIMEOUT = envfloat("SANDBOX_MEDIA_TIMEOUT", 5.0)
+SANDBOX_MEDIA_MAX_BYTES = envint("SANDBOX_MEDIA_MAX_BYTES", 50 * 1024 * 1024)
 # Timers in the serving process tick each task when it ends (off: only queries and
 # sandbox_tick() move tasks on).
 SANDBOX_AUTOTICK = envbool("SANDBOX_AUTOTICK", True)

@@ -4,7 +4,9 @@ outsider from another team) and clients logged in as each."""
 import pytest
 from django.conf import settings
 
+from generations.sandbox import media as sandbox_media
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
+from tests.media_host import MediaHost
 
 
 def pytest_collection_modifyitems(config, items):
@@ -20,6 +22,14 @@ def pytest_collection_modifyitems(config, items):
 def fast_passwords(settings):
     # PBKDF2 would otherwise be most of the time each persona takes to create.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def media_host(monkeypatch):
+    """Where the sandbox downloads task media from in tests: never the network."""
+    host = MediaHost()
+    monkeypatch.setattr(sandbox_media, "transport", host.transport)
+    return host
 
 
 DATABASE_FIXTURES = {"db", "transactional_db", "live_server", "django_db_reset_sequences"}

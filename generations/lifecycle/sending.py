@@ -56,8 +56,8 @@ def submit(
     """
     offer = routing.route(team, request, pinned)
     if offer.first is None:
-        reasons = "; ".join(offer.problems) or "no vendor account is enabled"
-        raise SubmitRefused(f"No vendor can take this request: {reasons}.")
+        # Before anything is created or held: a refusal costs the member nothing.
+        raise SubmitRefused(refusal(offer, pinned))
     now = timezone.now()
     deadline = now + timedelta(minutes=settings.GENERATION_DEADLINE_MINUTES)
     created = []
@@ -82,6 +82,15 @@ def submit(
             _hold_and_queue(generation, offer, member)
             created.append(generation)
     return created
+
+
+def refusal(offer, pinned=None) -> str:
+    """Why no vendor (or the one pinned) can take a request, in the member's words."""
+    if pinned is None:
+        reasons = "; ".join(offer.problems) or "no vendor account is enabled"
+        return f"No vendor can take this request: {reasons}."
+    reasons = "; ".join(offer.problems) or f"{pinned.label} is not enabled"
+    return f"The chosen vendor cannot take this request: {reasons}."
 
 
 def _hold_and_queue(generation, offer, member) -> None:

@@ -263,6 +263,12 @@ def _client(deadline: float, *, check_addresses: bool) -> httpx.Client:
     )
 
 
+def guarded_client(deadline_seconds: float) -> httpx.Client:
+    """A client whose every connection, redirects included, goes only to public
+    addresses and ends by one deadline (the sandbox downloading task media uses it)."""
+    return _client(time.monotonic() + deadline_seconds, check_addresses=True)
+
+
 def check_url(url: str) -> bool:
     """Refuse a URL we must never fetch; True when it is the sandbox's, on our own server."""
     try:

@@ -12,6 +12,7 @@ For tests and the demo: `sandbox_tick()`, `backdate()` to move a task back in ti
 `reset_process_state()` to forget everything held in memory, as a restart would.
 """
 
+import json
 import logging
 import multiprocessing
 import os
@@ -27,9 +28,10 @@ from django.db import IntegrityError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from . import callbacks, rendering
+from . import callbacks, media, rendering
 from . import faults as fault_rules
-from .models import KEY_PREFIX, SandboxTask, Snapshot, State, hash_key
+from .media import MediaSpec
+from .models import KEY_PREFIX, SandboxTask, Snapshot, State, hash_key, media_root
 from .protocols import PROTOCOLS
 from .protocols.base import SandboxProtocol, TaskSpec
 
@@ -99,6 +101,7 @@ def create_task(vendor: SandboxProtocol, key: str, body: dict, spec: TaskSpec, f
                     callback_url=spec.callback_url,
                     charge=spec.charge,
                     faults=faults,
+                    media=spec.media.as_dict() if spec.media else {},
                     created=now,
                     starts_at=starts_at,
                     ends_at=ends_at,
@@ -187,6 +190,8 @@ def ensure_render(task: SandboxTask) -> None:
     """
     if not task.needs_render or task.output_path.exists():
         return
+    if task.media and task.media_failure_path.exists():
+        return
     with _lock:
         if task.output_token in _rendering:
             return
@@ -202,7 +207,14 @@ def ensure_render(task: SandboxTask) -> None:
         "audio": task.audio,
     }
     tick_at = task.ends_at if task.callback_url else None
-    _submit(_render_pool, _render, task.pk, task.output_token, job, tick_at)
+    media_job = None
+    if task.media:
+        # What to download, the vendor's failure code, where a failure is left for the
+        # task to read (see SandboxTask.media_failure), and when it is announced.
+        code = PROTOCOLS[task.protocol].media_failure_code
+        announce = task.starts_at if task.callback_url else None
+        media_job = (task.media, code, task.media_failure_path, announce)
+    _submit(_render_pool, _render, task.pk, task.output_token, job, tick_at, media_job)
 
 
 @cache
@@ -223,11 +235,17 @@ def _render_clip(job: dict) -> None:
         rendering.render_job(job)
 
 
-def _render(pk: int, token: str, job: dict, tick_at: datetime | None) -> None:
+def _render(pk: int, token: str, job: dict, tick_at: datetime | None, media_job=None) -> None:
     started = time.monotonic()
     try:
-        _render_clip(job)
-        logger.info("sandbox: rendered %s in %.2fs", job["path"].name, time.monotonic() - started)
+        drawable = True
+        if media_job is not None:
+            drawable, tick_at = _download_media(job, token, media_job, tick_at)
+        if drawable:
+            _render_clip(job)
+            logger.info(
+                "sandbox: rendered %s in %.2fs", job["path"].name, time.monotonic() - started
+            )
     except Exception:
         logger.exception("sandbox: could not render %s", job["path"])
     finally:
@@ -235,6 +253,22 @@ def _render(pk: int, token: str, job: dict, tick_at: datetime | None) -> None:
             _rendering.discard(token)
     if tick_at is not None:
         _schedule_tick(pk, tick_at)
+
+
+def _download_media(job: dict, token: str, media_job, tick_at):
+    """Add the task's downloaded images to `job`: (True, tick_at). When they cannot be
+    had, leave the vendor's failure where the task will read it: (False, when to tell)."""
+    stored, code, failed_path, fail_tick_at = media_job
+    try:
+        job |= media.collect(MediaSpec.from_dict(stored), media_root(), token)
+    except media.MediaFailure as exc:
+        logger.info("sandbox: task media could not be had: %s", exc.message)
+        # Written whole or not at all: a reader never sees half a failure.
+        partial = failed_path.with_name(f".{failed_path.name}.{os.getpid()}.part")
+        partial.write_text(json.dumps({"code": code, "message": exc.message[:500]}))
+        os.replace(partial, failed_path)
+        return False, fail_tick_at
+    return True, tick_at
 
 
 def _send_callback(task: SandboxTask, snap: Snapshot) -> None:

@@ -6,6 +6,7 @@ process answers exactly as the old one would have.
 """
 
 import hashlib
+import json
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -29,6 +30,11 @@ def hash_key(key: str) -> str:
 
 def sandbox_root() -> Path:
     return Path(settings.SANDBOX_ROOT or Path(settings.MEDIA_ROOT) / "sandbox")
+
+
+def media_root() -> Path:
+    """Where the images tasks were given are kept (see media.py)."""
+    return sandbox_root() / "media"
 
 
 class SandboxKey(models.Model):
@@ -113,6 +119,12 @@ class SandboxTask(models.Model):
     callback_url = models.CharField(max_length=2048, blank=True)
     charge = models.IntegerField(null=True, blank=True, help_text="Vendor credits.")
     faults = models.JSONField(default=dict, blank=True)
+    media = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The request's media URLs by role (first_frame, last_frame, "
+        "reference_images, videos, audios), downloaded when the task starts.",
+    )
 
     # The timeline, fixed at creation.
     created = models.DateTimeField()
@@ -166,6 +178,19 @@ class SandboxTask(models.Model):
         return self.task_id if size is None else fault_rules.long_task_id(self.task_id, size)
 
     @property
+    def media_failure_path(self) -> Path:
+        """Written when the task's media could not be downloaded: {code, message}."""
+        return sandbox_root() / f"{self.output_token}.media-failed.json"
+
+    def media_failure(self) -> tuple[str, str] | None:
+        """(code, message) of a download that failed, or None."""
+        try:
+            failure = json.loads(self.media_failure_path.read_text())
+            return str(failure["code"]), str(failure["message"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    @property
     def needs_render(self) -> bool:
         return self.outcome == State.SUCCEEDED and not any(
             name in self.faults
@@ -186,7 +211,11 @@ class SandboxTask(models.Model):
         return self.charge if billed else 0
 
     def error_words(self, code: str, message: str) -> tuple[str, str]:
-        """A failure's code and message, stretched by [[fault:long_error:N]] to N and 10×N."""
+        """A failure's code and message (the media's, when they could not be had),
+        stretched by [[fault:long_error:N]] to N and 10×N."""
+        failure = self.media_failure() if self.media else None
+        if failure is not None:
+            code, message = failure
         size = fault_rules.length(self.faults, "long_error")
         if size is None:
             return code, message
@@ -201,6 +230,9 @@ class SandboxTask(models.Model):
             return Snapshot(State.CANCELLED, 0, self.cancelled_at)
         if at < self.starts_at:
             return Snapshot(State.QUEUED, 0)
+        if self.media and self.media_failure_path.exists():
+            # A vendor fails a task whose media it cannot download as the task starts.
+            return Snapshot(State.FAILED, 0, self.starts_at)
         if at < self.ends_at or "never_finishes" in self.faults:
             span = (self.ends_at - self.starts_at).total_seconds()
             done = (at - self.starts_at).total_seconds() / span if span else 1

@@ -2,7 +2,10 @@
 
 A clip has the requested duration and aspect ratio, a scrolling colour pattern with a
 moving box and a clock, the prompt written across it, and an AAC tone when audio was
-asked for. Its pixel size is the vendor's documented size times SANDBOX_RENDER_SCALE, at
+asked for. A task's images show as a vendor's would: its first frame IS the first-frame
+image and its last frame the last-frame image (each cropped to fill the frame), the
+frames between fade from one to the other, and reference images, tiled, fade in and
+out across the middle of the clip. Its pixel size is the vendor's documented size times SANDBOX_RENDER_SCALE, at
 SANDBOX_RENDER_FPS, so a 15 s clip renders in a fraction of a second.
 """
 
@@ -15,7 +18,7 @@ from pathlib import Path
 
 import av
 from django.conf import settings
-from PIL import Image, ImageChops, ImageDraw, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFont, ImageOps
 
 # Documented output sizes. 480p and 720p are evolink's table (003); 1080p is the
 # upstream Seedance table; "4k" is kinovi's upscale, three times the 720p size.
@@ -85,6 +88,9 @@ def render_clip(
     fps: int,
     text: str,
     audio: bool,
+    first_frame: str | None = None,
+    last_frame: str | None = None,
+    references: list[str] | tuple[str, ...] = (),
 ) -> Path:
     """Write the clip to a temporary name, then move it into place in one step, so a
     reader never sees half a file and two processes rendering the same task agree."""
@@ -103,8 +109,9 @@ def render_clip(
                 sound = out.add_stream("aac", rate=SAMPLE_RATE)
                 sound.layout = "mono"
             rainbow, caption = _layers(width, height, text)
+            stills = Stills.load((width, height), first_frame, last_frame, references)
             for index in range(frames):
-                picture = _frame(rainbow, caption, index, fps)
+                picture = stills.over(_frame(rainbow, caption, index, fps), index, frames)
                 for packet in video.encode(av.VideoFrame.from_image(picture)):
                     out.mux(packet)
             for packet in video.encode():
@@ -171,6 +178,68 @@ def _frame(rainbow: Image.Image, caption: Image.Image, index: int, fps: int) -> 
         stroke_fill=(0, 0, 0),
     )
     return picture
+
+
+class Stills:
+    """A task's images fitted to the clip's frame, and where each shows."""
+
+    def __init__(self, first=None, last=None, mosaic=None):
+        self.first, self.last, self.mosaic = first, last, mosaic
+
+    @classmethod
+    def load(cls, size, first_frame, last_frame, references) -> "Stills":
+        cell = _cell(size, len(references)) if references else size
+        tiles = [tile for tile in (_fitted(path, cell) for path in references) if tile]
+        return cls(
+            first=_fitted(first_frame, size),
+            last=_fitted(last_frame, size),
+            mosaic=_tiled(size, tiles) if tiles else None,
+        )
+
+    def over(self, picture: Image.Image, index: int, frames: int) -> Image.Image:
+        """Frame `index` of `frames`: the drawn pattern `picture` with the images on it."""
+        if index == 0 and self.first is not None:
+            return self.first
+        if index == frames - 1 and self.last is not None:
+            return self.last
+        along = index / (frames - 1) if frames > 1 else 0.0
+        if self.first is not None and self.last is not None:
+            picture = Image.blend(Image.blend(self.first, self.last, along), picture, 0.3)
+        elif self.first is not None:
+            picture = Image.blend(self.first, picture, 0.3 + 0.5 * along)
+        elif self.last is not None:
+            picture = Image.blend(picture, self.last, 0.7 * along)
+        if self.mosaic is not None:
+            picture = Image.blend(picture, self.mosaic, 0.8 * math.sin(math.pi * along))
+        return picture
+
+
+def _fitted(path: str | None, size: tuple[int, int]) -> Image.Image | None:
+    """The image at `path` cropped to fill `size`; None without one, or when its file
+    is gone (a clip without it beats a task that never finishes)."""
+    if not path:
+        return None
+    try:
+        with Image.open(path) as image:
+            return ImageOps.fit(image.convert("RGB"), size)
+    except OSError:
+        return None
+
+
+def _cell(size: tuple[int, int], count: int) -> tuple[int, int]:
+    columns = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    return max(1, size[0] // columns), max(1, size[1] // rows)
+
+
+def _tiled(size: tuple[int, int], images: list[Image.Image]) -> Image.Image:
+    mosaic = Image.new("RGB", size)
+    cell_width, cell_height = images[0].size
+    columns = max(1, size[0] // cell_width)
+    for number, image in enumerate(images):
+        row, column = divmod(number, columns)
+        mosaic.paste(image, (column * cell_width, row * cell_height))
+    return mosaic
 
 
 def _write_tone(out, stream, total_samples: int) -> None:

@@ -14,6 +14,7 @@ from generations.models import State, VendorAccount
 from generations.routing import Routing
 from generations.vendors import REGISTRY, Family, family_label
 from generations.vendors.parsing import describe_seconds, join_choices
+from generations.vendors.types import Mode
 from seedance_site.web import uuid_path
 
 # Every value some vendor offers for some family, in the order a person reads them.
@@ -58,6 +59,7 @@ class Options:
     durations: list = field(default_factory=list)
     aspect_ratios: list = field(default_factory=list)
     resolutions: list = field(default_factory=list)
+    modes: list = field(default_factory=list)  # the Modes any serving account offers
     audio: bool = False
     notes: dict = field(default_factory=dict)  # field name -> why options are missing
     prompt_limit: int | None = None
@@ -113,6 +115,8 @@ def options_for(family: Family, pinned: VendorAccount | None, accounts) -> Optio
     options.aspect_ratios = [r for r in ALL_ASPECT_RATIOS if r in ratios]
     resolutions = {r for o in offers for r in o.resolutions}
     options.resolutions = [r for r in ALL_RESOLUTIONS if r in resolutions]
+    modes = {m for o in offers for m in o.modes}
+    options.modes = [m for m in Mode if m in modes]
     options.audio = any(adapter.has_audio_switch for _, adapter, _ in options.serving)
 
     _note_what_is_missing(options)
@@ -149,6 +153,7 @@ def _note_what_is_missing(options: Options) -> None:
         missing = [value for value in every if value not in offered]
         if missing:
             options.notes[name] = f"Not offered {where}: {join_choices(missing)}."
+    _note_missing_modes(options, where)
     if not options.audio:
         options.notes["audio"] = (
             f"{pinned.label} has no setting for generated audio."
@@ -160,6 +165,27 @@ def _note_what_is_missing(options: Options) -> None:
         if without:
             with_audio = [a.label for a, adapter, _ in options.serving if adapter.has_audio_switch]
             options.notes["audio"] = f"Only {join_choices(with_audio)} can add audio."
+
+
+def _note_missing_modes(options: Options, where: str) -> None:
+    """Which ways of steering the clip (first frame, references...) are not offered,
+    and which serving account offers fewer than the others."""
+    missing = [m.label for m in Mode if m not in options.modes]
+    narrower = [
+        f"{account.label} only {join_choices([Mode(m).label for m in offer.modes])}"
+        for account, _, offer in options.serving
+        if len(options.serving) > 1 and set(offer.modes) != set(options.modes)
+    ]
+    if missing or narrower:
+        note = [f"Not offered {where}: {join_choices(missing)}."] if missing else []
+        options.notes["mode"] = " ".join([*note, *(f"{n}." for n in narrower)])
+    rules = [
+        f"{account.label} {adapter.reference_rule}"
+        for account, adapter, offer in options.serving
+        if Mode.REFERENCE in offer.modes and adapter.reference_rule
+    ]
+    if rules:
+        options.notes["reference"] = "; ".join(rules) + "."
 
 
 @dataclass

@@ -32,6 +32,7 @@ from .parsing import (
     to_progress,
 )
 from .types import (
+    FRAME_IMAGES,
     CallbackHint,
     Created,
     ErrorKind,
@@ -42,9 +43,15 @@ from .types import (
     TaskState,
     VendorError,
     VideoRequest,
+    mode_label,
 )
 
 logger = logging.getLogger("generations.vendors")
+
+
+def singular(what: str) -> str:
+    """ "images" -> "image", "audio clips" -> "audio clip"."""
+    return what.removesuffix("s")
 
 
 class VendorAdapter(VendorHttp):
@@ -56,6 +63,8 @@ class VendorAdapter(VendorHttp):
     max_prompt_chars: ClassVar[int | None] = None
     has_audio_switch: ClassVar[bool] = False
     has_upscale: ClassVar[bool] = False
+    # What reference-to-video takes, as a member reads it after the account's name.
+    reference_rule: ClassVar[str] = ""
     create_path: ClassVar[str]
     # Vendor status string (lower-cased) -> our state; anything else is a FAULT.
     states: ClassVar[dict[str, TaskState]] = {}
@@ -107,7 +116,7 @@ class VendorAdapter(VendorHttp):
         problems = self.check_prompt(request.prompt)
         for_family = f"for {family.label}"
         if request.mode not in offer.modes:
-            modes = join_choices([Mode(m).label for m in offer.modes])
+            modes = join_choices([mode_label(m) for m in offer.modes])
             problems.append(f"{self.label} offers {family.label} only as {modes}")
         duration = request.duration
         if isinstance(duration, bool) or duration not in offer.durations:
@@ -154,16 +163,35 @@ class VendorAdapter(VendorHttp):
         return True
 
     def check_media(self, request: VideoRequest, family: Family) -> list[str]:
-        """Media rules per mode; the base rule is text-only."""
-        if request.image_urls or request.video_urls or request.audio_urls:
-            return [f"{self.label} takes no images, videos or audio for text-to-video"]
-        return []
+        """Media rules per mode: none for text, exactly the frames for the frame modes;
+        a vendor that sells reference-to-video states its counts in check_references."""
+        mode = Mode(request.mode)
+        if mode == Mode.TEXT:
+            if request.image_urls or request.video_urls or request.audio_urls:
+                return [f"{self.label} takes no images, videos or audio for text-to-video"]
+            return []
+        if mode in FRAME_IMAGES:
+            frames = FRAME_IMAGES[mode]
+            return [
+                *self.count_problem("images", request.image_urls, frames, frames, mode),
+                *self.count_problem("videos", request.video_urls, 0, 0, mode),
+                *self.count_problem("audio clips", request.audio_urls, 0, 0, mode),
+            ]
+        return self.check_references(request, family)
+
+    def check_references(self, request: VideoRequest, family: Family) -> list[str]:
+        return [f"{self.label} does not offer reference-to-video"]
 
     def count_problem(self, what: str, urls, low: int, high: int, mode: str) -> list[str]:
         count = len(urls)
         if not low <= count <= high:
-            allowed = "no" if high == 0 else f"{low} to {high}" if high > low else str(low)
-            return [f"{self.label} accepts {allowed} {what} for {Mode(mode).label}, not {count}"]
+            if high == 0:
+                allowed = f"no {what}"
+            elif high > low:
+                allowed = f"{low} to {high} {what}"
+            else:
+                allowed = f"{low} {what if low != 1 else singular(what)}"
+            return [f"{self.label} accepts {allowed} for {mode_label(mode)}, not {count}"]
         return self.url_problem(what, urls)
 
     def url_problem(self, what: str, urls) -> list[str]:

@@ -18,7 +18,15 @@ from .types import SECONDS_4_TO_15, Family, Mode, Offer, TaskSnapshot, TaskState
 
 ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "21:9", "adaptive")
 QUALITIES = ("480p", "720p")
-MODES = (Mode.TEXT, Mode.IMAGE, Mode.REFERENCE)
+MODES = (Mode.TEXT, Mode.IMAGE, Mode.FIRST_LAST, Mode.REFERENCE)
+# "1: First frame image-to-video; 2: First and last frame image-to-video (1st image ->
+# first_frame, 2nd image -> last_frame)": both frame modes are the image-to-video model.
+MODEL_MODES = {
+    Mode.TEXT: "text",
+    Mode.IMAGE: "image",
+    Mode.FIRST_LAST: "image",
+    Mode.REFERENCE: "reference",
+}
 MAX_CALLBACK_URL = 2048
 
 # "recommended no more than 500 characters for Chinese or 1000 words for English".
@@ -47,6 +55,9 @@ class EvolinkAdapter(VendorAdapter):
         ),
     }
     has_audio_switch = True
+    reference_rule = (
+        "takes up to 9 images, 3 videos and 3 audio clips, with at least one image or video"
+    )
     create_path = "/v1/videos/generations"
     states = {
         "pending": TaskState.QUEUED,
@@ -78,16 +89,8 @@ class EvolinkAdapter(VendorAdapter):
             )
         return problems
 
-    def check_media(self, request, family):
+    def check_references(self, request, family):
         mode = request.mode
-        if mode == Mode.TEXT:
-            return super().check_media(request, family)
-        if mode == Mode.IMAGE:
-            return [
-                *self.count_problem("images", request.image_urls, 1, 2, mode),
-                *self.count_problem("videos", request.video_urls, 0, 0, mode),
-                *self.count_problem("audio clips", request.audio_urls, 0, 0, mode),
-            ]
         problems = [
             *self.count_problem("images", request.image_urls, 0, 9, mode),
             *self.count_problem("videos", request.video_urls, 0, 3, mode),
@@ -106,7 +109,7 @@ class EvolinkAdapter(VendorAdapter):
         return len(url) <= MAX_CALLBACK_URL and is_public_url(url, https_only=True)
 
     def model_name(self, request) -> str:
-        return f"{self.offer_for(request).model}-{Mode(request.mode).value}-to-video"
+        return f"{self.offer_for(request).model}-{MODEL_MODES[Mode(request.mode)]}-to-video"
 
     def build_create_payload(self, request, callback_url):
         payload = {

@@ -18,7 +18,9 @@ from .types import SECONDS_4_TO_15, ErrorKind, Family, Mode, Offer, TaskSnapshot
 ASPECT_RATIOS = ("16:9", "9:16", "1:1")
 RESOLUTIONS = ("480p", "720p", "1080p")
 MAX_MEDIA = 5
-ALL_MODES = (Mode.TEXT, Mode.IMAGE, Mode.REFERENCE)
+# Its Image to Video page: "first-frame generation, first-and-last-frame control, and
+# richer reference-based workflows".
+ALL_MODES = (Mode.TEXT, Mode.IMAGE, Mode.FIRST_LAST, Mode.REFERENCE)
 
 # Its error codes are not listed; these words cover the usual spellings
 # (`invalid_api_key`, `insufficient_credits`, `rate_limit_exceeded`, ...). They are only
@@ -60,9 +62,16 @@ class Seedance2InkAdapter(VendorAdapter):
         # "For seedance-1.5-pro: 5 or 10." Seedance 1.5 predates multimodal reference
         # input, so images (first/last frame) only.
         Family.SEEDANCE_15_PRO: Offer(
-            "seedance-1.5-pro", (5, 10), ASPECT_RATIOS, RESOLUTIONS, (Mode.TEXT, Mode.IMAGE)
+            "seedance-1.5-pro",
+            (5, 10),
+            ASPECT_RATIOS,
+            RESOLUTIONS,
+            (Mode.TEXT, Mode.IMAGE, Mode.FIRST_LAST),
         ),
     }
+    reference_rule = (
+        "takes 1 to 5 files in all, HTTPS only; one or two images alone count as frames"
+    )
     create_path = "/api/open/v1/video/generations"
     states = {
         "queued": TaskState.QUEUED,
@@ -73,25 +82,34 @@ class Seedance2InkAdapter(VendorAdapter):
     }
 
     def check_media(self, request, family):
-        if request.mode == Mode.TEXT:
-            return super().check_media(request, family)
-        problems = []
-        if request.mode == Mode.IMAGE:
-            problems += self.count_problem("videos", request.video_urls, 0, 0, request.mode)
-            problems += self.count_problem("audio clips", request.audio_urls, 0, 0, request.mode)
-        media = self.media_urls(request)
-        if not 1 <= len(media) <= MAX_MEDIA:
-            problems.append(
-                f"{self.label} accepts 1 to {MAX_MEDIA} media files in all for "
-                f"{Mode(request.mode).label}, not {len(media)}"
-            )
-        insecure = [url for url in media if not is_http_url(url, https_only=True)]
+        problems = super().check_media(request, family)
+        insecure = [
+            url for url in self.media_urls(request) if not is_http_url(url, https_only=True)
+        ]
         if insecure:
             problems.append(f"{self.label} needs public HTTPS media URLs, not {insecure[0]!r}")
         return problems
 
+    def check_references(self, request, family):
+        problems = []
+        media = self.media_urls(request)
+        if not 1 <= len(media) <= MAX_MEDIA:
+            problems.append(
+                f"{self.label} accepts 1 to {MAX_MEDIA} media files in all for "
+                f"{Mode.REFERENCE.label}, not {len(media)}"
+            )
+        elif len(media) <= 2 and not (request.video_urls or request.audio_urls):
+            # "The generation mode is inferred from the number and type of materials":
+            # one or two images alone are read as the first (and last) frame.
+            problems.append(
+                f"{self.label} reads one or two images alone as first and last frames; "
+                f"add a third image, a video or an audio clip for {Mode.REFERENCE.label}"
+            )
+        return problems
+
     def media_urls(self, request) -> list[str]:
         # One list: "the generation mode is inferred from the number and type of materials".
+        # Images go first, in order, so two images are the first and then the last frame.
         return [*request.image_urls, *request.video_urls, *request.audio_urls]
 
     def build_create_payload(self, request, callback_url):

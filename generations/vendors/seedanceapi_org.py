@@ -65,6 +65,7 @@ class SeedanceApiOrgAdapter(VendorAdapter):
         ),
     }
     max_prompt_chars = 2000
+    reference_rule = "takes up to 4 images plus reference videos and audio, for Mini only"
     create_path = "/v2/generate"
     states = {
         "in_progress": TaskState.RUNNING,
@@ -76,17 +77,10 @@ class SeedanceApiOrgAdapter(VendorAdapter):
         # "Text-to-video uses prompt + aspect_ratio; image-to-video uses prompt + images."
         return request.mode != Mode.IMAGE
 
-    def check_media(self, request, family):
+    def check_references(self, request, family):
+        # "images (1–4)" and "TOO_MANY_IMAGES"; the document gives no counts for reference
+        # video or audio.
         mode = request.mode
-        if mode == Mode.TEXT:
-            return super().check_media(request, family)
-        if mode == Mode.IMAGE:
-            return [
-                *self.count_problem("images", request.image_urls, 1, MAX_IMAGES, mode),
-                *self.count_problem("videos", request.video_urls, 0, 0, mode),
-                *self.count_problem("audio clips", request.audio_urls, 0, 0, mode),
-            ]
-        # The document gives no counts for reference video or audio.
         problems = [
             *self.count_problem("images", request.image_urls, 0, MAX_IMAGES, mode),
             *self.url_problem("videos", request.video_urls),

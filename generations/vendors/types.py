@@ -38,13 +38,38 @@ def family_label(family: str) -> str:
 
 
 class Mode(StrEnum):
+    """How the request's media steer the clip (the request's image_urls, video_urls and
+    audio_urls): none; the first frame (one image); the first and last frames (two
+    images, in that order); or multimodal references (images, videos and audio clips,
+    in the counts each vendor documents)."""
+
     TEXT = "text"
     IMAGE = "image"
+    FIRST_LAST = "first_last"
     REFERENCE = "reference"
 
     @property
     def label(self) -> str:
-        return f"{self.value}-to-video"
+        return _MODE_LABELS[self]
+
+
+_MODE_LABELS = {
+    Mode.TEXT: "text-to-video",
+    Mode.IMAGE: "image-to-video",
+    Mode.FIRST_LAST: "first + last frame",
+    Mode.REFERENCE: "reference-to-video",
+}
+
+# The images a frame mode takes: exactly these, and no video or audio.
+FRAME_IMAGES = {Mode.IMAGE: 1, Mode.FIRST_LAST: 2}
+
+
+def mode_label(mode: str) -> str:
+    """A mode's name as members read it; an unknown one as it is stored."""
+    try:
+        return Mode(mode).label
+    except ValueError:
+        return mode
 
 
 @dataclass(frozen=True)

@@ -98,10 +98,20 @@ def test_it_takes_1000_english_words_but_not_1001():
     ]
 
 
-@pytest.mark.parametrize("count, ok", [(0, False), (1, True), (2, True), (3, False)])
-def test_it_takes_one_or_two_frames_for_image_to_video(count, ok):
+@pytest.mark.parametrize(
+    "mode, count, ok",
+    [
+        ("image", 0, False),
+        ("image", 1, True),
+        ("image", 2, False),
+        ("first_last", 1, False),
+        ("first_last", 2, True),
+        ("first_last", 3, False),
+    ],
+)
+def test_it_takes_one_frame_for_image_to_video_and_two_for_first_and_last(mode, count, ok):
     urls = [f"https://example.com/{n}.jpg" for n in range(count)]
-    assert (check(mode="image", image_urls=urls) == []) is ok
+    assert (check(mode=mode, image_urls=urls) == []) is ok
 
 
 def test_it_takes_no_video_or_audio_for_image_to_video():

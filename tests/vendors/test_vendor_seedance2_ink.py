@@ -80,10 +80,31 @@ def test_it_states_no_prompt_limit():
     assert check(prompt="x" * 50_000) == []
 
 
-@pytest.mark.parametrize("count, ok", [(0, False), (1, True), (2, True), (5, True), (6, False)])
-def test_it_takes_one_to_five_images_for_image_to_video(count, ok):
+@pytest.mark.parametrize(
+    "mode, count, ok",
+    [
+        ("image", 0, False),
+        ("image", 1, True),
+        ("image", 2, False),
+        ("first_last", 2, True),
+        ("first_last", 3, False),
+        ("reference", 3, True),
+        ("reference", 5, True),
+        ("reference", 6, False),
+    ],
+)
+def test_it_counts_images_per_mode(mode, count, ok):
     urls = [f"https://cdn.example.com/{n}.jpg" for n in range(count)]
-    assert (check(mode="image", image_urls=urls) == []) is ok
+    assert (check(mode=mode, image_urls=urls) == []) is ok
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_it_refuses_references_it_would_read_as_frames(count):
+    urls = [f"https://cdn.example.com/{n}.jpg" for n in range(count)]
+    assert check(mode="reference", image_urls=urls) == [
+        "Seedance2.ink reads one or two images alone as first and last frames; add a third "
+        "image, a video or an audio clip for reference-to-video"
+    ]
 
 
 def test_it_counts_all_reference_media_against_the_five():
@@ -112,7 +133,8 @@ def test_it_takes_no_video_in_image_to_video():
 
 def test_it_offers_no_reference_mode_for_1_5_pro():
     assert check(family="seedance-1.5-pro", mode="reference", video_urls=["https://x/a.mp4"]) == [
-        "Seedance2.ink offers Seedance 1.5 Pro only as text-to-video or image-to-video"
+        "Seedance2.ink offers Seedance 1.5 Pro only as text-to-video, image-to-video or "
+        "first + last frame"
     ]
 
 
@@ -172,7 +194,7 @@ def test_it_sends_images_as_media_urls(ink, vendor):
     vendor.answer(json={"success": True, "requestId": "r", "status": "queued"})
     ink.create(
         make_request(
-            mode="image",
+            mode="first_last",
             image_urls=["https://example.com/first.jpg", "https://example.com/last.jpg"],
         )
     )

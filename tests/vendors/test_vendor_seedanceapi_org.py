@@ -97,15 +97,13 @@ def test_it_accepts_a_prompt_of_2000_characters_but_not_2001():
     ]
 
 
-@pytest.mark.parametrize("count, ok", [(0, False), (1, True), (4, True), (5, False)])
-def test_it_takes_one_to_four_images_for_image_to_video(count, ok):
+@pytest.mark.parametrize("count, ok", [(0, False), (1, True), (2, False)])
+def test_it_takes_one_first_frame_for_image_to_video(count, ok):
     images = [f"https://example.com/{n}.jpg" for n in range(count)]
     problems = check(make_request(mode="image", image_urls=images))
     assert (problems == []) is ok
     if not ok:
-        assert problems == [
-            f"SeedanceAPI.org accepts 1 to 4 images for image-to-video, not {count}"
-        ]
+        assert problems == [f"SeedanceAPI.org accepts 1 image for image-to-video, not {count}"]
 
 
 def test_it_needs_http_image_urls():

@@ -7,12 +7,13 @@ and error bodies. The engine and the views do everything else.
 
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from urllib.parse import urlsplit
 
 from django.http import JsonResponse
 
+from ..media import MediaSpec
 from ..models import SandboxTask, Snapshot
 
 
@@ -66,6 +67,7 @@ class TaskSpec:
     audio: bool = False
     callback_url: str = ""
     charge: int | None = None
+    media: MediaSpec = field(default_factory=MediaSpec)
 
 
 class SandboxProtocol(ABC):
@@ -79,6 +81,8 @@ class SandboxProtocol(ABC):
     status = STATUS
     status_path: tuple[str, ...] = ("status",)  # where a task answer names the status
     undocumented_status = "rendering"  # a status the vendor's document does not list
+    # The error code of a task whose media could not be downloaded (see media.py).
+    media_failure_code = "invalid_media"
 
     # Subclasses say how the vendor speaks.
 

@@ -9,6 +9,7 @@ import time
 from decimal import Decimal
 from urllib.parse import urlsplit
 
+from ..media import MediaSpec
 from ..models import SandboxTask, Snapshot, State
 from .base import (
     Kind,
@@ -80,8 +81,8 @@ class Evolink(SandboxProtocol):
         suffix = "".join(secrets.choice(string.ascii_lowercase + string.digits) for _ in range(8))
         return f"task-unified-{int(time.time())}-{suffix}"
 
-    # Long on purpose: one check per documented field, in the document's order, so the
-    # simulator reads against the vendor's page line by line.
+    # One check per documented field, in the document's order, so the simulator reads
+    # against the vendor's page line by line.
     def parse_create(self, body: dict) -> TaskSpec:
         model = body.get("model")
         if not one_of(model, MODELS):
@@ -90,26 +91,7 @@ class Evolink(SandboxProtocol):
         prompt = text(body.get("prompt"))
         if prompt is None:
             raise invalid("prompt", "prompt is required")
-        images = url_list(body.get("image_urls"))
-        videos = url_list(body.get("video_urls"))
-        audios = url_list(body.get("audio_urls"))
-        for param, value in (
-            ("image_urls", images),
-            ("video_urls", videos),
-            ("audio_urls", audios),
-        ):
-            if value is None:
-                raise invalid(param, f"{param} must be an array of URLs")
-        if mode != "reference" and (videos or audios):
-            param = "video_urls" if videos else "audio_urls"
-            raise invalid(param, f"{model} does not support {param}")
-        if mode == "image" and not 1 <= len(images) <= 2:
-            raise invalid("image_urls", "image-to-video takes 1 or 2 images")
-        if mode == "reference":
-            if len(images) > 9 or len(videos) > 3 or len(audios) > 3:
-                raise invalid("image_urls", "at most 9 images, 3 videos and 3 audio clips")
-            if audios and not (images or videos):
-                raise invalid("audio_urls", "audio needs at least 1 image or 1 video with it")
+        media = self.parse_media(body, model, mode)
         duration = whole_number(body.get("duration", 5))
         if duration is None or not 4 <= duration <= 15:
             raise invalid("duration", "duration must be an integer from 4 to 15")
@@ -141,7 +123,37 @@ class Evolink(SandboxProtocol):
             audio=generate_audio,
             callback_url=callback_url,
             charge=math.ceil(usd * CREDITS_PER_USD),
+            media=media,
         )
+
+    def parse_media(self, body: dict, model: str, mode: str) -> MediaSpec:
+        """image_urls for the image and reference models (1 image: the first frame; 2:
+        first and last); video_urls and audio_urls for the reference models only."""
+        images = url_list(body.get("image_urls"))
+        videos = url_list(body.get("video_urls"))
+        audios = url_list(body.get("audio_urls"))
+        for param, value in (
+            ("image_urls", images),
+            ("video_urls", videos),
+            ("audio_urls", audios),
+        ):
+            if value is None:
+                raise invalid(param, f"{param} must be an array of URLs")
+        if mode == "text" and images:
+            raise invalid("image_urls", f"{model} does not support image_urls")
+        if mode != "reference" and (videos or audios):
+            param = "video_urls" if videos else "audio_urls"
+            raise invalid(param, f"{model} does not support {param}")
+        if mode == "image":
+            if not 1 <= len(images) <= 2:
+                raise invalid("image_urls", "image-to-video takes 1 or 2 images")
+            return MediaSpec(first_frame=images[0], last_frame=images[1] if images[1:] else "")
+        if mode == "reference":
+            if len(images) > 9 or len(videos) > 3 or len(audios) > 3:
+                raise invalid("image_urls", "at most 9 images, 3 videos and 3 audio clips")
+            if audios and not (images or videos):
+                raise invalid("audio_urls", "audio needs at least 1 image or 1 video with it")
+        return MediaSpec(reference_images=tuple(images), videos=tuple(videos), audios=tuple(audios))
 
     def created_body(self, task: SandboxTask) -> dict:
         return self.task_body(task, Snapshot(State.QUEUED, 0), "")

@@ -2,7 +2,10 @@
 cancel endpoint, and `{success: false, error: {code, message}}` for every refusal."""
 
 import secrets
+from pathlib import PurePosixPath
+from urllib.parse import urlsplit
 
+from ..media import MediaSpec
 from ..models import SandboxTask, Snapshot, State
 from .base import (
     Kind,
@@ -12,6 +15,7 @@ from .base import (
     as_list,
     one_of,
     text,
+    url_list,
     whole_number,
 )
 
@@ -29,6 +33,12 @@ STATUS_NAMES = {
     State.CANCELLED: "cancelled",
 }
 
+# Its Image to Video page: "You can pass up to 5 items in mediaUrls", "Use publicly
+# accessible HTTPS URLs", and the types by their common formats.
+MAX_MEDIA = 5
+VIDEO_SUFFIXES = (".mp4", ".mov", ".m4v")
+AUDIO_SUFFIXES = (".mp3", ".wav")
+
 CODES = {
     Kind.BAD_REQUEST: "invalid_request",
     Kind.INVALID: "invalid_request",
@@ -44,6 +54,26 @@ CODES = {
 
 def invalid(message: str) -> VendorError:
     return VendorError(Kind.INVALID, message)
+
+
+def parse_media(value) -> MediaSpec:
+    """ "The generation mode is inferred from the number and type of materials": images
+    alone, one or two, are the first (and last) frame; anything else is references."""
+    urls = url_list(value, schemes=("https",))
+    if urls is None:
+        raise invalid("mediaUrls must be an array of public HTTPS URLs")
+    if len(urls) > MAX_MEDIA:
+        raise invalid(f"mediaUrls accepts at most {MAX_MEDIA} items")
+    images, videos, audios = [], [], []
+    for url in urls:
+        suffix = PurePosixPath(urlsplit(url).path).suffix.lower()
+        kind = (
+            videos if suffix in VIDEO_SUFFIXES else audios if suffix in AUDIO_SUFFIXES else images
+        )
+        kind.append(url)
+    if not videos and not audios and 1 <= len(images) <= 2:
+        return MediaSpec(first_frame=images[0], last_frame=images[1] if images[1:] else "")
+    return MediaSpec(reference_images=tuple(images), videos=tuple(videos), audios=tuple(audios))
 
 
 class Seedance2Ink(SandboxProtocol):
@@ -80,6 +110,7 @@ class Seedance2Ink(SandboxProtocol):
         webhook_url = body.get("webhookUrl") or ""
         if not isinstance(webhook_url, str):
             raise invalid("webhookUrl must be a URL")
+        media = parse_media(body.get("mediaUrls"))
         return TaskSpec(
             model=model,
             prompt=prompt,
@@ -88,6 +119,7 @@ class Seedance2Ink(SandboxProtocol):
             resolution=resolution,
             callback_url=webhook_url,
             charge=CREDITS_PER_SECOND[resolution] * duration,
+            media=media,
         )
 
     def created_body(self, task: SandboxTask) -> dict:

@@ -8,6 +8,7 @@ import secrets
 from datetime import datetime
 from urllib.parse import urlsplit
 
+from ..media import MediaSpec
 from ..models import SandboxTask, Snapshot, State
 from .base import (
     Kind,
@@ -56,6 +57,14 @@ CODES = {
 
 def refuse(code: str, message: str) -> VendorError:
     return VendorError(Kind.INVALID, message, code=code)
+
+
+def media_of(images: list, videos: list, audios: list) -> MediaSpec:
+    """ "Image-to-video uses prompt + images": the first image starts the clip and the
+    rest guide it; beside reference video or audio, every image is a reference."""
+    if images and not (videos or audios):
+        return MediaSpec(first_frame=images[0], reference_images=tuple(images[1:]))
+    return MediaSpec(reference_images=tuple(images), videos=tuple(videos), audios=tuple(audios))
 
 
 def is_local(url: str) -> bool:
@@ -110,7 +119,8 @@ class SeedanceapiOrg(SandboxProtocol):
         if len(images) > MAX_IMAGES:
             raise refuse("TOO_MANY_IMAGES", f"Too many images (max {MAX_IMAGES})")
         reference_videos = url_list(body.get("reference_video_urls"))
-        if reference_videos is None or url_list(body.get("reference_audio_urls")) is None:
+        reference_audios = url_list(body.get("reference_audio_urls"))
+        if reference_videos is None or reference_audios is None:
             raise refuse("INVALID_REQUEST", "reference URLs must be lists of http(s) URLs")
         resolution = body.get("resolution", "720p")
         if not one_of(resolution, RESOLUTIONS):
@@ -137,6 +147,7 @@ class SeedanceapiOrg(SandboxProtocol):
             resolution=resolution,
             callback_url=callback_url,
             charge=charge,
+            media=media_of(images, reference_videos, reference_audios),
         )
 
     def created_body(self, task: SandboxTask) -> dict:
