@@ -10,6 +10,7 @@ import httpx
 import pytest
 from botocore.credentials import RefreshableCredentials
 from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from generations.lifecycle import saving
@@ -213,3 +214,19 @@ def test_an_upload_that_fails_half_way_leaves_neither_object_nor_parts(bucket, t
         client.meta.events.unregister("before-call.s3.UploadPart", fail_the_second_part)
     assert bucket.keys() == {}
     assert bucket.uploads_in_progress() == []
+
+
+def test_a_second_save_of_the_same_clip_that_loses_the_race_keeps_the_winners_objects(
+    bucket, team, member, monkeypatch
+):
+    """Two workers may save one job (the first one's claim ran out during a slow upload).
+    Both write the same keys; the one whose row is refused must not delete the objects
+    the winner's row points at, or the team has paid for a clip that is gone."""
+    monkeypatch.setattr(fetch, "fetch_to_file", download_sample)
+    generation = finalizing(team, member)
+    winner = saving.store_clip(generation)
+    assert set(bucket.keys()) == {winner.file.name, winner.poster.name}
+    with pytest.raises(IntegrityError), transaction.atomic():
+        saving.store_clip(generation)
+    assert set(bucket.keys()) == {winner.file.name, winner.poster.name}
+    assert default_storage.size(winner.file.name) == len(sample_mp4())
