@@ -96,3 +96,38 @@ def test_a_storyboard_export_is_joined_from_and_stored_in_the_bucket(
     archive = zipfile.ZipFile(io.BytesIO(b"".join(response.streaming_content)))
     assert len(archive.namelist()) == 3
     assert archive.read(archive.namelist()[0]) == sample_mp4()
+
+
+def test_a_bucket_name_with_dots_is_addressed_by_path_and_the_csp_names_that_origin(monkeypatch):
+    """botocore addresses a bucket whose name is no DNS label by path, whatever the style
+    asked for: the CSP must name the host its URLs really point at."""
+    prod = load_settings(
+        monkeypatch,
+        AWS_STORAGE_BUCKET_NAME="media.example.com",
+        AWS_S3_REGION_NAME="eu-west-1",
+        AWS_ACCESS_KEY_ID="key",
+        AWS_SECRET_ACCESS_KEY="secret",
+    )
+    url = storage_from(prod).url("clips/a.mp4")
+    assert url.startswith(prod.MEDIA_ORIGIN + "/")
+    assert prod.MEDIA_ORIGIN == "https://s3.eu-west-1.amazonaws.com"
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"AWS_S3_ENDPOINT_URL": "minio:9000"}, "AWS_S3_ENDPOINT_URL"),
+        ({"AWS_S3_ENDPOINT_URL": "minio.internal"}, "AWS_S3_ENDPOINT_URL"),
+        ({"AWS_S3_ENDPOINT_URL": "ftp://minio.internal"}, "AWS_S3_ENDPOINT_URL"),
+        ({"AWS_ACCESS_KEY_ID": "key"}, "AWS_SECRET_ACCESS_KEY"),
+        ({"AWS_SECRET_ACCESS_KEY": "secret"}, "AWS_ACCESS_KEY_ID"),
+    ],
+)
+def test_a_half_configured_bucket_stops_the_process(monkeypatch, env, message):
+    """Else the first upload or media request fails with a 500, far from the cause."""
+    for name in ("AWS_S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ImproperlyConfigured, match=message):
+        load_settings(
+            monkeypatch, AWS_STORAGE_BUCKET_NAME="clips", AWS_S3_REGION_NAME="eu-west-1", **env
+        )
