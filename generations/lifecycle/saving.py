@@ -6,7 +6,6 @@ import tempfile
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -144,7 +143,7 @@ def _store_files(clip, path, name, poster) -> None:
     try:
         clip.file.name = media_storage.save_file(storage, f"clips/{name}.mp4", path)
         stored.append(clip.file.name)
-        clip.poster.name = storage.save(f"posters/{name}.jpg", ContentFile(poster))
+        clip.poster.name = media_storage.save_bytes(storage, f"posters/{name}.jpg", poster)
         stored.append(clip.poster.name)
         with transaction.atomic():
             clip.save()
