@@ -183,8 +183,11 @@ STORAGES = {
 # else files under MEDIA_ROOT. Clips, posters and exports go through default_storage.
 # How long a presigned media URL lives; shorter still when the signing keys expire sooner.
 AWS_QUERYSTRING_EXPIRE = envint("AWS_QUERYSTRING_EXPIRE", 300)
-if AWS_QUERYSTRING_EXPIRE < 30:
-    raise ImproperlyConfigured("AWS_QUERYSTRING_EXPIRE must be 30 seconds or more")
+# Signature v4 refuses an X-Amz-Expires past seven days: every media URL would be a 403.
+if not 30 <= AWS_QUERYSTRING_EXPIRE <= 604800:
+    raise ImproperlyConfigured(
+        "AWS_QUERYSTRING_EXPIRE must be 30 seconds or more, and at most 604800 (a week)"
+    )
 # Members get media by a redirect to a presigned URL; off, the web process streams it
 # (for a bucket that browsers cannot reach).
 MEDIA_REDIRECT_ENABLED = envbool("MEDIA_REDIRECT_ENABLED", True)

@@ -65,6 +65,8 @@ def test_an_s3_compatible_server_is_addressed_by_path_on_its_own_origin(monkeypa
             "CUSTOM_DOMAIN",
         ),
         ({"AWS_S3_REGION_NAME": "eu-west-1", "AWS_QUERYSTRING_EXPIRE": "5"}, "30 seconds"),
+        # Signature v4 refuses X-Amz-Expires past a week: every clip would be a 403.
+        ({"AWS_S3_REGION_NAME": "eu-west-1", "AWS_QUERYSTRING_EXPIRE": "604801"}, "604800"),
     ],
 )
 def test_settings_that_would_break_signing_stop_the_process(monkeypatch, env, message):
