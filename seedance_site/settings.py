@@ -398,6 +398,12 @@ if not FIELD_ENCRYPTION_KEYS and not DEBUG:
 # Production hardening; behind a TLS-terminating proxy that sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
+if MEDIA_ORIGIN.startswith("http://") and MEDIA_REDIRECT_ENABLED and SECURE_SSL_REDIRECT:
+    raise ImproperlyConfigured(
+        "AWS_S3_ENDPOINT_URL is http:// but pages are served over HTTPS: browsers refuse its "
+        "media (mixed content). Use https://, or MEDIA_REDIRECT_ENABLED=false to stream "
+        "media through the web servers"
+    )
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)

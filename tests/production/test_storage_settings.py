@@ -133,3 +133,22 @@ def test_a_half_configured_bucket_stops_the_process(monkeypatch, env, message):
         load_settings(
             monkeypatch, AWS_STORAGE_BUCKET_NAME="clips", AWS_S3_REGION_NAME="eu-west-1", **env
         )
+
+
+def test_an_http_bucket_behind_an_https_site_stops_the_process_unless_media_are_streamed(
+    monkeypatch,
+):
+    """Browsers refuse http:// video and images on an https:// page (mixed content):
+    every redirect to such a bucket would be a broken player."""
+    bucket = {
+        "AWS_STORAGE_BUCKET_NAME": "clips",
+        "AWS_S3_ENDPOINT_URL": "http://minio.internal:9000",
+        "AWS_S3_REGION_NAME": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "key",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+    }
+    monkeypatch.delenv("MEDIA_REDIRECT_ENABLED", raising=False)
+    with pytest.raises(ImproperlyConfigured, match="mixed content"):
+        load_settings(monkeypatch, **bucket)
+    assert load_settings(monkeypatch, **bucket, MEDIA_REDIRECT_ENABLED="false").MEDIA_ORIGIN
+    assert load_settings(monkeypatch, **bucket, SECURE_SSL_REDIRECT="false").MEDIA_ORIGIN
