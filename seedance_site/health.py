@@ -65,8 +65,8 @@ def _check_broker() -> None:
 
 def _check_storage() -> None:
     storage = default_storage
-    if hasattr(storage, "bucket_name") and hasattr(storage, "connection"):  # S3
-        storage.connection.meta.client.head_bucket(Bucket=storage.bucket_name)
+    if hasattr(storage, "reachable"):  # a bucket
+        storage.reachable()
         return
     root = settings.MEDIA_ROOT
     while not os.path.exists(root):  # created with the first file

@@ -6,6 +6,7 @@ surfacing later as a confusing error.
 """
 
 import os
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -182,11 +183,18 @@ STORAGES = {
 # else files under MEDIA_ROOT. Clips, posters and exports go through default_storage.
 # How long a presigned media URL lives; shorter still when the signing keys expire sooner.
 AWS_QUERYSTRING_EXPIRE = envint("AWS_QUERYSTRING_EXPIRE", 300)
-if AWS_QUERYSTRING_EXPIRE < 30:
-    raise ImproperlyConfigured("AWS_QUERYSTRING_EXPIRE must be 30 seconds or more")
+# Signature v4 refuses an X-Amz-Expires past seven days: every media URL would be a 403.
+if not 30 <= AWS_QUERYSTRING_EXPIRE <= 604800:
+    raise ImproperlyConfigured(
+        "AWS_QUERYSTRING_EXPIRE must be 30 seconds or more, and at most 604800 (a week)"
+    )
 # Members get media by a redirect to a presigned URL; off, the web process streams it
 # (for a bucket that browsers cannot reach).
 MEDIA_REDIRECT_ENABLED = envbool("MEDIA_REDIRECT_ENABLED", True)
+
+
+# botocore's test for a bucket it may address by virtual host (botocore.utils.check_dns_name).
+BUCKET_DNS_LABEL = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
 
 
 def object_storage_from_env() -> tuple[dict | None, str]:
@@ -207,17 +215,32 @@ def object_storage_from_env() -> tuple[dict | None, str]:
         raise ImproperlyConfigured("AWS_S3_CUSTOM_DOMAIN is not supported: media URLs are signed")
     if style not in ("path", "virtual"):
         raise ImproperlyConfigured("AWS_S3_ADDRESSING_STYLE must be path or virtual")
+    if not BUCKET_DNS_LABEL.fullmatch(bucket):
+        # botocore addresses such a bucket (dots, capitals) by path whatever we ask: say
+        # so, or the CSP would name a host its URLs never point at.
+        style = "path"
+    access_key = envstr("AWS_ACCESS_KEY_ID")
+    secret_key = envstr("AWS_SECRET_ACCESS_KEY")
+    if bool(access_key) != bool(secret_key):
+        raise ImproperlyConfigured(
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY must be set together (or neither, "
+            "for boto3's own credentials)"
+        )
     # An explicit regional endpoint, so boto3 signs for and points at that region.
     endpoint = endpoint or f"https://s3.{region}.amazonaws.com"
     parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ImproperlyConfigured(
+            f"AWS_S3_ENDPOINT_URL must be an http:// or https:// URL (got {endpoint!r})"
+        )
     host = f"{bucket}.{parts.netloc}" if style == "virtual" else parts.netloc
     options = {
         "bucket_name": bucket,
         "endpoint_url": endpoint,
         "region_name": region,
         # Empty means boto3's own chain (an instance or task role, whose keys expire).
-        "access_key": envstr("AWS_ACCESS_KEY_ID") or None,
-        "secret_key": envstr("AWS_SECRET_ACCESS_KEY") or None,
+        "access_key": access_key or None,
+        "secret_key": secret_key or None,
         "signature_version": "s3v4",
         "addressing_style": style,
         "querystring_auth": True,
@@ -379,6 +402,12 @@ if not FIELD_ENCRYPTION_KEYS and not DEBUG:
 # Production hardening; behind a TLS-terminating proxy that sets X-Forwarded-Proto.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", not DEBUG)
+if MEDIA_ORIGIN.startswith("http://") and MEDIA_REDIRECT_ENABLED and SECURE_SSL_REDIRECT:
+    raise ImproperlyConfigured(
+        "AWS_S3_ENDPOINT_URL is http:// but pages are served over HTTPS: browsers refuse its "
+        "media (mixed content). Use https://, or MEDIA_REDIRECT_ENABLED=false to stream "
+        "media through the web servers"
+    )
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)

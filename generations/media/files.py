@@ -10,6 +10,13 @@ from django.utils.http import content_disposition_header
 from generations.media import storage as media_storage
 
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# Past any file's size; a longer number (Python refuses int() of 4300 digits) means as much.
+FAR = 10**18
+
+
+def _position(digits: str) -> int:
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) < 18 else FAR
 
 
 def _parse_range(header: str, size: int):
@@ -24,13 +31,13 @@ def _parse_range(header: str, size: int):
     if first == "" and last == "":
         return None
     if first == "":
-        length = int(last)
+        length = _position(last)
         if length == 0 or size == 0:
             return "bad"
         return max(size - length, 0), size - 1
-    start = int(first)
-    end = min(int(last), size - 1) if last else size - 1
-    if start >= size or (last and int(last) < start):
+    start = _position(first)
+    end = min(_position(last), size - 1) if last else size - 1
+    if start >= size or (last and _position(last) < start):
         return "bad"
     return start, end
 

@@ -9,9 +9,11 @@ presigned URL that neither outlives the keys that signed it nor is silently unsi
 import logging
 import shutil
 import time
+from contextlib import contextmanager
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.utils.http import content_disposition_header
 
 log = logging.getLogger(__name__)
@@ -49,13 +51,30 @@ def _read(handle, remaining):
         yield chunk
 
 
+class StorageFailed(Exception):
+    """The media storage refused a file or did not answer. Its words reach members (a
+    job's error, an export's status), so they name no endpoint, bucket or key: those are
+    in the cause, which the log keeps."""
+
+
+@contextmanager
+def storage_errors(doing: str):
+    try:
+        yield
+    except Exception as exc:
+        raise StorageFailed(
+            f"The media storage failed while {doing} ({type(exc).__name__})."
+        ) from exc
+
+
 def copy_to_file(storage, name: str, out) -> None:
     """Stream a stored file into the open binary file `out`, never whole in memory."""
-    if is_bucket(storage):
-        storage.bucket.download_fileobj(name, out, Config=storage.transfer_config)
-        return
-    with storage.open(name, "rb") as source:
-        shutil.copyfileobj(source, out, CHUNK)
+    with storage_errors("reading a clip"):
+        if is_bucket(storage):
+            storage.bucket.download_fileobj(name, out, Config=storage.transfer_config)
+            return
+        with storage.open(name, "rb") as source:
+            shutil.copyfileobj(source, out, CHUNK)
 
 
 def save_file(storage, name: str, path) -> str:
@@ -65,8 +84,14 @@ def save_file(storage, name: str, path) -> str:
     (multipart past 8 MB), and the object appears only when the last part is in: a
     failed upload is aborted and leaves nothing behind.
     """
-    with open(path, "rb") as handle:
+    with open(path, "rb") as handle, storage_errors("storing a file"):
         return storage.save(name, File(handle, name=name))
+
+
+def save_bytes(storage, name: str, data: bytes) -> str:
+    """Store `data` under `name`; returns the stored name."""
+    with storage_errors("storing a file"):
+        return storage.save(name, ContentFile(data))
 
 
 def credential_seconds_left(storage) -> float | None:

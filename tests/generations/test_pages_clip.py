@@ -128,6 +128,21 @@ def test_a_range_beyond_the_end_is_not_satisfiable(member_client, generation):
     assert response["Content-Range"] == f"bytes */{size}"
 
 
+def test_a_range_with_thousands_of_digits_is_answered_not_a_server_error(member_client, generation):
+    """Python refuses int() of more than 4300 digits; a header that long fits in 8 KB."""
+    data, size = sample_mp4(), len(sample_mp4())
+    url = f"/clips/{generation.uuid}/video.mp4"
+    huge = "9" * 5000
+    response = member_client.get(url, HTTP_RANGE=f"bytes=100-{huge}")
+    assert response.status_code == 206
+    assert body(response) == data[100:]
+    response = member_client.get(url, HTTP_RANGE=f"bytes=-{huge}")
+    assert response.status_code == 206
+    assert response["Content-Range"] == f"bytes 0-{size - 1}/{size}"
+    response = member_client.get(url, HTTP_RANGE=f"bytes={huge}-")
+    assert response.status_code == 416
+
+
 def test_a_range_for_another_version_of_the_file_gets_the_whole_file(member_client, generation):
     response = member_client.get(
         f"/clips/{generation.uuid}/video.mp4", HTTP_RANGE="bytes=0-9", HTTP_IF_RANGE='"stale"'

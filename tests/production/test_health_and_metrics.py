@@ -1,9 +1,13 @@
 """/healthz, /readyz and /metrics: for machines, answered before sessions and host checks."""
 
 import json
+import socket
+import threading
+import time
 
 import httpx
 import pytest
+from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 from billing import ledger
@@ -162,3 +166,33 @@ def test_metrics_count_downloads_and_their_bytes(client, monkeypatch):
         ("seedance_clip_download_bytes_total", 1234),
     ):
         assert value(after, sample) - (value(before, sample) if sample in before else 0) == grew
+
+
+@pytest.mark.django_db
+def test_readyz_answers_within_seconds_when_the_bucket_never_replies(client, bucket, settings):
+    """A bucket behind a black hole must not hold a web worker for botocore's minutes of
+    timeouts and retries: anyone may call /readyz, and probes come every few seconds."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # connections complete in the kernel; nothing ever answers
+        options = {**settings.STORAGES["default"]["OPTIONS"]}
+        options["endpoint_url"] = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        settings.STORAGES = {
+            **settings.STORAGES,
+            "default": {**settings.STORAGES["default"], "OPTIONS": options},
+        }
+        answers = []
+
+        def ask():
+            try:
+                answers.append(probe(client, "/readyz"))
+            finally:
+                connection.close()  # this thread's own
+
+        probing = threading.Thread(target=ask, daemon=True)
+        started = time.monotonic()
+        probing.start()
+        probing.join(15)
+        assert answers, f"no answer after {time.monotonic() - started:.0f} s"
+    assert answers[0].status_code == 503
+    assert json.loads(answers[0].content)["storage"] == "down"

@@ -9,13 +9,18 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from botocore.credentials import RefreshableCredentials
+from botocore.exceptions import EndpointConnectionError
 from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from billing import ledger
+from billing.models import Hold, HoldStatus
 from generations.lifecycle import saving
 from generations.media import fetch
 from generations.media import storage as media_storage
 from generations.media.bucket import BucketStorage
+from generations.models import Clip, Generation, State
 from tests.generations.factories import GenerationFactory, ProjectFactory, sample_mp4
 
 pytestmark = pytest.mark.django_db
@@ -125,6 +130,10 @@ def download_sample(url, out, **kwargs):
     return fetch.Fetched(len(sample_mp4()), hashlib.sha256(sample_mp4()).hexdigest(), "video/mp4")
 
 
+def refuse_connection(request, **kwargs):
+    raise EndpointConnectionError(endpoint_url=request.url)
+
+
 def finalizing(team, member):
     return GenerationFactory(
         project=ProjectFactory(team=team), running=True, created_by=member, state="finalizing"
@@ -207,9 +216,56 @@ def test_an_upload_that_fails_half_way_leaves_neither_object_nor_parts(bucket, t
 
     client.meta.events.register("before-call.s3.UploadPart", fail_the_second_part)
     try:
-        with pytest.raises(ConnectionError):
+        with pytest.raises(media_storage.StorageFailed) as failed:
             media_storage.save_file(default_storage, "clips/broken.mp4", path)
+        assert isinstance(failed.value.__cause__, ConnectionError)
     finally:
         client.meta.events.unregister("before-call.s3.UploadPart", fail_the_second_part)
     assert bucket.keys() == {}
     assert bucket.uploads_in_progress() == []
+
+
+def test_a_second_save_of_the_same_clip_that_loses_the_race_keeps_the_winners_objects(
+    bucket, team, member, monkeypatch
+):
+    """Two workers may save one job (the first one's claim ran out during a slow upload).
+    Both write the same keys; the one whose row is refused must not delete the objects
+    the winner's row points at, or the team has paid for a clip that is gone."""
+    monkeypatch.setattr(fetch, "fetch_to_file", download_sample)
+    generation = finalizing(team, member)
+    winner = saving.store_clip(generation)
+    assert set(bucket.keys()) == {winner.file.name, winner.poster.name}
+    with pytest.raises(IntegrityError), transaction.atomic():
+        saving.store_clip(generation)
+    assert set(bucket.keys()) == {winner.file.name, winner.poster.name}
+    assert default_storage.size(winner.file.name) == len(sample_mp4())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_bucket_unreachable_a_finished_job_waits_with_its_hold_and_no_internals_shown(
+    bucket, team, member, operator, monkeypatch, settings
+):
+    """Storage down while saving: retried, then set aside for a person with the money still
+    held; never succeeded without a clip, never charged. What members read names no host."""
+    ledger.grant(team, 10_000_000, by=operator, memo="Test budget", key="test-grant")
+    monkeypatch.setattr(fetch, "fetch_to_file", download_sample)
+    generation = finalizing(team, member)
+    generation.hold = ledger.hold(team, member, None, 200_000, "Clip", f"gen-{generation.uuid}")
+    generation.save(update_fields=["hold"])
+    storage = default_storage.connection.meta.client
+    storage.meta.events.register("before-send.s3.*", refuse_connection)
+    try:
+        for _ in range(settings.GENERATION_STEP_ATTEMPTS):
+            Generation.objects.filter(pk=generation.pk).update(claimed_at=None)
+            saving.finalize(generation.pk)
+    finally:
+        storage.meta.events.unregister("before-send.s3.*", refuse_connection)
+    generation.refresh_from_db()
+    assert generation.state == State.NEEDS_ATTENTION
+    assert generation.charge_micros is None
+    assert Hold.objects.get(pk=generation.hold_id).status == HoldStatus.PENDING
+    assert not Clip.objects.filter(generation=generation).exists()
+    assert bucket.keys() == {}
+    shown = [generation.error_message, *generation.events.values_list("message", flat=True)]
+    for text in shown:
+        assert "127.0.0.1" not in text and bucket.name not in text, text
