@@ -64,7 +64,8 @@ def take_uploads(data, files, project, user) -> dict[str, list[str]]:
 
 
 class InputsForm(forms.Form):
-    mode = forms.ChoiceField(choices=MODES, initial="text", widget=forms.RadioSelect)
+    # Absent means text-to-video, as before there were modes.
+    mode = forms.ChoiceField(choices=MODES, required=False)
     first_frame = forms.ChoiceField(required=False)
     last_frame = forms.ChoiceField(required=False)
     reference_images = forms.MultipleChoiceField(required=False)
@@ -131,6 +132,7 @@ class InputsForm(forms.Form):
             values = values if isinstance(values, list) else [values] if values else []
             chosen += [(role, self.by_uuid[v]) for v in values if v in self.by_uuid]
         self._check_mode(mode, chosen)
+        data["mode"] = mode
         data["chosen"] = chosen
         return data
 

@@ -30,3 +30,7 @@ def project(team, owner):
 def picture(project, member, vendors):
     """A 640×480 PNG asset of the project."""
     return services.add_upload(project, member, upload("still.png", image_bytes()))
+
+
+# The lifecycle's own fixtures: a team with money, submissions kept from the broker.
+from tests.generations.conftest import funded, queued  # noqa: E402, F401
