@@ -123,7 +123,10 @@ def test_another_teams_asset_cannot_be_chosen(
 def test_remix_keeps_the_inputs(funded, member, member_client, project, picture, vendors, queued):
     request = VideoRequest(family="seedance-2.0", prompt="The kite lifts off", mode="image")
     [generation] = lifecycle.submit(
-        team=funded, member=member, project=project, request=request,
+        team=funded,
+        member=member,
+        project=project,
+        request=request,
         inputs=[(Role.FIRST_FRAME, picture)],
     )
     page = member_client.get(reverse("generate") + f"?from={generation.uuid}").content.decode()
