@@ -136,6 +136,7 @@ def clip(request, uuid):
     context = {
         "g": present(generation, request.membership),
         "c": generation.clip,
+        "inputs": generation.inputs.select_related("asset").order_by("role", "position"),
         "is_favourite": generation.is_favourite,
         "remixes": generation.remix_count,
     }

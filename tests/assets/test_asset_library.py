@@ -1,0 +1,81 @@
+"""A project's asset library: several files at once, search, delete unless in use."""
+
+import pytest
+from django.core.files.storage import default_storage
+from django.urls import reverse
+
+from generations.assets.models import Asset, AssetInUse, GenerationInput, Role
+from generations.models import State
+from tests.assets.media import image_bytes, upload, wav_bytes
+from tests.generations.factories import GenerationFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def library(project):
+    return reverse("asset_library", args=[project.uuid])
+
+
+def test_several_files_are_checked_and_kept_at_once(project, member_client, vendors):
+    files = [
+        upload("one.png", image_bytes()),
+        upload("two.wav", wav_bytes()),
+        upload("three.png", b"PK\x03\x04 a zip, really"),
+    ]
+    response = member_client.post(library(project), {"files": files})
+    page = response.content.decode()
+    assert response.status_code == 400  # one was refused
+    assert sorted(Asset.objects.values_list("name", flat=True)) == ["one.png", "two.wav"]
+    assert "three.png: refused" in page.replace("</strong>", "").replace("<strong>", "")
+    assert "a ZIP archive" in page
+
+
+def test_an_upload_over_htmx_answers_with_its_result_only(project, member_client, vendors):
+    response = member_client.post(
+        library(project),
+        {"files": [upload("one.png", image_bytes())]},
+        headers={"HX-Request": "true"},
+    )
+    page = response.content.decode()
+    assert 'id="upload-results"' in page and "<html" not in page
+    assert "Added “one.png”" in page
+    assert "seedance2_ink" not in page and "aigptimage takes no image inputs" in page
+
+
+def test_the_library_searches_by_name(project, member, member_client, vendors):
+    from generations.assets import services
+
+    services.add_upload(project, member, upload("harbour dawn.png", image_bytes()))
+    services.add_upload(project, member, upload("forest.png", image_bytes()))
+    response = member_client.get(library(project) + "?q=harb", headers={"HX-Request": "true"})
+    page = response.content.decode()
+    assert 'id="asset-list"' in page and "<html" not in page
+    assert "harbour dawn.png" in page and "forest.png" not in page
+
+
+def test_a_viewer_cannot_upload(project, viewer_client, vendors):
+    response = viewer_client.post(library(project), {"files": [upload("a.png", image_bytes())]})
+    assert response.status_code == 403
+    assert not Asset.objects.exists()
+
+
+def test_an_asset_in_use_by_a_queued_job_cannot_be_deleted(picture, member_client):
+    job = GenerationFactory(project=picture.project, state=State.QUEUED)
+    GenerationInput.objects.create(generation=job, asset=picture, role=Role.FIRST_FRAME)
+    with pytest.raises(AssetInUse):
+        picture.delete_unless_in_use()
+    response = member_client.post(reverse("asset_delete", args=[picture.uuid]), follow=True)
+    assert "has not finished yet" in response.content.decode()
+    assert Asset.objects.filter(pk=picture.pk).exists()
+
+
+def test_an_asset_of_finished_jobs_is_deleted_with_its_files(picture, member_client):
+    job = GenerationFactory(project=picture.project, state=State.FAILED)
+    row = GenerationInput.objects.create(generation=job, asset=picture, role=Role.FIRST_FRAME)
+    files = [picture.file.name, picture.thumbnail.name]
+    response = member_client.post(reverse("asset_delete", args=[picture.uuid]))
+    assert response.status_code == 302
+    assert not Asset.objects.exists()
+    assert not any(default_storage.exists(name) for name in files)
+    row.refresh_from_db()
+    assert row.asset is None  # the job still says it had a first frame
