@@ -101,6 +101,17 @@ class InputsForm(forms.Form):
         mode = self.raw("mode") or "text"
         return mode if mode in MODE_SLOTS else "text"
 
+    def chosen_now(self) -> list:
+        """The (role, asset) pairs of the mode as the page stands, valid or not: for the
+        live quote."""
+        chosen = []
+        for slot in MODE_SLOTS[self.mode_value]:
+            raw = self.raw(slot) or []
+            values = raw if isinstance(raw, list) else [raw]
+            role = (SINGLE_SLOTS | MULTI_SLOTS)[slot]
+            chosen += [(role, self.by_uuid[v]) for v in values if v in self.by_uuid]
+        return chosen
+
     def slots(self) -> list[dict]:
         """Every slot as the page shows it: its assets, which are chosen, what was refused."""
         shown = []

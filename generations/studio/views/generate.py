@@ -46,7 +46,7 @@ def generate(request):
         initial = _generate_initial(request)
         form = GenerateForm(team=request.team, user=request.user, initial=initial)
         inputs = InputsForm(project=form.project_value, initial=initial)
-    context = {"form": form, "inputs": inputs, "quote": presenters.quote_for(form)}
+    context = {"form": form, "inputs": inputs, "quote": presenters.quote_for(form, inputs)}
     if request.htmx and request.method == "POST":
         return render(request, "generations/generate.html#generate-form", context)
     return render(request, "generations/generate.html", context)
@@ -95,9 +95,10 @@ def _submitted_message(created) -> str:
 def generate_quote(request):
     """The live quote as the form stands; the options too when the model or vendor changed."""
     form = GenerateForm(request.POST, team=request.team, user=request.user).hush()
+    inputs = InputsForm(request.POST, project=form.project_value).hush()
     context = {
         "form": form,
-        "quote": presenters.quote_for(form),
+        "quote": presenters.quote_for(form, inputs),
         "oob": request.POST.get("options_key") != form.options_key,
     }
     return render(request, "generations/generate.html#quote", context)
