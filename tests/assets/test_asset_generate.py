@@ -141,3 +141,17 @@ def test_the_live_quote_judges_the_mode_and_its_inputs(member_client, project, p
     data["first_frame"] = str(picture.uuid)
     with_frame = member_client.post(reverse("generate_quote"), data).content.decode()
     assert "not 0" not in with_frame and "expected" in with_frame
+
+
+def test_choosing_another_project_refreshes_the_slots_with_its_assets(
+    member_client, project, picture, vendors, team
+):
+    from tests.generations.factories import ProjectFactory
+
+    empty = ProjectFactory(team=team, name="Other")
+    data = form_data(empty, mode="image", options_key="stale")
+    page = member_client.post(reverse("generate_quote"), data).content.decode()
+    assert 'id="inputs"' in page and 'hx-swap-oob="true"' in page
+    assert "still.png" not in page
+    data = form_data(project, mode="image", options_key="stale")
+    assert "still.png" in member_client.post(reverse("generate_quote"), data).content.decode()

@@ -98,6 +98,7 @@ def generate_quote(request):
     inputs = InputsForm(request.POST, project=form.project_value).hush()
     context = {
         "form": form,
+        "inputs": inputs,
         "quote": presenters.quote_for(form, inputs),
         "oob": request.POST.get("options_key") != form.options_key,
     }
