@@ -336,6 +336,9 @@ class Card:
     created_day: str
     vendor: str
     is_favourite: bool
+    mode: str = "text"
+    # (role label, thumbnail address, asset name) of each input: see assets.inputs.on_cards.
+    inputs: list = field(default_factory=list)
 
 
 def card(row: dict) -> Card:
@@ -359,4 +362,5 @@ def card(row: dict) -> Card:
         created_day=date_format(created, "M j"),
         vendor=row["vendor_account__label"] or "",
         is_favourite=row["is_favourite"],
+        mode=row.get("mode") or "text",
     )

@@ -110,3 +110,12 @@ def test_the_clip_page_shows_its_inputs_and_the_gallery_filters_by_them(
     assert str(other.uuid) not in shown("?mode=image")
     assert str(other.uuid) in shown("?mode=text")  # older jobs have no mode: text
     assert str(clip.uuid) not in shown("?mode=text")
+
+
+def test_gallery_cards_show_the_inputs_of_clips_made_from_them(clip, picture, member_client):
+    GenerationInput.objects.create(generation=clip, asset=picture, role=Role.FIRST_FRAME)
+    clip.request = clip.request | {"mode": "image"}
+    clip.save()
+    page = member_client.get(reverse("gallery")).content.decode()
+    assert 'alt="First frame: still.png"' in page
+    assert reverse("asset_thumbnail", args=[picture.uuid]) in page
