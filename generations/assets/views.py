@@ -45,7 +45,7 @@ def library(request, uuid):
     context = {"project": project, "assets": assets, "q": query, "added": added}
     context["refused"] = refused
     if request.htmx and request.method == "POST":
-        return render(request, "assets/library.html#upload-results", context)
+        return render(request, "assets/library.html#upload-answer", context)
     if request.htmx:
         return render(request, "assets/library.html#asset-list", context)
     return render(request, "assets/library.html", context, status=400 if refused else 200)

@@ -51,7 +51,12 @@
 
   // --- The library: several files at once, each with its own progress ------------------
 
+  // One at a time, so each answer's list is the newest.
   function uploadOne(form, file) {
+    return new Promise(function (done) { sendOne(form, file, done); });
+  }
+
+  function sendOne(form, file, done) {
     const list = form.querySelector("[data-progress]");
     const row = document.createElement("li");
     const bar = document.createElement("progress");
@@ -71,23 +76,27 @@
     });
     request.addEventListener("load", function () {
       row.remove();
-      const results = document.querySelector(form.dataset.results);
       const holder = document.createElement("div");
       holder.innerHTML = request.responseText;
+      const results = document.querySelector(form.dataset.results);
       const fresh = holder.querySelector("#upload-results");
       if (results && fresh) results.append.apply(results, Array.from(fresh.childNodes));
       const listing = document.querySelector(form.dataset.list);
-      if (listing && window.htmx) {
-        window.htmx.ajax("GET", window.location.pathname + window.location.search,
-          { target: form.dataset.list, swap: "outerHTML" });
-      }
+      const list = holder.querySelector(form.dataset.list);
+      if (listing && list) listing.replaceWith(list);
+      done();
     });
-    request.addEventListener("error", function () { row.textContent = file.name + ": the upload failed."; });
+    request.addEventListener("error", function () {
+      row.textContent = file.name + ": the upload failed.";
+      done();
+    });
     request.send(body);
   }
 
   function uploadAll(form, files) {
-    Array.from(files).forEach(function (file) { uploadOne(form, file); });
+    Array.from(files).reduce(function (previous, file) {
+      return previous.then(function () { return uploadOne(form, file); });
+    }, Promise.resolve());
   }
 
   on("submit", "form[data-asset-upload]", function (e, form) {

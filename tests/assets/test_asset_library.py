@@ -38,6 +38,7 @@ def test_an_upload_over_htmx_answers_with_its_result_only(project, member_client
     )
     page = response.content.decode()
     assert 'id="upload-results"' in page and "<html" not in page
+    assert 'id="asset-list"' in page  # the list as it now stands
     assert "Added “one.png”" in page
     assert "seedance2_ink" not in page and "aigptimage takes no image inputs" in page
 

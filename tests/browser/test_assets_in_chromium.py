@@ -71,3 +71,36 @@ def test_a_member_uploads_a_first_frame_and_gets_image_to_video(
     expect(page.locator(".inputs-list")).to_contain_text("First frame")
     page.screenshot(path=SCREENSHOTS / "clip-with-input.png", full_page=True)
     assert errors == []
+
+
+def test_several_files_upload_at_once_with_their_results(chromium, studio, team, tmp_path):
+    membership = MembershipFactory(team=team, user__username="mia")
+    membership.user.set_password(PASSWORD)
+    membership.user.save()
+    project = Project.objects.create(team=team, name="Harbour")
+    make_account("evolink", studio)
+    good = tmp_path / "boats.png"
+    good.write_bytes(image_bytes((800, 600)))
+    hostile = tmp_path / "notes.png"
+    hostile.write_bytes(b"<!DOCTYPE html><html><body>not an image</body></html>")
+    errors = []
+
+    page = chromium.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(15_000)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{studio}/login/")
+    page.get_by_label("Username").fill("mia")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/login/" not in url)
+
+    page.goto(f"{studio}/projects/{project.uuid}/assets/")
+    page.locator("#id_files").set_input_files([str(good), str(hostile)])
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#upload-results")).to_contain_text("Added “boats.png”")
+    expect(page.locator("#upload-results")).to_contain_text("notes.png: refused.")
+    expect(page.locator("#asset-list")).to_contain_text("boats.png")
+    assert page.url.endswith("/assets/")  # no page load: the script uploaded them
+    assert list(Asset.objects.values_list("name", flat=True)) == ["boats.png"]
+    page.screenshot(path=SCREENSHOTS / "asset-library.png", full_page=True)
+    assert errors == []
