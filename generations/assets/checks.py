@@ -12,7 +12,7 @@ import av
 from django.conf import settings
 from PIL import Image
 
-from generations.assets.limits import MB, vendor_media
+from generations.assets.limits import size_text, vendor_media
 
 
 class Rejected(Exception):
@@ -105,7 +105,7 @@ def _described(head: bytes) -> str:
 def inspect(path, size: int, enabled_protocols) -> Facts:
     """Facts of the file at `path` (`size` bytes), usable by at least one protocol."""
     if size > settings.ASSET_MAX_UPLOAD_BYTES:
-        raise Rejected(f"Files may be at most {settings.ASSET_MAX_UPLOAD_BYTES // MB} MB.")
+        raise Rejected(f"Files may be at most {size_text(settings.ASSET_MAX_UPLOAD_BYTES)}.")
     with open(path, "rb") as handle:
         fmt = sniff(handle.read(32))
     facts = Facts(format=fmt, bytes=size)

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 MB = 2**20
 
 
+def size_text(count: int) -> str:
+    return f"{count / MB:g} MB" if count >= MB else f"{count:,} bytes"
+
+
 @dataclass(frozen=True)
 class MediaLimits:
     """The rules one vendor states for one kind of media; 0 means "not stated"."""

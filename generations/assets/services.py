@@ -11,6 +11,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 
 from generations.assets import checks, thumbnails
+from generations.assets.limits import size_text
 from generations.assets.models import Asset
 from generations.media.video import SCRATCH_PREFIX, NotAVideo, scratch_dir
 from generations.models import VendorAccount
@@ -31,7 +32,7 @@ def _scratch_copy(chunks, limit: int):
         for chunk in chunks:
             size += len(chunk)
             if size > limit:
-                raise checks.Rejected(f"Files may be at most {limit // checks.MB} MB.")
+                raise checks.Rejected(f"Files may be at most {size_text(limit)}.")
             digest.update(chunk)
             handle.write(chunk)
         handle.flush()

@@ -49,6 +49,16 @@
     progress.value = Math.round(e.detail.loaded / e.detail.total * 100);
   });
 
+  // An upload refused whole (413) is not swapped in: say why beside its slot.
+  document.addEventListener("htmx:responseError", function (e) {
+    const zone = e.target.closest && e.target.closest("[data-drop]");
+    if (!zone || e.detail.xhr.status !== 413) return;
+    const note = document.createElement("p");
+    note.className = "error";
+    note.textContent = e.detail.xhr.responseText;
+    zone.after(note);
+  });
+
   // --- The library: several files at once, each with its own progress ------------------
 
   // One at a time, so each answer's list is the newest.

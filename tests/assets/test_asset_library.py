@@ -80,3 +80,21 @@ def test_an_asset_of_finished_jobs_is_deleted_with_its_files(picture, member_cli
     assert not any(default_storage.exists(name) for name in files)
     row.refresh_from_db()
     assert row.asset is None  # the job still says it had a first frame
+
+
+def test_an_upload_request_past_the_cap_is_refused_unread(
+    project, member_client, vendors, settings, monkeypatch
+):
+    settings.ASSET_MAX_UPLOAD_BYTES = 2000
+
+    def never(*args, **kwargs):
+        raise AssertionError("the body was parsed")
+
+    monkeypatch.setattr("django.http.multipartparser.MultiPartParser.parse", never)
+    files = {"files": [upload("big.png", image_bytes((700, 700)))]}
+    response = member_client.post(library(project), files)
+    assert response.status_code == 413 and b"over 2,000 bytes in all" in response.content
+    again = upload("big.png", image_bytes((700, 700)))
+    generate = member_client.post(reverse("generate"), {"first_frame_file": again})
+    assert generate.status_code == 413
+    assert not Asset.objects.exists()
