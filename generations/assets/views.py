@@ -3,9 +3,8 @@ vendors fetch from, and turning a clip into assets (a frame, the clip, a continu
 
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -15,7 +14,6 @@ from billing.models import Role
 from billing.teams.access import role_required, team_required
 from generations import access
 from generations.assets import checks, services
-from generations.assets.limits import size_text
 from generations.assets.models import Asset, AssetInUse
 from generations.assets.signed import asset_extension, read_token
 from generations.media.files import ranged_file_response
@@ -27,27 +25,12 @@ CLIP_ACTIONS = {
 }
 
 
-def too_large(request) -> HttpResponse | None:
-    """A 413 for an upload request past ASSET_MAX_UPLOAD_BYTES, before any of it is read."""
-    try:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    limit = settings.ASSET_MAX_UPLOAD_BYTES
-    if request.method != "POST" or length <= limit:
-        return None
-    message = f"That upload is over {size_text(limit)} in all: send fewer or smaller files."
-    return HttpResponse(message, status=413, content_type="text/plain; charset=utf-8")
-
-
 @team_required
 @vary_on_headers("HX-Request")
 def library(request, uuid):
     """A project's assets, searchable; a POST of files adds them (several at once)."""
     project = access.get_project(request, uuid)
     added, refused = [], []
-    if oversized := too_large(request):
-        return oversized
     if request.method == "POST":
         project = access.get_project_for_write(request, uuid)
         for upload in request.FILES.getlist("files"):

@@ -12,7 +12,6 @@ from billing.models import Role
 from billing.teams.access import role_required
 from generations import access, lifecycle
 from generations.assets.forms import InputsForm, initial_inputs, take_uploads
-from generations.assets.views import too_large
 from generations.studio import presenters, ratelimit, services
 from generations.studio.forms import GenerateForm, initial_from
 from seedance_site.web import money_moved
@@ -21,9 +20,6 @@ from seedance_site.web import money_moved
 @role_required(Role.MEMBER)
 @vary_on_headers("HX-Request")
 def generate(request):
-    if oversized := too_large(request):
-        # Not read at all; with htmx the page keeps the form (and says why, assets.js).
-        return oversized
     if request.method == "POST":
         data = request.POST.copy()
         form = GenerateForm(data, team=request.team, user=request.user)
