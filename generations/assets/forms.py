@@ -136,6 +136,10 @@ class InputsForm(forms.Form):
     def clean(self):
         data = super().clean()
         mode = data.get("mode") or "text"
+        for slot in set(SLOT_KINDS) - set(MODE_SLOTS.get(mode, [])):
+            # A slot of another mode is not sent: what it holds (perhaps an asset of the
+            # project chosen before) must not stop this one.
+            self._errors.pop(slot, None)
         chosen = []
         for slot in MODE_SLOTS.get(mode, []):
             role = (SINGLE_SLOTS | MULTI_SLOTS)[slot]

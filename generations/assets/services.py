@@ -46,8 +46,13 @@ def add_upload(project, user, uploaded) -> Asset:
 
 
 def _keep(project, user, copy, *, name, **source) -> Asset:
+    """The checked asset of `copy`; the project's own when it already holds the same bytes
+    (a second drop of one file, "Continue" pressed twice)."""
     path, size, sha256 = copy
     facts = checks.inspect(path, size, enabled_protocols())
+    same = project.assets.filter(sha256=sha256, bytes=size).first()
+    if same is not None:
+        return same
     asset = Asset(
         team=project.team,
         project=project,

@@ -6,6 +6,7 @@ from django.core.files.storage import default_storage
 from generations.assets import checks, services
 from generations.assets.models import Asset
 from tests.assets.media import bomb_png, image_bytes, mp4_bytes, upload, wav_bytes
+from tests.generations.factories import VendorAccountFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -60,8 +61,6 @@ def test_it_refuses_a_twenty_second_video(project, member, vendors, tmp_path):
 
 
 def test_it_refuses_what_no_enabled_vendor_takes(project, member, db):
-    from tests.generations.factories import VendorAccountFactory
-
     VendorAccountFactory(protocol="seedance2_ink")
     message = refused(project, member, "voice.wav", wav_bytes(), "audio/wav")
     assert "seedance2_ink takes no audio inputs" in message

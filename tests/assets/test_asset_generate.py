@@ -6,6 +6,7 @@ from django.core import signing
 from django.urls import reverse
 
 from generations import lifecycle
+from generations.assets import services
 from generations.assets.models import Asset, GenerationInput, Role
 from generations.assets.signed import SALT, read_token
 from generations.models import Generation
@@ -13,6 +14,7 @@ from generations.vendors.evolink import EvolinkAdapter
 from generations.vendors.types import Created, VideoRequest
 from tests.assets.media import image_bytes, upload, wav_bytes
 from tests.generations.conftest import form_data
+from tests.generations.factories import ProjectFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -107,9 +109,6 @@ def test_audio_alone_is_refused_in_reference_mode(funded, member_client, project
 def test_another_teams_asset_cannot_be_chosen(
     funded, member_client, project, vendors, queued, other_team, outsider
 ):
-    from generations.assets import services
-    from tests.generations.factories import ProjectFactory
-
     theirs = services.add_upload(
         ProjectFactory(team=other_team), outsider, upload("theirs.png", image_bytes())
     )
@@ -146,8 +145,6 @@ def test_the_live_quote_judges_the_mode_and_its_inputs(member_client, project, p
 def test_choosing_another_project_refreshes_the_slots_with_its_assets(
     member_client, project, picture, vendors, team
 ):
-    from tests.generations.factories import ProjectFactory
-
     empty = ProjectFactory(team=team, name="Other")
     data = form_data(empty, mode="image", options_key="stale")
     page = member_client.post(reverse("generate_quote"), data).content.decode()
@@ -155,3 +152,12 @@ def test_choosing_another_project_refreshes_the_slots_with_its_assets(
     assert "still.png" not in page
     data = form_data(project, mode="image", options_key="stale")
     assert "still.png" in member_client.post(reverse("generate_quote"), data).content.decode()
+
+
+def test_a_slot_of_another_mode_does_not_stop_a_submission(
+    funded, member_client, project, vendors, queued
+):
+    data = form_data(project, mode="text", first_frame="not-an-asset-of-this-project")
+    assert member_client.post(reverse("generate"), data).status_code == 302
+    assert Generation.objects.get().request["mode"] == "text"
+    assert not GenerationInput.objects.exists()

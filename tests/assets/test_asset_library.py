@@ -4,6 +4,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.urls import reverse
 
+from generations.assets import services
 from generations.assets.models import Asset, AssetInUse, GenerationInput, Role
 from generations.models import State
 from tests.assets.media import image_bytes, upload, wav_bytes
@@ -44,10 +45,8 @@ def test_an_upload_over_htmx_answers_with_its_result_only(project, member_client
 
 
 def test_the_library_searches_by_name(project, member, member_client, vendors):
-    from generations.assets import services
-
     services.add_upload(project, member, upload("harbour dawn.png", image_bytes()))
-    services.add_upload(project, member, upload("forest.png", image_bytes()))
+    services.add_upload(project, member, upload("forest.png", image_bytes(colour=(9, 9, 9))))
     response = member_client.get(library(project) + "?q=harb", headers={"HX-Request": "true"})
     page = response.content.decode()
     assert 'id="asset-list"' in page and "<html" not in page
@@ -98,3 +97,9 @@ def test_an_upload_request_past_the_cap_is_refused_unread(
     generate = member_client.post(reverse("generate"), {"first_frame_file": again})
     assert generate.status_code == 413
     assert not Asset.objects.exists()
+
+
+def test_the_same_bytes_twice_are_one_asset(project, member, vendors):
+    first = services.add_upload(project, member, upload("a.png", image_bytes()))
+    second = services.add_upload(project, member, upload("copy of a.png", image_bytes()))
+    assert first == second and Asset.objects.count() == 1
