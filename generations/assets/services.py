@@ -121,9 +121,10 @@ def continuation(generation, first_frame) -> dict:
     }
     if generation.pinned_account_id:
         query["account"] = str(generation.pinned_account.uuid)
-    scenes = generation.project.scenes.order_by("number")
-    after = generation.scene.number if generation.scene else 0
-    following = scenes.filter(number__gt=after).first()
+    following = None
+    if generation.scene is not None:
+        scenes = generation.project.scenes.order_by("number")
+        following = scenes.filter(number__gt=generation.scene.number).first()
     if following is not None:
         query["scene"] = str(following.uuid)
     else:

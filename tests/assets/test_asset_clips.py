@@ -119,3 +119,11 @@ def test_gallery_cards_show_the_inputs_of_clips_made_from_them(clip, picture, me
     page = member_client.get(reverse("gallery")).content.decode()
     assert 'alt="First frame: still.png"' in page
     assert reverse("asset_thumbnail", args=[picture.uuid]) in page
+
+
+def test_continuing_a_clip_of_no_scene_starts_a_new_scene(clip, member_client):
+    clip.scene = None
+    clip.save()
+    response = member_client.post(reverse("continue_clip", args=[clip.uuid]))
+    query = parse_qs(urlsplit(response["Location"]).query)
+    assert query["new_scene"] == ["Scene 2"] and "scene" not in query
