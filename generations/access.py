@@ -1,4 +1,4 @@
-"""Team-scoped lookups of projects, scenes and generations for the views.
+"""Team-scoped lookups of projects, scenes, generations and assets for the views.
 
 One helper per object kind returns the object of the current team or raises 404 (an
 object of another team is never confirmed to exist); a `_for_write` twin also demands
@@ -14,6 +14,7 @@ from django.shortcuts import get_object_or_404
 
 from billing.models import Role
 from billing.teams.access import demand_role, scoped
+from generations.assets.models import Asset
 from generations.models import Clip, Generation, Project, Scene, VendorAccount
 
 
@@ -114,3 +115,13 @@ def get_clip(request, generation_uuid) -> Clip:
         generation__team=request.team,
         generation__uuid=_public_id(generation_uuid),
     )
+
+
+def get_asset(request, uuid) -> Asset:
+    return scoped(request, Asset.objects.select_related("project"), uuid=_public_id(uuid))
+
+
+def get_asset_for_write(request, uuid) -> Asset:
+    asset = get_asset(request, uuid)
+    demand_role(request, Role.MEMBER)
+    return asset

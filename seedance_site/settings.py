@@ -100,6 +100,7 @@ INSTALLED_APPS = [
     "billing",
     "generations",
     "generations.sandbox",
+    "generations.assets",
 ]
 
 MIDDLEWARE = [
@@ -109,6 +110,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "generations.assets.middleware.UploadCapMiddleware",  # before anything reads a body
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -372,6 +374,12 @@ CLIP_MAX_BYTES = envint("CLIP_MAX_BYTES", 500 * 2**20)
 CLIP_DOWNLOAD_SECONDS = envfloat("CLIP_DOWNLOAD_SECONDS", 60.0)
 # Scratch space for downloads and storyboard exports (the system's temp folder if empty).
 CLIP_TEMP_DIR = envstr("CLIP_TEMP_DIR") or None
+# Assets (generations/assets): the largest upload request we read, the most pixels an
+# image may declare before it is decoded (a decompression bomb is refused unopened), and
+# how long past a job's deadline the signed addresses of its inputs stay valid.
+ASSET_MAX_UPLOAD_BYTES = envint("ASSET_MAX_UPLOAD_BYTES", 80 * 2**20)
+ASSET_MAX_IMAGE_PIXELS = envint("ASSET_MAX_IMAGE_PIXELS", 6000 * 6000)
+ASSET_URL_GRACE_MINUTES = envfloat("ASSET_URL_GRACE_MINUTES", 60.0)
 # The sandbox's clock and renders (generations/sandbox/engine.py).
 SANDBOX_QUEUE_SECONDS = envfloat("SANDBOX_QUEUE_SECONDS", 1.0)
 SANDBOX_RUN_SECONDS = envfloat("SANDBOX_RUN_SECONDS", 3.0)

@@ -7,6 +7,7 @@ urlpatterns = [
     path("billing/", include("billing.money.urls")),
     path("", include("billing.urls")),
     path("", include("generations.urls")),
+    path("", include("generations.assets.urls")),
 ]
 
 if settings.SANDBOX_ENABLED:

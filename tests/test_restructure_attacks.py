@@ -393,9 +393,12 @@ def test_every_module_imports_first_and_in_random_orders_in_a_fresh_interpreter(
 
 
 def test_no_page_shows_a_name_its_view_no_longer_provides(
-    settings, team, owner, member, viewer, outsider, operator, kinovi
+    settings, team, owner, member, viewer, outsider, operator, kinovi, tmp_path
 ):
+    settings.MEDIA_ROOT = tmp_path
     from billing.models import Invitation, Role
+    from generations.assets.services import add_upload
+    from tests.assets.media import image_bytes, upload
     from tests.factories import MembershipFactory
     from tests.test_url_roles import PERSONAS, app_urls, url_for
 
@@ -415,6 +418,8 @@ def test_no_page_shows_a_name_its_view_no_longer_provides(
         "membership": team.memberships.get(user=member).uuid,
         "invitation": invitation.uuid, "invitation_token": token,
         "vendor_account": kinovi.uuid,
+        "asset": add_upload(project, owner, upload("still.png", image_bytes())).uuid,
+        "bad_signed_token": "not-a-signed-token.png",
     }  # fmt: skip
     users = {"owner": owner, "admin": admin, "member": member, "viewer": viewer,
              "other": outsider, "anon": None, "operator": operator}  # fmt: skip

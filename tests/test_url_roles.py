@@ -16,7 +16,9 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from billing.models import Invitation, Role
+from generations.assets.services import add_upload
 from generations.models import State
+from tests.assets.media import image_bytes, upload
 from tests.factories import MembershipFactory
 from tests.generations.factories import (
     GenerationFactory,
@@ -59,6 +61,13 @@ OBJECTS = {
     "settle_failed": "stuck",
     "settle_attach": "stuck",
     "settle_finished": "stuck",
+    "asset_library": "project",
+    "asset_file": "asset",
+    "asset_thumbnail": "asset",
+    "asset_delete": "asset",
+    "asset_signed": "bad_signed_token",
+    "clip_to_asset": "generation",
+    "continue_clip": "generation",
 }
 # Operators' pages refuse everyone else before they look anything up, whatever the id:
 # their 403 confirms nothing about another team's objects.
@@ -126,6 +135,14 @@ ROLES = {
     "settle_failed": ("403 403 403 403 403 302 405", "403 403 403 403 403 302 200"),
     "settle_attach": ("403 403 403 403 403 302 405", "403 403 403 403 403 302 200"),
     "settle_finished": ("403 403 403 403 403 302 405", "403 403 403 403 403 302 200"),
+    "asset_library": ("200 200 200 200 404 302 302", "400 400 400 403 404 302 302"),
+    "asset_file": ("200 200 200 200 404 302 302", "405 405 405 405 405 302 302"),
+    "asset_thumbnail": ("200 200 200 200 404 302 302", "405 405 405 405 405 302 302"),
+    "asset_delete": ("405 405 405 403 405 302 302", "302 302 302 403 404 302 302"),
+    # The token is the only key: no session helps, a bad one is a 404 for everyone.
+    "asset_signed": ("404 404 404 404 404 404 404", "405 405 405 405 405 405 405"),
+    "clip_to_asset": ("405 405 405 403 405 302 302", "404 404 404 403 404 302 302"),
+    "continue_clip": ("405 405 405 403 405 302 302", "302 302 302 403 404 302 302"),
 }
 
 # Patterns covered elsewhere, with the reason.
@@ -163,7 +180,8 @@ def test_every_url_has_a_row():
 
 
 @pytest.fixture
-def world(team, owner, member, viewer, other_team, outsider, operator):
+def world(team, owner, member, viewer, other_team, outsider, operator, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
     admin = MembershipFactory(team=team, role=Role.ADMIN, user__username="ada").user
     project = ProjectFactory(team=team, created_by=owner)
     scene = SceneFactory(project=project)
@@ -183,6 +201,8 @@ def world(team, owner, member, viewer, other_team, outsider, operator):
         "invitation": invitation.uuid,
         "invitation_token": token,
         "vendor_account": VendorAccountFactory().uuid,
+        "asset": add_upload(project, owner, upload("still.png", image_bytes())).uuid,
+        "bad_signed_token": "not-a-signed-token.png",
     }
     users = {
         "owner": owner,

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from billing import ledger
 from generations import routing
+from generations.assets import inputs as asset_inputs
 from generations.lifecycle.callbacks import callback_token, callback_url
 from generations.lifecycle.policy import note_vendor_error, seconds_to_next_check
 from generations.lifecycle.settle import finish_unsuccessfully
@@ -49,17 +50,22 @@ def submit(
     pinned=None,
     variants=1,
     remix_of=None,
+    inputs=(),
 ) -> list[Generation]:
     """Create `variants` generations with their holds, all or none, and queue them.
 
+    `inputs` are the (role, asset) pairs the request is made from; the stored request
+    keeps its mode but no addresses (they are signed afresh when the job is sent).
     Raises SubmitRefused (no vendor can take it) or ledger.Refused (no money).
     """
-    offer = routing.route(team, request, pinned)
+    now = timezone.now()
+    deadline = now + timedelta(minutes=settings.GENERATION_DEADLINE_MINUTES)
+    as_sent = asset_inputs.with_urls(request, inputs, asset_inputs.url_deadline(deadline))
+    offer = routing.route(team, as_sent, pinned)
     if offer.first is None:
         # Before anything is created or held: a refusal costs the member nothing.
         raise SubmitRefused(refusal(offer, pinned))
-    now = timezone.now()
-    deadline = now + timedelta(minutes=settings.GENERATION_DEADLINE_MINUTES)
+    request = asset_inputs.without_urls(request)
     created = []
     with transaction.atomic():
         for _ in range(variants):
@@ -79,7 +85,7 @@ def submit(
                 next_check_at=now,
                 batch=created[0].batch if created else uuid4(),
             )
-            _hold_and_queue(generation, offer, member)
+            _hold_and_queue(generation, offer, member, inputs)
             created.append(generation)
     return created
 
@@ -93,11 +99,12 @@ def refusal(offer, pinned=None) -> str:
     return f"The chosen vendor cannot take this request: {reasons}."
 
 
-def _hold_and_queue(generation, offer, member) -> None:
-    """Save a new job with its secret, its hold and its first event; queue it once
-    all of it commits."""
+def _hold_and_queue(generation, offer, member, inputs) -> None:
+    """Save a new job with its inputs, its secret, its hold and its first event; queue
+    it once all of it commits."""
     request = generation.video_request
     generation.save()
+    asset_inputs.record(generation, inputs)
     generation.callback_token_hash = hash_token(callback_token(generation))
     generation.hold = ledger.hold(
         generation.team,
@@ -136,12 +143,14 @@ def run_submit(pk) -> None:
             "No vendor took the job before its deadline.",
         )
         return
-    offer = routing.route(generation.team, generation.video_request, generation.pinned_account)
+    # The inputs' signed addresses are made now, valid until past the job's deadline.
+    request = asset_inputs.request_for_sending(generation)
+    offer = routing.route(generation.team, request, generation.pinned_account)
     busy = []
     for route in offer.routes:
         if route.micros > generation.hold.amount:
             continue  # prices changed since the hold; never charge beyond it
-        outcome = _try_account(generation, route)
+        outcome = _try_account(generation, request, route)
         if outcome == "sent":
             return
         if outcome == "busy":
@@ -155,7 +164,7 @@ def run_submit(pk) -> None:
     )
 
 
-def _try_account(generation, route) -> str:
+def _try_account(generation, request, route) -> str:
     """Offer the job to one account: "sent", "busy" (try later) or "refused" (try the next).
 
     A job that may have reached the vendor is never offered to another: "sent" covers
@@ -175,7 +184,7 @@ def _try_account(generation, route) -> str:
     # Known before the call: nothing after an accepted create may lose its task id.
     called_back = adapter.accepts_callback_url(url)
     try:
-        created = adapter.create(generation.video_request, url)
+        created = adapter.create(request, url)
     except VendorError as exc:
         return _create_refused(generation, account, exc)
     except Exception as exc:

@@ -9,12 +9,14 @@ from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.db.models import CharField, F, Value
+from django.db.models import CharField, Exists, F, OuterRef, Q, Value
 from django.db.models.functions import Cast
 from django.forms.utils import ErrorDict
 from django.utils import timezone
 
 from billing.money.forms import DollarsField
+from generations.assets.forms import MODES
+from generations.assets.models import GenerationInput
 from generations.models import Generation, Project, Scene, VendorAccount
 from generations.studio.presenters import (
     ALL_ASPECT_RATIOS,
@@ -347,6 +349,8 @@ class GalleryFilterForm(forms.Form):
         label="To", required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
     favourites = forms.BooleanField(label="My favourites only", required=False)
+    mode = forms.ChoiceField(label="Mode", required=False, choices=[("", "Any mode")] + MODES)
+    asset = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, data=None, *, team):
         super().__init__(data)
@@ -383,6 +387,15 @@ class GalleryFilterForm(forms.Form):
             queryset = queryset.filter(created__lt=_start_of(data["until"] + timedelta(days=1)))
         if data["favourites"]:
             queryset = queryset.filter(favourites__user=user)
+        if data["mode"]:
+            # Jobs from before modes were recorded were all text-to-video.
+            legacy = Q(request__mode__isnull=True) if data["mode"] == "text" else Q(pk__in=[])
+            queryset = queryset.filter(Q(request__mode=data["mode"]) | legacy)
+        if data["asset"]:
+            made_from = GenerationInput.objects.filter(
+                generation=OuterRef("pk"), asset__uuid=data["asset"]
+            )
+            queryset = queryset.filter(Exists(made_from))
         return queryset
 
     @property

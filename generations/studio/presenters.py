@@ -1,8 +1,11 @@
 """What the studio pages show that no model knows: what each vendor allows, quotes and
 costs in words, may I cancel. Presenters read; they never change a row."""
 
+import dataclasses
 from dataclasses import dataclass, field
+from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.text import Truncator
@@ -10,6 +13,7 @@ from django.utils.text import Truncator
 from billing import ledger
 from billing.models import HoldStatus
 from generations import access, lifecycle, routing
+from generations.assets import inputs as asset_inputs
 from generations.models import State, VendorAccount
 from generations.routing import Routing
 from generations.vendors import REGISTRY, Family, family_label
@@ -260,11 +264,18 @@ class QuoteSummary:
         return self.routing.routes[1:]
 
 
-def quote_for(form) -> QuoteSummary:
-    """The Generate form's live quote as it stands, valid or not."""
+def quote_for(form, inputs=None) -> QuoteSummary:
+    """The Generate form's live quote as it stands, valid or not, with the mode and
+    inputs of `inputs` (an InputsForm) when given."""
     prompt = form.raw("prompt") or ""
     # An empty prompt still gets a price; the vendor's own prompt check waits for text.
     request = form.video_request(prompt=prompt if prompt.strip() else "price check")
+    if inputs is not None:
+        # Addresses as they would be sent, so vendors judge the inputs' count and mode.
+        until = timezone.now() + timedelta(minutes=settings.GENERATION_DEADLINE_MINUTES)
+        request = asset_inputs.with_urls(
+            dataclasses.replace(request, mode=inputs.mode_value), inputs.chosen_now(), until
+        )
     # The form already read the enabled accounts: the quote routes among the same rows.
     accounts = [form.pinned] if form.pinned is not None else form.accounts
     return QuoteSummary.build(
@@ -351,6 +362,9 @@ class Card:
     created_day: str
     vendor: str
     is_favourite: bool
+    mode: str = "text"
+    # (role label, thumbnail address, asset name) of each input: see assets.inputs.on_cards.
+    inputs: list = field(default_factory=list)
 
 
 def card(row: dict) -> Card:
@@ -374,4 +388,5 @@ def card(row: dict) -> Card:
         created_day=date_format(created, "M j"),
         vendor=row["vendor_account__label"] or "",
         is_favourite=row["is_favourite"],
+        mode=row.get("mode") or "text",
     )

@@ -28,10 +28,11 @@ def add_scene(project: Project, title: str, notes: str = "") -> Scene:
     raise IntegrityError("Could not number the new scene; try again.")
 
 
-def submit_generations(team, user, data: dict) -> list[Generation]:
+def submit_generations(team, user, data: dict, inputs: dict | None = None) -> list[Generation]:
     """Create the project or scene typed in, and the generations, all or nothing.
 
-    `data` is a valid GenerateForm's cleaned_data. Raises ratelimit.TooFast,
+    `data` is a valid GenerateForm's cleaned_data, `inputs` a valid InputsForm's (the
+    mode and the (role, asset) pairs it chose). Raises ratelimit.TooFast,
     lifecycle.SubmitRefused or ledger.Refused with a member-readable message.
     """
     # One transaction: the rate check's own (it holds the member's place until the
@@ -53,6 +54,7 @@ def submit_generations(team, user, data: dict) -> list[Generation]:
             aspect_ratio=data["aspect_ratio"],
             resolution=data["resolution"],
             audio=bool(data["audio"]),
+            mode=inputs["mode"] if inputs else "text",
             metadata=metadata,
         )
         return lifecycle.submit(
@@ -64,4 +66,5 @@ def submit_generations(team, user, data: dict) -> list[Generation]:
             pinned=data["account"],
             variants=data["variants"],
             remix_of=data["remix_of"],
+            inputs=inputs["chosen"] if inputs else (),
         )

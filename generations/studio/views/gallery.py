@@ -1,6 +1,7 @@
 """Gallery and clips: the team's finished clips, one clip's page, its files, favourites."""
 
 from django.db.models import Count, Exists, OuterRef, Subquery
+from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -12,6 +13,7 @@ from django_htmx.http import push_url
 
 from billing.teams.access import team_required
 from generations import access
+from generations.assets import inputs as asset_inputs
 from generations.media.files import stored_file_response
 from generations.models import Favourite, Generation, State
 from generations.studio import search
@@ -55,9 +57,11 @@ def with_cards(request, rows) -> list:
         row["pk"]: row
         for row in Generation.objects.filter(pk__in=[row.pk for row in rows])
         .annotate(is_favourite=Exists(favourite))
-        .values("pk", "is_favourite", *CARD_FIELDS)
+        .values("pk", "is_favourite", *CARD_FIELDS, mode=KT("request__mode"))
     }
-    return [card(found[row.pk]) for row in rows if row.pk in found]
+    cards = [card(found[row.pk]) for row in rows if row.pk in found]
+    # Clips made from inputs show them: one more query, and none for a page of text-only.
+    return asset_inputs.on_cards(cards)
 
 
 @team_required
@@ -136,6 +140,7 @@ def clip(request, uuid):
     context = {
         "g": present(generation, request.membership),
         "c": generation.clip,
+        "inputs": generation.inputs.select_related("asset").order_by("role", "position"),
         "is_favourite": generation.is_favourite,
         "remixes": generation.remix_count,
     }

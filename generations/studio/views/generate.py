@@ -11,6 +11,7 @@ from billing import ledger
 from billing.models import Role
 from billing.teams.access import role_required
 from generations import access, lifecycle
+from generations.assets.forms import InputsForm, initial_inputs, take_uploads
 from generations.studio import presenters, ratelimit, services
 from generations.studio.forms import GenerateForm, initial_from
 from seedance_site.web import money_moved
@@ -20,12 +21,19 @@ from seedance_site.web import money_moved
 @vary_on_headers("HX-Request")
 def generate(request):
     if request.method == "POST":
-        form = GenerateForm(request.POST, team=request.team, user=request.user)
-        if request.POST.get("intent") == "refresh":
+        data = request.POST.copy()
+        form = GenerateForm(data, team=request.team, user=request.user)
+        # Files dropped or picked in a slot become assets first, chosen in their slot.
+        refused = take_uploads(data, request.FILES, form.project_value, request.user)
+        inputs = InputsForm(data, project=form.project_value, refused=refused)
+        if request.POST.get("intent") in ("refresh", "upload"):
             form.hush()
-        elif form.is_valid():
+            inputs.hush()
+        elif all([form.is_valid(), inputs.is_valid()]):
             try:
-                created = services.submit_generations(request.team, request.user, form.cleaned_data)
+                created = services.submit_generations(
+                    request.team, request.user, form.cleaned_data, inputs.cleaned_data
+                )
             except (ratelimit.TooFast, lifecycle.SubmitRefused, ledger.Refused) as exc:
                 form.add_error(None, str(exc))
             else:
@@ -35,22 +43,35 @@ def generate(request):
                     return money_moved(HttpResponseClientRedirect(reverse("jobs")))
                 return redirect("jobs")
     else:
-        form = GenerateForm(
-            team=request.team, user=request.user, initial=_generate_initial(request)
-        )
-    context = {"form": form, "quote": presenters.quote_for(form)}
+        initial = _generate_initial(request)
+        form = GenerateForm(team=request.team, user=request.user, initial=initial)
+        inputs = InputsForm(project=form.project_value, initial=initial)
+    context = {"form": form, "inputs": inputs, "quote": presenters.quote_for(form, inputs)}
     if request.htmx and request.method == "POST":
         return render(request, "generations/generate.html#generate-form", context)
     return render(request, "generations/generate.html", context)
 
 
+# What a link may fill in (Continue from the last frame sends most of them).
+INITIAL_KEYS = (
+    "project",
+    "family",
+    "account",
+    "duration",
+    "aspect_ratio",
+    "resolution",
+    "new_scene",
+    "mode",
+    "first_frame",
+)
+
+
 def _generate_initial(request) -> dict:
     source = request.GET.get("from")
     if source:
-        return initial_from(access.get_generation(request, source))
-    initial = {
-        key: request.GET[key] for key in ("project", "family", "account") if key in request.GET
-    }
+        generation = access.get_generation(request, source)
+        return initial_from(generation) | initial_inputs(generation)
+    initial = {key: request.GET[key] for key in INITIAL_KEYS if key in request.GET}
     if request.GET.get("scene"):
         scene = access.get_scene(request, request.GET["scene"])
         initial["project"] = str(scene.project.uuid)
@@ -74,9 +95,11 @@ def _submitted_message(created) -> str:
 def generate_quote(request):
     """The live quote as the form stands; the options too when the model or vendor changed."""
     form = GenerateForm(request.POST, team=request.team, user=request.user).hush()
+    inputs = InputsForm(request.POST, project=form.project_value).hush()
     context = {
         "form": form,
-        "quote": presenters.quote_for(form),
+        "inputs": inputs,
+        "quote": presenters.quote_for(form, inputs),
         "oob": request.POST.get("options_key") != form.options_key,
     }
     return render(request, "generations/generate.html#quote", context)

@@ -1,0 +1,205 @@
+"""The Generate page's inputs: the mode and its slots (first frame, last frame, reference
+images, videos, audio), each an existing asset of the project or a file dropped or
+picked there, which becomes one. They only validate; services.submit_generations uses
+the (role, asset) pairs of a valid form."""
+
+from django import forms
+
+from generations.assets import checks, limits, services
+from generations.assets.inputs import chosen_for
+from generations.assets.models import Kind, Role
+
+MODES = [
+    ("text", "Text to video"),
+    ("image", "Image to video (first frame)"),
+    ("first_last", "First and last frame"),
+    ("reference", "Multimodal reference"),
+]
+SINGLE_SLOTS = {"first_frame": Role.FIRST_FRAME, "last_frame": Role.LAST_FRAME}
+MULTI_SLOTS = {
+    "reference_images": Role.REFERENCE_IMAGE,
+    "reference_videos": Role.REFERENCE_VIDEO,
+    "reference_audio": Role.REFERENCE_AUDIO,
+}
+SLOT_KINDS = {
+    "first_frame": Kind.IMAGE,
+    "last_frame": Kind.IMAGE,
+    "reference_images": Kind.IMAGE,
+    "reference_videos": Kind.VIDEO,
+    "reference_audio": Kind.AUDIO,
+}
+MODE_SLOTS = {
+    "text": [],
+    "image": ["first_frame"],
+    "first_last": ["first_frame", "last_frame"],
+    "reference": list(MULTI_SLOTS),
+}
+
+
+def take_uploads(data, files, project, user) -> dict[str, list[str]]:
+    """Keep each file dropped or picked in a slot as an asset of `project` and choose it
+    there (in `data`, a mutable copy of the POST); returns the refusals by slot."""
+    refused: dict[str, list[str]] = {}
+    for slot in SLOT_KINDS:
+        uploads = files.getlist(f"{slot}_file")
+        if uploads and project is None:
+            refused[slot] = ["Choose a project first: a file becomes an asset of its project."]
+            continue
+        for upload in uploads:
+            try:
+                asset = services.add_upload(project, user, upload)
+            except checks.Rejected as exc:
+                refused.setdefault(slot, []).append(f"{upload.name}: {exc}")
+                continue
+            if asset.kind != SLOT_KINDS[slot]:
+                refused.setdefault(slot, []).append(
+                    f"{upload.name} is {asset.get_kind_display().lower()}, not "
+                    f"{Kind(SLOT_KINDS[slot]).label.lower()}; it is kept in the project's assets."
+                )
+            elif slot in SINGLE_SLOTS:
+                data[slot] = str(asset.uuid)
+            else:
+                data.appendlist(slot, str(asset.uuid))
+    return refused
+
+
+class InputsForm(forms.Form):
+    # Absent means text-to-video, as before there were modes.
+    mode = forms.ChoiceField(choices=MODES, required=False)
+    first_frame = forms.ChoiceField(required=False)
+    last_frame = forms.ChoiceField(required=False)
+    reference_images = forms.MultipleChoiceField(required=False)
+    reference_videos = forms.MultipleChoiceField(required=False)
+    reference_audio = forms.MultipleChoiceField(required=False)
+
+    def __init__(self, data=None, *, project, initial=None, refused=None):
+        super().__init__(data, initial=initial)
+        self.assets = list(project.assets.all()) if project is not None else []
+        self.by_uuid = {str(a.uuid): a for a in self.assets}
+        for slot, kind in SLOT_KINDS.items():
+            choices = [(str(a.uuid), a.name) for a in self.assets if a.kind == kind]
+            if slot in SINGLE_SLOTS:
+                choices = [("", "None")] + choices
+            self.fields[slot].choices = choices
+        self.refused = refused or {}
+
+    def is_valid(self) -> bool:
+        # A refused upload keeps the form: the member sees which rule, then tries again.
+        return super().is_valid() and not self.refused
+
+    def hush(self):
+        self._errors = forms.utils.ErrorDict()
+        return self
+
+    def raw(self, name):
+        if self.is_bound:
+            return self.data.getlist(name) if name in MULTI_SLOTS else self.data.get(name)
+        return self.initial.get(name)
+
+    @property
+    def mode_value(self) -> str:
+        mode = self.raw("mode") or "text"
+        return mode if mode in MODE_SLOTS else "text"
+
+    def chosen_now(self) -> list:
+        """The (role, asset) pairs of the mode as the page stands, valid or not: for the
+        live quote."""
+        chosen = []
+        for slot in MODE_SLOTS[self.mode_value]:
+            raw = self.raw(slot) or []
+            values = raw if isinstance(raw, list) else [raw]
+            role = (SINGLE_SLOTS | MULTI_SLOTS)[slot]
+            chosen += [(role, self.by_uuid[v]) for v in values if v in self.by_uuid]
+        return chosen
+
+    def slots(self) -> list[dict]:
+        """Every slot as the page shows it: its assets, which are chosen, what was refused."""
+        shown = []
+        for slot, kind in SLOT_KINDS.items():
+            raw = self.raw(slot) or ([] if slot in MULTI_SLOTS else "")
+            chosen = set(raw) if slot in MULTI_SLOTS else {raw}
+            shown.append(
+                {
+                    "name": slot,
+                    "label": (SINGLE_SLOTS | MULTI_SLOTS)[slot].label,
+                    "kind": kind,
+                    "multiple": slot in MULTI_SLOTS,
+                    "modes": [m for m, names in MODE_SLOTS.items() if slot in names],
+                    "assets": [a for a in self.assets if a.kind == kind],
+                    "chosen": [a for a in self.assets if str(a.uuid) in chosen],
+                    "errors": self.refused.get(slot, []) + list(self.errors.get(slot, [])),
+                    "accept": _accept(kind),
+                }
+            )
+        return shown
+
+    def clean(self):
+        data = super().clean()
+        mode = data.get("mode") or "text"
+        for slot in set(SLOT_KINDS) - set(MODE_SLOTS.get(mode, [])):
+            # A slot of another mode is not sent: what it holds (perhaps an asset of the
+            # project chosen before) must not stop this one.
+            self._errors.pop(slot, None)
+        chosen = []
+        for slot in MODE_SLOTS.get(mode, []):
+            role = (SINGLE_SLOTS | MULTI_SLOTS)[slot]
+            values = data.get(slot) or []
+            values = values if isinstance(values, list) else [values] if values else []
+            chosen += [(role, self.by_uuid[v]) for v in values if v in self.by_uuid]
+        self._check_mode(mode, chosen)
+        data["mode"] = mode
+        data["chosen"] = chosen
+        return data
+
+    def _check_mode(self, mode, chosen) -> None:
+        roles = [role for role, _ in chosen]
+        if mode in ("image", "first_last") and Role.FIRST_FRAME not in roles:
+            self.add_error("first_frame", "Choose or upload the first frame.")
+        if mode == "first_last" and Role.LAST_FRAME not in roles:
+            self.add_error("last_frame", "Choose or upload the last frame.")
+        if mode != "reference":
+            return
+        if not chosen:
+            self.add_error(None, "Choose at least one reference image, video or audio clip.")
+        elif set(roles) == {Role.REFERENCE_AUDIO}:
+            # Evolink: "Audio cannot be provided alone; at least 1 image or 1 video must
+            # be included" — ByteDance's own rule, so every vendor's.
+            self.add_error(
+                "reference_audio",
+                "Audio cannot be the only reference: add a reference image or video too.",
+            )
+        self._check_counts(chosen)
+
+    def _check_counts(self, chosen) -> None:
+        for slot, role, most in (
+            ("reference_images", Role.REFERENCE_IMAGE, limits.MAX_REFERENCE_IMAGES),
+            ("reference_videos", Role.REFERENCE_VIDEO, limits.MAX_REFERENCE_VIDEOS),
+            ("reference_audio", Role.REFERENCE_AUDIO, limits.MAX_REFERENCE_AUDIO),
+        ):
+            picked = [a for r, a in chosen if r == role]
+            if len(picked) > most:
+                self.add_error(slot, f"At most {most} of these can be references.")
+            seconds = sum(a.duration or 0 for a in picked)
+            if role != Role.REFERENCE_IMAGE and seconds > limits.MAX_REFERENCE_SECONDS:
+                self.add_error(
+                    slot,
+                    f"These last {seconds:.1f} s in all; vendors take "
+                    f"{limits.MAX_REFERENCE_SECONDS:.0f} s at most.",
+                )
+
+
+def _accept(kind) -> str:
+    formats = [f for f, k in checks.KIND_OF.items() if k == kind]
+    return ",".join(checks.CONTENT_TYPES[f] for f in formats)
+
+
+def initial_inputs(generation) -> dict:
+    """The inputs of `generation` as the form's initial values: remix and run again."""
+    initial = {"mode": generation.request.get("mode") or "text"}
+    for role, asset in chosen_for(generation):
+        slot = next(s for s, r in (SINGLE_SLOTS | MULTI_SLOTS).items() if r == role)
+        if slot in SINGLE_SLOTS:
+            initial[slot] = str(asset.uuid)
+        else:
+            initial.setdefault(slot, []).append(str(asset.uuid))
+    return initial
