@@ -28,7 +28,10 @@ def url_deadline(expires_at):
 
 def with_urls(request, chosen, until):
     """`request` with the signed addresses of `chosen` ((role, asset) pairs), valid until
-    `until`, in role order (first frame before last frame) and their own order within."""
+    `until`, in role order (first frame before last frame) and their own order within.
+    Without assets, the request keeps the addresses its caller gave it."""
+    if not chosen:
+        return request
     lists = {"image_urls": [], "video_urls": [], "audio_urls": []}
     ordered = sorted(enumerate(chosen), key=lambda p: (ROLE_ORDER.index(p[1][0]), p[0]))
     for _, (role, asset) in ordered:

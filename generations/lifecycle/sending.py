@@ -55,7 +55,8 @@ def submit(
     """Create `variants` generations with their holds, all or none, and queue them.
 
     `inputs` are the (role, asset) pairs the request is made from; the stored request
-    keeps its mode but no addresses (they are signed afresh when the job is sent).
+    then keeps its mode but no addresses (they are signed afresh when the job is sent).
+    Without inputs, the addresses the request carries are sent as they are.
     Raises SubmitRefused (no vendor can take it) or ledger.Refused (no money).
     """
     now = timezone.now()
@@ -65,7 +66,8 @@ def submit(
     if offer.first is None:
         # Before anything is created or held: a refusal costs the member nothing.
         raise SubmitRefused(refusal(offer, pinned))
-    request = asset_inputs.without_urls(request)
+    if inputs:
+        request = asset_inputs.without_urls(request)
     created = []
     with transaction.atomic():
         for _ in range(variants):

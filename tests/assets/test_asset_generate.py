@@ -136,7 +136,7 @@ def test_remix_keeps_the_inputs(funded, member, member_client, project, picture,
 def test_the_live_quote_judges_the_mode_and_its_inputs(member_client, project, picture, vendors):
     data = form_data(project, mode="image", account=str(vendors["evolink"].uuid))
     without = member_client.post(reverse("generate_quote"), data).content.decode()
-    assert "accepts 1 to 2 images for image-to-video, not 0" in without
+    assert "accepts 1 image for image-to-video, not 0" in without
     data["first_frame"] = str(picture.uuid)
     with_frame = member_client.post(reverse("generate_quote"), data).content.decode()
     assert "not 0" not in with_frame and "expected" in with_frame
