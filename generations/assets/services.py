@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 
-from generations.assets import checks, thumbnails
+from generations.assets import checks, limits, thumbnails
 from generations.assets.limits import size_text
 from generations.assets.models import Asset
 from generations.media.video import SCRATCH_PREFIX, NotAVideo, scratch_dir
@@ -96,7 +96,9 @@ def asset_from_clip(generation, user, what: str, at_seconds: float | None = None
             return _keep(generation.project, user, copy, name=name, **source)
         at = None if what == "last_frame" else max(0.0, min(at_seconds or 0.0, clip.duration))
         try:
-            png = thumbnails.frame_png(copy[0], at)
+            # A small clip's frame (a sandbox clip, a 480p vertical one) is enlarged to the
+            # smallest side the vendors take, so it can start the next shot.
+            png = thumbnails.frame_png(copy[0], at, min_side=limits.UPSTREAM_IMAGE.min_side)
         except NotAVideo as exc:
             raise checks.Rejected(str(exc)) from None
     label = "last frame" if at is None else f"frame at {at:.2f} s"

@@ -80,8 +80,9 @@ def thumbnail(kind: str, path) -> bytes | None:
         return None
 
 
-def frame_png(path, at_seconds: float | None) -> bytes:
-    """One frame of a video as a PNG: the frame at `at_seconds`, or the last one (None).
+def frame_png(path, at_seconds: float | None, min_side: int = 0) -> bytes:
+    """One frame of a video as a PNG: the frame at `at_seconds`, or the last one (None),
+    enlarged in proportion when its short side is under `min_side`.
 
     Raises NotAVideo when the video has no frames."""
     try:
@@ -97,6 +98,12 @@ def frame_png(path, at_seconds: float | None) -> bytes:
             image = chosen.to_image()
     except av.FFmpegError as exc:
         raise NotAVideo(f"No frame could be read ({exc.__class__.__name__}).") from None
+    short = min(image.size)
+    if short and short < min_side:
+        scale = min_side / short
+        image = image.resize(
+            (round(image.width * scale), round(image.height * scale)), Image.Resampling.LANCZOS
+        )
     buffer = io.BytesIO()
     image.convert("RGB").save(buffer, "PNG")
     return buffer.getvalue()

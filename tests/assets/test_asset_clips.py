@@ -51,6 +51,20 @@ def test_the_clip_becomes_a_reference_video(clip, member_client):
     assert (asset.kind, asset.format, asset.width) == ("video", "mp4", 640)
 
 
+def test_a_small_clips_last_frame_is_enlarged_to_what_the_vendors_take(
+    project, member, member_client, tmp_path, vendors
+):
+    """A sandbox clip (320×180) or a small vertical one can still start the next shot."""
+    content = mp4_bytes(tmp_path, seconds=1.0, size=(320, 180))
+    name = default_storage.save("clips/small.mp4", ContentFile(content))
+    small = GenerationFactory(project=project, created_by=member, state=State.SUCCEEDED)
+    ClipFactory(generation=small, file=name, duration=1.0, width=320, height=180)
+    response = member_client.post(reverse("continue_clip", args=[small.uuid]))
+    assert response.status_code == 302 and "/generate/" in response["Location"]
+    asset = Asset.objects.get()
+    assert (asset.width, asset.height) == (533, 300)
+
+
 def test_a_clip_too_small_for_any_vendor_says_why(member, member_client, project, vendors):
     tiny = GenerationFactory(project=project, created_by=member, succeeded=True)  # 64×36
     response = member_client.post(
