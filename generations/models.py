@@ -61,6 +61,8 @@ class VendorAccount(models.Model):
         help_text="US dollars one vendor credit is worth.",
     )
     price_rules = models.JSONField(help_text="Vendor credits per request, as rules.")
+    # Model (or endpoint) id per family where an account picks its own (ModelArk).
+    model_ids = models.JSONField(default=dict, blank=True)
     cooldown_until = models.DateTimeField(null=True, blank=True)
     consecutive_errors = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
@@ -90,6 +92,7 @@ class VendorAccount(models.Model):
             crypto.decrypt(self.api_key_encrypted),
             base_url=self.base_url or None,
             client=client,
+            model_ids=self.model_ids,
         )
 
     @property

@@ -56,6 +56,9 @@ class VendorAdapter(VendorHttp):
     max_prompt_chars: ClassVar[int | None] = None
     has_audio_switch: ClassVar[bool] = False
     has_upscale: ClassVar[bool] = False
+    has_seed: ClassVar[bool] = False
+    # What one vendor credit of this vendor is, as the quote names it.
+    credit_unit: ClassVar[str] = "credits"
     create_path: ClassVar[str]
     # Vendor status string (lower-cased) -> our state; anything else is a FAULT.
     states: ClassVar[dict[str, TaskState]] = {}
@@ -65,6 +68,11 @@ class VendorAdapter(VendorHttp):
     # credit, and the price rules (see pricing.py) as the vendor publishes them.
     default_credit_value: ClassVar[Decimal]
     default_price_rules: ClassVar[dict]
+
+    def __init__(self, api_key, base_url=None, client=None, *, model_ids=None):
+        super().__init__(api_key, base_url=base_url, client=client)
+        # The account's own model (or endpoint) id per family, where the vendor has them.
+        self.model_ids = dict(model_ids or {})
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -128,8 +136,8 @@ class VendorAdapter(VendorHttp):
             problems.append(f"{self.label} has no setting for generated audio; turn audio off")
         if request.upscale_4k and not self.has_upscale:
             problems.append(f"{self.label} cannot upscale to 4K")
-        if request.seed is not None:
-            # No vendor documents a seed field, and we never send undocumented fields.
+        if request.seed is not None and not self.has_seed:
+            # Most vendors document no seed field, and we never send undocumented fields.
             problems.append(f"{self.label} does not accept a seed")
         if request.mode in offer.modes:
             problems += self.check_media(request, family)

@@ -40,6 +40,7 @@ def family_label(family: str) -> str:
 class Mode(StrEnum):
     TEXT = "text"
     IMAGE = "image"
+    FIRST_LAST = "first_last"
     REFERENCE = "reference"
 
     @property
