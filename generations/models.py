@@ -87,13 +87,8 @@ class VendorAccount(models.Model):
         return f"••••{self.api_key_last4}" if self.api_key_last4 else "not set"
 
     def adapter(self, client=None):
-        return get_adapter(
-            self.protocol,
-            crypto.decrypt(self.api_key_encrypted),
-            base_url=self.base_url or None,
-            client=client,
-            model_ids=self.model_ids,
-        )
+        key, base_url = crypto.decrypt(self.api_key_encrypted), self.base_url or None
+        return get_adapter(self.protocol, key, base_url, client, self.model_ids)
 
     @property
     def adapter_class(self):

@@ -75,7 +75,7 @@ def create_task(request, protocol, **route):
         return vendor.error_response(vendor.server_error())
 
     task = engine.create_task(vendor, key, body, spec, faults)
-    response = JsonResponse(vendor.created_body(task))
+    response = JsonResponse(vendor.created_body(task), status=vendor.created_status)
     if "timeout" in faults:
         # The task exists already: the client times out on a task it has paid for.
         fault_rules.sleep(fault_rules.hang_seconds(faults))
@@ -139,8 +139,7 @@ def cancel_task(request, protocol, task_id, **route):
         return vendor.error_response(vendor.server_error())
     if not engine.cancel(task):
         return vendor.error_response(vendor.not_cancellable())
-    status = getattr(vendor, "cancelled_status", 200)
-    return JsonResponse(vendor.cancelled_body(task), status=status)
+    return JsonResponse(vendor.cancelled_body(task), status=vendor.cancelled_status)
 
 
 @csrf_exempt

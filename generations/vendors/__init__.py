@@ -6,8 +6,10 @@ from .aigptimage import AigptimageAdapter
 from .base import VendorAdapter
 from .byteplus_ark import BytePlusArkAdapter
 from .evolink import EvolinkAdapter
+from .fal import FalAdapter
 from .http import make_client
 from .kinovi import KinoviAdapter
+from .replicate import ReplicateAdapter
 from .seedance2_ink import Seedance2InkAdapter
 from .seedanceapi_org import SeedanceApiOrgAdapter
 from .types import (
@@ -32,6 +34,8 @@ REGISTRY: dict[str, type[VendorAdapter]] = {
         EvolinkAdapter,
         AigptimageAdapter,
         BytePlusArkAdapter,
+        FalAdapter,
+        ReplicateAdapter,
     )
 }
 

@@ -50,6 +50,8 @@ logger = logging.getLogger("generations.vendors")
 class VendorAdapter(VendorHttp):
     supports_cancel: ClassVar[bool] = False
     supports_callback: ClassVar[bool] = True
+    # Callbacks signed with a secret the vendor hands out (see verify_callback).
+    signs_callbacks: ClassVar[bool] = False
     offers: ClassVar[dict[Family, Offer]] = {}
     families: ClassVar[tuple[Family, ...]] = ()
 
@@ -82,6 +84,10 @@ class VendorAdapter(VendorHttp):
 
     def build_create_payload(self, request: VideoRequest, callback_url: str | None) -> dict:
         raise NotImplementedError
+
+    def create_endpoint(self, request: VideoRequest, callback_url: str | None):
+        """The path (and query parameters) a create is POSTed to."""
+        return self.create_path, None
 
     def query_endpoint(self, task_id: str) -> tuple[str, dict | None]:
         """The path (and query parameters) that read one task."""
@@ -189,7 +195,8 @@ class VendorAdapter(VendorHttp):
             logger.info("%s: not sending a callback URL it cannot use", self.protocol)
             callback_url = None
         payload = self.build_create_payload(request, callback_url)
-        body = self.send("POST", self.create_path, json_body=payload, creating=True)
+        path, params = self.create_endpoint(request, callback_url)
+        body = self.send("POST", path, json_body=payload, params=params, creating=True)
         try:
             created = self.read_created(body)
         except VendorError:
@@ -267,6 +274,15 @@ class VendorAdapter(VendorHttp):
             )
         state = self.states.get(str(status).strip().lower()) if status is not None else None
         return CallbackHint(task_id=str(task_id), state=state)
+
+    def webhook_secret(self) -> str:
+        """The account's secret for verifying callbacks, from the vendor."""
+        raise NotImplementedError
+
+    @classmethod
+    def verify_callback(cls, secret: str, headers, body: bytes) -> bool:
+        """Whether a callback carries the vendor's valid signature."""
+        return not cls.signs_callbacks
 
     def test_connection(self) -> str:
         path, params = self.query_endpoint(self.probe_task_id)

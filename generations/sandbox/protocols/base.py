@@ -75,6 +75,8 @@ class SandboxProtocol(ABC):
     task_id_param = ""  # the query-string name when the id is not in the path
     cancel_path = ""  # may equal query_path when the vendor cancels with another method
     cancel_method = "POST"
+    created_status = 200  # the HTTP status of an accepted create
+    cancelled_status = 200
     auth_scheme = "bearer"  # the Authorization scheme its keys travel in
     callback_retry_delays: tuple[float, ...] = ()
     callback_timeout: float | None = None  # None: SANDBOX_CALLBACK_TIMEOUT
