@@ -40,11 +40,13 @@ def _offer(model, resolutions):
 class FalAdapter(VendorAdapter):
     # fal reports no charge: a credit is one US dollar, priced per output second as its
     # model pages publish (2.0 at 720p $0.3024/s, Fast $0.2419/s, Mini $0.0721/s at
-    # 480p and $0.1547/s at 720p); the charge is the account's own quote.
+    # 480p and $0.1547/s at 720p); the charge is the account's own quote. 480p and 1080p
+    # of 2.0 and Fast are not published: seeded by pixel count (480p is 0.465 of 720p's
+    # pixels, 1080p 2.25), the ratio Mini's two published prices follow.
     default_credit_value = Decimal("1")
     default_price_rules = {
-        "seedance-2.0": per_second({"720p": "0.3024"}),
-        "seedance-2.0-fast": per_second({"720p": "0.2419"}),
+        "seedance-2.0": per_second({"480p": "0.1406", "720p": "0.3024", "1080p": "0.6804"}),
+        "seedance-2.0-fast": per_second({"480p": "0.1125", "720p": "0.2419", "1080p": "0.5443"}),
         "seedance-2.0-mini": per_second({"480p": "0.0721", "720p": "0.1547"}),
     }
     credit_unit = "USD"
