@@ -61,6 +61,8 @@ class VendorAdapter(VendorHttp):
     has_seed: ClassVar[bool] = False
     # What one vendor credit of this vendor is, as the quote names it.
     credit_unit: ClassVar[str] = "credits"
+    # Whether an account may name its own model (or endpoint) id per family.
+    takes_model_ids: ClassVar[bool] = False
     create_path: ClassVar[str]
     # Vendor status string (lower-cased) -> our state; anything else is a FAULT.
     states: ClassVar[dict[str, TaskState]] = {}

@@ -93,6 +93,7 @@ class BytePlusArkAdapter(VendorAdapter):
         for family in ("seedance-2.0", "seedance-2.0-fast", "seedance-1.5-pro")
     }
     credit_unit = "tokens"
+    takes_model_ids = True
     protocol = "byteplus_ark"
     label = "BytePlus ModelArk"
     default_base_url = "https://ark.ap-southeast.bytepluses.com/api/v3"
