@@ -106,3 +106,26 @@ def test_test_connection_works_for_each_new_vendor(operator_client, sandbox, pro
     wrong = make_account(protocol, sandbox, key="sk-wrong-Hh4Jj6Kk8Ll0Zz2", label="wrong")
     html = body(operator_client.post(reverse("vendor_test", args=[wrong.uuid]), **HX))
     assert "The vendor refused this key (401)." in html
+
+
+def test_the_quote_names_each_vendors_own_unit_and_dollars(member_client, team, operator, owner):
+    from billing import ledger
+    from generations.models import Project, TeamRouting
+    from tests.generations.conftest import form_data as generate_form
+    from tests.generations.factories import VendorAccountFactory
+
+    ledger.grant(team, 100_000_000, by=operator, memo="Test budget", key="units")
+    project = Project.objects.create(team=team, name="Units", created_by=owner)
+    VendorAccountFactory(protocol="byteplus_ark", label="Ark", priority=1)
+    VendorAccountFactory(protocol="fal", label="fal main", priority=2)
+    VendorAccountFactory(protocol="replicate", label="Replicate main", priority=3)
+    TeamRouting.set_policy(team, "priority")
+    response = member_client.post(
+        "/generate/quote/", generate_form(project), HTTP_HX_REQUEST="true"
+    )
+    html = response.content.decode()
+    # ModelArk: 108,000 tokens for 5 s at 720p, at $5.60 per million.
+    assert '$0.6048 <span class="muted">· 108000 tokens</span>' in html
+    # fal and Replicate: $0.3024 a second, one credit a dollar.
+    assert "fal main: $1.512 (1.512 USD)" in html
+    assert "Replicate main: $1.512 (1.512 USD)" in html
