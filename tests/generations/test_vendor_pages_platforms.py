@@ -7,9 +7,14 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from generations.models import VendorAccount
-from generations.vendors import DEFAULT_CREDIT_VALUE, default_price_rules
+from billing import ledger
+from generations import demo
+from generations.models import Project, TeamRouting, VendorAccount
+from generations.vendors import DEFAULT_CREDIT_VALUE, REGISTRY, default_price_rules
+from tests.factories import MembershipFactory, UserFactory
+from tests.generations.conftest import form_data as generate_form
 from tests.generations.conftest import make_account
+from tests.generations.factories import VendorAccountFactory
 from tests.generations.test_vendor_pages import HX, body, edit_data, form_data
 
 VOLCENGINE = "https://ark.cn-beijing.volces.com/api/v3"
@@ -109,11 +114,6 @@ def test_test_connection_works_for_each_new_vendor(operator_client, sandbox, pro
 
 
 def test_the_quote_names_each_vendors_own_unit_and_dollars(member_client, team, operator, owner):
-    from billing import ledger
-    from generations.models import Project, TeamRouting
-    from tests.generations.conftest import form_data as generate_form
-    from tests.generations.factories import VendorAccountFactory
-
     ledger.grant(team, 100_000_000, by=operator, memo="Test budget", key="units")
     project = Project.objects.create(team=team, name="Units", created_by=owner)
     VendorAccountFactory(protocol="byteplus_ark", label="Ark", priority=1)
@@ -129,3 +129,19 @@ def test_the_quote_names_each_vendors_own_unit_and_dollars(member_client, team, 
     # fal and Replicate: $0.3024 a second, one credit a dollar.
     assert "fal main: $1.512 (1.512 USD)" in html
     assert "Replicate main: $1.512 (1.512 USD)" in html
+
+
+def test_the_demo_seeds_a_sandbox_account_for_each_of_the_eight_vendors(
+    team, settings, monkeypatch
+):
+    monkeypatch.setattr("generations.tasks.enqueue_submit", lambda pk: None)
+    settings.PUBLIC_BASE_URL = "http://127.0.0.1:8000"
+    UserFactory(username="operator", operator=True)
+    MembershipFactory(team=team, user__username="member")
+    demo.seed(team)
+    accounts = {account.protocol: account for account in VendorAccount.objects.all()}
+    assert set(accounts) == set(REGISTRY) and len(accounts) == 8
+    for protocol in ("byteplus_ark", "fal", "replicate"):
+        account = accounts[protocol]
+        assert account.base_url == f"http://127.0.0.1:8000/sandbox/{protocol}"
+        assert account.price_rules == default_price_rules(protocol)
