@@ -14,7 +14,7 @@ from django.core.cache import cache
 
 from generations import lifecycle
 from generations.lifecycle.callbacks import _secret_cache_key
-from generations.models import State, TeamRouting
+from generations.models import State, TeamRouting, VendorAccount
 from generations.sandbox.engine import wait_for_background
 from generations.sandbox.models import SandboxKey, hash_key
 from generations.sandbox.protocols.replicate import webhook_secret_for
@@ -226,3 +226,32 @@ def test_prices_are_in_each_vendors_own_unit(sandbox):
     assert ark.adapter_class.credit_unit == "tokens"
     assert fal.adapter_class.credit_unit == "USD"
     assert fal.credit_value == Decimal("1")
+
+
+def test_the_new_vendors_appear_in_the_gallery_filter_billing_and_health(
+    sandbox, funded, member, project, client, operator
+):
+    for protocol in NEW_VENDORS:
+        account = make_account(protocol, sandbox, label=f"{protocol} account")
+        TeamRouting.set_policy(funded, "priority")
+        account.priority = 0
+        account.save()
+        prompt = f"A clip by {protocol}"
+        generation = drive(submit(funded, member, project, prompt=prompt))
+        assert generation.state == State.SUCCEEDED and generation.vendor_account == account
+        account.priority = 100
+        account.save()
+    wait_for_background()
+    client.force_login(member)
+    for account in VendorAccount.objects.all():
+        gallery = client.get(f"/gallery/?account={account.uuid}").content.decode()
+        assert f'<option value="{account.uuid}" selected>{account.label}' in gallery
+        assert f"A clip by {account.protocol}" in gallery
+        statement = client.get("/billing/", {"vendor": str(account.uuid)}, HTTP_HX_REQUEST="true")
+        assert f"<td>{account.label}</td>" in statement.content.decode()
+    by_vendor = client.get("/billing/").content.decode().split('id="by-vendor-heading"')[1]
+    assert all(f"{protocol} account" in by_vendor for protocol in NEW_VENDORS)
+    client.force_login(operator)
+    vendors_page = client.get("/vendors/").content.decode()
+    for label in ("BytePlus ModelArk", "fal", "Replicate"):
+        assert label in vendors_page
