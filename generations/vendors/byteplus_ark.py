@@ -241,7 +241,7 @@ class BytePlusArkAdapter(VendorAdapter):
         try:
             self.send("DELETE", path, empty_ok=True)
         except VendorError as exc:
-            if exc.kind in (ErrorKind.BAD_REQUEST, ErrorKind.FAULT):
+            if exc.kind == ErrorKind.BAD_REQUEST:  # not queued: say how it now is
                 return self.query(task_id)
             raise
         return TaskSnapshot(task_id=task_id, state=TaskState.CANCELLED)

@@ -325,3 +325,11 @@ def test_a_quote_is_in_tokens_and_a_token_is_priced_per_million():
     assert tokens == 108000  # "720p 16:9 at 24 fps for 5 s ≈ 108,000 tokens"
     assert BytePlusArkAdapter.default_credit_value * 1_000_000 == Decimal("5.60")
     assert BytePlusArkAdapter.credit_unit == "tokens"
+
+
+def test_a_cancel_that_fails_at_modelark_is_an_error_not_a_verdict(ark, vendor):
+    vendor.answer(500, ark_error("InternalServiceError"))
+    with pytest.raises(VendorError) as caught:
+        ark.cancel("cgt-1")
+    assert caught.value.kind == ErrorKind.FAULT
+    assert len(vendor.requests) == 1
