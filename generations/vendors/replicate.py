@@ -144,6 +144,12 @@ class ReplicateAdapter(VendorAdapter):
             raise
         return self.bounded(self.read_task(body, task_id))
 
+    def test_connection(self):
+        """The key, and the webhook secret without which no webhook would be believed."""
+        said = super().test_connection()
+        self.webhook_secret()
+        return f"{said} Its webhook secret could be fetched."
+
     # --- signed webhooks -------------------------------------------------------------
 
     def webhook_secret(self) -> str:

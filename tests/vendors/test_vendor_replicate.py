@@ -278,3 +278,10 @@ def test_an_unsigned_webhook_does_not_verify(missing):
 
 def test_a_secret_that_is_not_base64_verifies_nothing():
     assert not ReplicateAdapter.verify_callback("whsec_!!!", signed(), BODY)
+
+
+def test_test_connection_also_fetches_the_webhook_secret(replicate, vendor):
+    vendor.answer(404, {"title": "Not found", "detail": "no such prediction", "status": 404})
+    vendor.answer(json={"key": SECRET})
+    assert replicate.test_connection() == "The key works. Its webhook secret could be fetched."
+    assert str(vendor.last.url) == f"{BASE}/v1/webhooks/default/secret"
