@@ -293,3 +293,7 @@ def test_the_date_filters_take_whole_days_and_read_no_date_of_every_row(member_c
         assert not [q for q in queries.captured_queries if "django_datetime_cast_date" in q["sql"]]
     before = day - timezone.timedelta(days=1)
     assert "Midnight clip" not in member_client.get(f"/gallery/?until={before}").content.decode()
+
+
+def test_the_last_day_a_date_can_hold_is_a_filter_like_any_other(member_client):
+    assert member_client.get("/gallery/?until=9999-12-31").status_code == 200
