@@ -23,6 +23,7 @@ SECONDS_4_TO_12 = tuple(range(4, 13))
 SECONDS_4_TO_15 = tuple(range(4, 16))
 FRAME_MODES = (Mode.TEXT, Mode.IMAGE, Mode.FIRST_LAST)
 ALL_MODES = (*FRAME_MODES, Mode.REFERENCE)
+AUDIO_FAMILIES = (Family.SEEDANCE_2, Family.SEEDANCE_2_FAST)
 IMAGE_FORMATS = ("jpeg", "jpg", "png", "webp", "bmp", "tiff", "gif")
 ROLES = {
     Mode.IMAGE: ("first_frame",),
@@ -133,6 +134,12 @@ class BytePlusArkAdapter(VendorAdapter):
 
     # --- checking --------------------------------------------------------------------
 
+    def check(self, request):
+        problems = super().check(request)
+        if request.audio and request.family == Family.SEEDANCE_15_PRO:
+            problems.append(f"{self.label} generates audio only with Seedance 2.0 and 2.0 Fast")
+        return problems
+
     def check_media(self, request, family):
         mode = request.mode
         if mode == Mode.TEXT:
@@ -169,8 +176,9 @@ class BytePlusArkAdapter(VendorAdapter):
             "ratio": request.aspect_ratio,
             "duration": request.duration,
             "watermark": False,
-            "generate_audio": bool(request.audio),
         }
+        if Family(request.family) in AUDIO_FAMILIES:  # "generate_audio (2.0)"
+            payload["generate_audio"] = bool(request.audio)
         if request.seed is not None:
             payload["seed"] = request.seed
         if callback_url:

@@ -61,6 +61,7 @@ def test_it_accepts_every_documented_form(api, payload):
         (body(model="seedance-1-5-pro-251215", duration=13), "duration"),
         (body(duration="5"), "duration"),
         (body(watermark="no"), "watermark"),
+        (body(model="seedance-1-5-pro-251215", generate_audio=True), "generate_audio"),
         (body(rs="720p"), "rs"),
         ({"model": "dreamina-seedance-2-0-260128", "content": []}, "content"),
         ({"model": "dreamina-seedance-2-0-260128", "prompt": "x"}, "prompt"),

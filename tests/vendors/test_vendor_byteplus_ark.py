@@ -128,6 +128,17 @@ def test_it_sends_the_published_model_id_per_family(ark, vendor, family, model):
     assert sent_create(ark, vendor, make_request(family=family))["model"] == model
 
 
+def test_generate_audio_is_a_2_0_parameter(ark, vendor):
+    assert (
+        sent_create(ark, vendor, make_request(family="seedance-2.0-fast"))["generate_audio"]
+        is False
+    )
+    assert "generate_audio" not in sent_create(ark, vendor, make_request(family="seedance-1.5-pro"))
+    assert check(family="seedance-1.5-pro", audio=True) == [
+        "BytePlus ModelArk generates audio only with Seedance 2.0 and 2.0 Fast"
+    ]
+
+
 def test_an_account_sends_its_own_model_or_endpoint_id(vendor):
     ark = BytePlusArkAdapter(
         KEY,

@@ -19,7 +19,7 @@ from .base import (
     whole_number,
 )
 
-# model id -> (longest duration, takes reference media)
+# model id -> (longest duration, a 2.0 model: takes reference media and generate_audio)
 MODELS = {
     "dreamina-seedance-2-0-260128": (15, True),
     "dreamina-seedance-2-0-fast-260128": (15, True),
@@ -96,6 +96,8 @@ class BytePlusArk(SandboxProtocol):
         duration = whole_number(body.get("duration", 5))
         if duration is None or not 4 <= duration <= longest:
             raise invalid("duration", f"duration must be an integer from 4 to {longest}")
+        if "generate_audio" in body and not references:  # "generate_audio (2.0)"
+            raise invalid("generate_audio", f"{model} does not take generate_audio")
         for flag in ("watermark", "generate_audio", "camera_fixed", "return_last_frame"):
             if flag in body and not isinstance(body[flag], bool):
                 raise invalid(flag, f"{flag} must be true or false")
@@ -110,7 +112,7 @@ class BytePlusArk(SandboxProtocol):
             duration=float(duration),
             aspect_ratio="16:9" if ratio == "adaptive" else ratio,
             resolution=resolution,
-            audio=body.get("generate_audio", True),
+            audio=body.get("generate_audio", references),
             callback_url=callback_url,
             charge=tokens(resolution, duration),
         )
