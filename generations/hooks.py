@@ -1,5 +1,6 @@
-"""Vendor callbacks. No vendor signs them, so the URL carries a per-generation
-secret and the body is only a hint: the worker re-reads the task from the vendor."""
+"""Vendor callbacks. Most vendors don't sign them, so the URL carries a per-generation
+secret and the body is only a hint: the worker re-reads the task from the vendor. A
+vendor that signs (Replicate) must have signed it, or it changes nothing."""
 
 import hmac
 import logging
@@ -10,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from generations import routing, tasks
+from generations.lifecycle.callbacks import signed_by_vendor
 from generations.models import Generation, State
 from generations.vendors import VendorError
 from seedance_site.tokens import hash_token
@@ -33,6 +35,15 @@ def vendor_callback(request, uuid, token):
         return HttpResponseNotFound("Not found")
     if len(request.body) > MAX_CALLBACK_BYTES:
         return HttpResponse("Too large", status=413)
+    account = generation.vendor_account
+    if (
+        account is not None
+        and account.adapter_class.signs_callbacks
+        and not signed_by_vendor(account, request.headers, request.body)
+    ):
+        # Changes nothing: not even a check of the task, which a forger could time.
+        log.warning("callback for generation %s ignored: its signature did not verify", uuid)
+        return HttpResponse("Signature did not verify", status=401)
     if generation.state == State.RUNNING:
         generation.log("callback", "The vendor called back; checking the task with the vendor.")
         transaction.on_commit(lambda: tasks.enqueue_check(generation.pk))

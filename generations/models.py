@@ -61,6 +61,8 @@ class VendorAccount(models.Model):
         help_text="US dollars one vendor credit is worth.",
     )
     price_rules = models.JSONField(help_text="Vendor credits per request, as rules.")
+    # Model (or endpoint) id per family where an account picks its own (ModelArk).
+    model_ids = models.JSONField(default=dict, blank=True)
     cooldown_until = models.DateTimeField(null=True, blank=True)
     consecutive_errors = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
@@ -85,12 +87,8 @@ class VendorAccount(models.Model):
         return f"••••{self.api_key_last4}" if self.api_key_last4 else "not set"
 
     def adapter(self, client=None):
-        return get_adapter(
-            self.protocol,
-            crypto.decrypt(self.api_key_encrypted),
-            base_url=self.base_url or None,
-            client=client,
-        )
+        key, base_url = crypto.decrypt(self.api_key_encrypted), self.base_url or None
+        return get_adapter(self.protocol, key, base_url, client, self.model_ids)
 
     @property
     def adapter_class(self):

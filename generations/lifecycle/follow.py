@@ -265,6 +265,10 @@ def _cancel_at_deadline(generation, adapter):
         return None
     if answer is not None and answer.state.finished and answer.state != TaskState.CANCELLED:
         return answer
+    if answer is not None and not answer.state.finished:
+        # Only queued tasks can be cancelled there: this one runs on, so follow it.
+        generation.log("cancel_failed", f"{account.label} cannot cancel a running task.")
+        return None
     finish_unsuccessfully(
         generation,
         [State.RUNNING],

@@ -55,6 +55,9 @@ def _cancel_running(generation, by) -> str:
             raise CannotCancel(
                 f"{account.label} had already {answer.state} this job, so it was not cancelled."
             )
+        if answer is not None and not answer.state.finished:
+            # The vendor cancels only queued tasks (ModelArk, fal): this one runs on there.
+            return _stop_running(generation, by, account)
         if finish_unsuccessfully(
             generation,
             [State.RUNNING],
@@ -62,7 +65,13 @@ def _cancel_running(generation, by) -> str:
             f"Cancelled at {account.label} by {by.username}.",
         ):
             return f"Cancelled at {account.label}; the hold was returned."
-    elif finish_unsuccessfully(
+    else:
+        return _stop_running(generation, by, account)
+    return _raced_cancel(generation)
+
+
+def _stop_running(generation, by, account) -> str:
+    if finish_unsuccessfully(
         generation,
         [State.RUNNING],
         State.CANCELLED,

@@ -23,6 +23,8 @@ MIN_KEY_LENGTH = 12
 # The parts of a family's rules that must be objects; check_price_rules assumes they are.
 RULE_TABLES = ("per_second", "per_duration", "reference_video_per_second", "billed_resolution")
 PRICE_FIELDS = {"price_rules", "credit_value"}
+MILLION = Decimal(1_000_000)
+MAX_MODEL_ID_CHARS = 200
 
 
 def price_rule_problems(rules) -> list[str]:
@@ -99,6 +101,7 @@ def snapshot(account: VendorAccount) -> dict:
             format(Decimal(credit_value).normalize(), "f") if credit_value is not None else None
         ),
         "price_rules": account.price_rules,
+        "model_ids": account.model_ids,
     }
 
 
@@ -111,8 +114,33 @@ VENDOR_FIELDS = [
     "priority",
     "max_concurrent",
     "credit_value",
+    "usd_per_million_tokens",
     "price_rules",
+    "model_ids",
 ]
+
+
+class ModelIdsField(PriceRulesField):
+    """A family → model id object as JSON text; checked against the vendor in the form."""
+
+    def widget_attrs(self, widget):
+        return super().widget_attrs(widget) | {"rows": "4"}
+
+    def validate(self, value):
+        if value is None:
+            return
+        if not isinstance(value, dict) or not all(
+            isinstance(model, str)
+            and 0 < len(model) <= MAX_MODEL_ID_CHARS
+            and model.isprintable()
+            and " " not in model
+            for model in value.values()
+        ):
+            raise ValidationError(
+                'Write the ids as a JSON object of family to id: {"seedance-2.0": "ep-…"}, '
+                f"each id 1 to {MAX_MODEL_ID_CHARS} characters without spaces.",
+                code="model_ids",
+            )
 
 
 class VendorAccountForm(forms.ModelForm):
@@ -147,6 +175,24 @@ class VendorAccountForm(forms.ModelForm):
             "per_duration (by clip length), optional upscale_4k_per_second, "
             "reference_video_per_second, billed_resolution and rounding (none or ceil)."
         ),
+    )
+
+    usd_per_million_tokens = forms.DecimalField(
+        label="Dollars per million tokens",
+        required=False,
+        max_digits=12,
+        decimal_places=2,
+        min_value=Decimal("0.01"),
+        help_text="BytePlus ModelArk only: one of its credits is one token, priced here "
+        "per million (it sets the dollars per vendor credit).",
+        widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off"}),
+    )
+    model_ids = ModelIdsField(
+        label="Model or endpoint ids (JSON)",
+        required=False,
+        help_text="BytePlus ModelArk only: the model id or endpoint id per family, e.g. "
+        '{"seedance-2.0": "ep-20260130-abcde"} (Volcengine accounts use their doubao-… '
+        "ids). Empty: the ids ModelArk publishes.",
     )
 
     # api_key is declared above, not a model field: without field_order it would come last.
@@ -191,6 +237,9 @@ class VendorAccountForm(forms.ModelForm):
             if self.instance.credit_value is not None:
                 # 0.005, not the column's 0.00500000.
                 self.initial["credit_value"] = self.before["credit_value"]
+                if self.instance.adapter_class.credit_unit == "tokens":
+                    per_million = self.instance.credit_value * MILLION
+                    self.initial["usd_per_million_tokens"] = per_million.normalize()
 
     def clean_base_url(self):
         url = self.cleaned_data["base_url"]
@@ -212,6 +261,7 @@ class VendorAccountForm(forms.ModelForm):
         adapter = REGISTRY[protocol]
         if self.adding and data.get("credit_value") is None and "credit_value" not in self.errors:
             data["credit_value"] = DEFAULT_CREDIT_VALUE[protocol]
+        self.clean_vendor_settings(adapter, data)
         rules = data.get("price_rules")
         if self.adding and rules is None and "price_rules" not in self.errors:
             data["price_rules"] = default_price_rules(protocol)
@@ -225,6 +275,28 @@ class VendorAccountForm(forms.ModelForm):
                     f"{adapter.label} does not sell {join_choices(unsold)}; it sells {offered}.",
                 )
         return data
+
+    def clean_vendor_settings(self, adapter, data) -> None:
+        """The fields only some vendors take: a per-million token price, model ids."""
+        per_million = data.get("usd_per_million_tokens")
+        if per_million is not None and "usd_per_million_tokens" in self.changed_data:
+            if adapter.credit_unit != "tokens":
+                self.add_error(
+                    "usd_per_million_tokens", f"{adapter.label} is not priced in tokens."
+                )
+            else:
+                data["credit_value"] = per_million / MILLION
+        model_ids = data.get("model_ids") or {}
+        if model_ids and not adapter.takes_model_ids:
+            self.add_error("model_ids", f"{adapter.label} takes no model ids of an account's own.")
+        unsold = [f for f in model_ids if f not in {family.value for family in adapter.families}]
+        if model_ids and adapter.takes_model_ids and unsold:
+            offered = join_choices([f.value for f in adapter.families])
+            self.add_error(
+                "model_ids",
+                f"{adapter.label} does not sell {join_choices(unsold)}; it sells {offered}.",
+            )
+        data["model_ids"] = model_ids
 
     def save(self, commit=True):
         account = super().save(commit=False)

@@ -5,6 +5,7 @@ raises: a callback that cannot be delivered is logged, as a vendor would shrug.
 """
 
 import functools
+import json
 import logging
 import time
 
@@ -19,7 +20,14 @@ pause = time.sleep
 
 
 def deliver(
-    url: str, body: dict | bytes, *, timeout: float, retry_delays=(), copies: int = 1, label=""
+    url: str,
+    body: dict | bytes,
+    *,
+    timeout: float,
+    retry_delays=(),
+    copies: int = 1,
+    label="",
+    headers: dict | None = None,
 ):
     """POST `body` to `url` `copies` times, each with the vendor's retries after a failure.
 
@@ -27,8 +35,9 @@ def deliver(
     would send them ([[fault:callback_garbage]]).
     """
     client = _client(transport)
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
     for _ in range(copies):
-        _post_with_retries(client, url, body, retry_delays, label, timeout)
+        _post_with_retries(client, url, content, headers or {}, retry_delays, label, timeout)
 
 
 @functools.cache
@@ -46,21 +55,18 @@ def _client(through: httpx.BaseTransport | None) -> httpx.Client:
 
 
 def _post_with_retries(
-    client: httpx.Client, url: str, body: dict | bytes, retry_delays, label, timeout: float
+    client: httpx.Client, url: str, content: bytes, headers: dict, retry_delays, label, timeout
 ) -> bool:
     for attempt, delay in enumerate((0, *retry_delays), start=1):
         if delay:
             pause(delay)
         try:
-            if isinstance(body, bytes):
-                response = client.post(
-                    url,
-                    content=body,
-                    headers={"Content-Type": "application/json"},
-                    timeout=timeout,
-                )
-            else:
-                response = client.post(url, json=body, timeout=timeout)
+            response = client.post(
+                url,
+                content=content,
+                headers={"Content-Type": "application/json", **headers},
+                timeout=timeout,
+            )
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             logger.warning(
                 "sandbox: callback for %s to %s failed (try %d): %s", label, url, attempt, exc

@@ -53,10 +53,10 @@ def run_seconds() -> float:
     return float(settings.SANDBOX_RUN_SECONDS)
 
 
-def api_key(request) -> str:
-    """The bearer key of a request, or "" when there is none."""
-    scheme, _, key = request.headers.get("Authorization", "").partition(" ")
-    return key.strip() if scheme.lower() == "bearer" else ""
+def api_key(request, scheme: str = "bearer") -> str:
+    """The key of a request in the vendor's Authorization scheme, or "" when there is none."""
+    given, _, key = request.headers.get("Authorization", "").partition(" ")
+    return key.strip() if given.lower() == scheme else ""
 
 
 def key_is_valid(key: str) -> bool:
@@ -150,8 +150,8 @@ def advance(task: SandboxTask) -> Snapshot:
 
 
 def cancel(task: SandboxTask) -> bool:
-    """Cancel a task that has not ended; False if it already had."""
-    if task.snapshot().terminal:
+    """Cancel a task the vendor still lets go (one not ended); False if it may not."""
+    if not PROTOCOLS[task.protocol].can_cancel(task.snapshot()):
         return False
     now = timezone.now()
     updated = SandboxTask.objects.filter(pk=task.pk, cancelled_at__isnull=True).update(
@@ -285,7 +285,7 @@ def _send_callback(task: SandboxTask, snap: Snapshot) -> None:
         # A leading 0xFF is never JSON (nor UTF-8), whatever random bytes follow.
         body = b"\xff" + os.urandom(63)
     else:
-        body = vendor.callback_body(task, snap, output_url(task))
+        body = json.dumps(vendor.callback_body(task, snap, output_url(task))).encode()
     _post_callback(task, body, copies=2 if "dup_callback" in task.faults else 1)
 
 
@@ -293,10 +293,11 @@ def _announce_success_early(task: SandboxTask) -> None:
     """[[fault:early_callback]]: success announced at creation; the real callback follows."""
     vendor = PROTOCOLS[task.protocol]
     succeeded = Snapshot(State.SUCCEEDED, 100, task.created)
-    _post_callback(task, vendor.callback_body(task, succeeded, output_url(task)))
+    body = vendor.callback_body(task, succeeded, output_url(task))
+    _post_callback(task, json.dumps(body).encode())
 
 
-def _post_callback(task: SandboxTask, body: dict | bytes, copies: int = 1) -> None:
+def _post_callback(task: SandboxTask, body: bytes, copies: int = 1) -> None:
     vendor = PROTOCOLS[task.protocol]
     timeout = vendor.callback_timeout or float(settings.SANDBOX_CALLBACK_TIMEOUT)
     _submit(
@@ -304,6 +305,7 @@ def _post_callback(task: SandboxTask, body: dict | bytes, copies: int = 1) -> No
         callbacks.deliver,
         task.callback_url,
         body,
+        headers=vendor.callback_headers(task, body),
         timeout=timeout,
         retry_delays=vendor.callback_retry_delays,
         copies=copies,

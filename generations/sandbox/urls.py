@@ -11,13 +11,27 @@ app_name = "sandbox"
 
 def vendor_routes(vendor):
     where = {"protocol": vendor.name}
+    # Specific addresses first: a vendor (fal) may take its model's path as a catch-all.
     routes = [
         path(
-            f"{vendor.name}/{vendor.create_path}",
-            views.create_task,
-            where,
-            name=f"{vendor.name}-create",
-        ),
+            f"{vendor.name}/{route}",
+            getattr(views, view),
+            where | extra,
+            name=f"{vendor.name}-{name}",
+        )
+        for route, view, name, extra in vendor.extra_routes()
+    ]
+    if vendor.cancel_path and vendor.cancel_path == vendor.query_path:
+        routes.append(
+            path(
+                f"{vendor.name}/{vendor.query_path}",
+                views.task_endpoint,
+                where,
+                name=f"{vendor.name}-query",
+            )
+        )
+        return [*routes, _create_route(vendor, where)]
+    routes += [
         path(
             f"{vendor.name}/{vendor.query_path}",
             views.query_task,
@@ -34,7 +48,16 @@ def vendor_routes(vendor):
                 name=f"{vendor.name}-cancel",
             )
         )
-    return routes
+    return [*routes, _create_route(vendor, where)]
+
+
+def _create_route(vendor, where):
+    return path(
+        f"{vendor.name}/{vendor.create_path}",
+        views.create_task,
+        where,
+        name=f"{vendor.name}-create",
+    )
 
 
 urlpatterns = [

@@ -43,12 +43,12 @@ TRICKLE_CHUNK = 1024
 
 
 @csrf_exempt
-def create_task(request, protocol):
+def create_task(request, protocol, **route):
     vendor = PROTOCOLS[protocol]
     refusal = _check_request(request, vendor, "POST")
     if refusal:
         return refusal
-    key = engine.api_key(request)
+    key = engine.api_key(request, vendor.auth_scheme)
     try:
         body = json.loads(request.body)
     except ValueError:  # also UnicodeDecodeError
@@ -61,7 +61,7 @@ def create_task(request, protocol):
             VendorError(Kind.BAD_REQUEST, "Request body contains a NUL character")
         )
     try:
-        spec = vendor.parse_create(body)
+        spec = vendor.parse_request(body, route, request.GET)
     except VendorError as error:
         return vendor.error_response(error)
 
@@ -75,7 +75,7 @@ def create_task(request, protocol):
         return vendor.error_response(vendor.server_error())
 
     task = engine.create_task(vendor, key, body, spec, faults)
-    response = JsonResponse(vendor.created_body(task))
+    response = JsonResponse(vendor.created_body(task), status=vendor.created_status)
     if "timeout" in faults:
         # The task exists already: the client times out on a task it has paid for.
         fault_rules.sleep(fault_rules.hang_seconds(faults))
@@ -87,7 +87,15 @@ def create_task(request, protocol):
 
 
 @csrf_exempt
-def query_task(request, protocol, task_id=""):
+def task_endpoint(request, protocol, task_id, **route):
+    """One address read with GET and cancelled with the vendor's other method."""
+    if request.method == PROTOCOLS[protocol].cancel_method:
+        return cancel_task(request, protocol, task_id, **route)
+    return query_task(request, protocol, task_id, **route)
+
+
+@csrf_exempt
+def query_task(request, protocol, task_id="", *, answer="task_body", **route):
     vendor = PROTOCOLS[protocol]
     refusal = _check_request(request, vendor, "GET")
     if refusal:
@@ -95,7 +103,7 @@ def query_task(request, protocol, task_id=""):
     task_id = task_id or request.GET.get(vendor.task_id_param, "")
     if not task_id:
         return vendor.error_response(vendor.missing_task_id())
-    task = engine.find_task(vendor, engine.api_key(request), task_id)
+    task = engine.find_task(vendor, engine.api_key(request, vendor.auth_scheme), task_id)
     if task is None or "lost" in task.faults:
         return vendor.error_response(vendor.not_found())
     fault_rules.sleep(fault_rules.arg(task.faults, "latency"))
@@ -109,17 +117,21 @@ def query_task(request, protocol, task_id=""):
     if failure == "query_500":
         return vendor.error_response(vendor.server_error())
     snap = engine.advance(task)
+    if answer != "task_body":
+        # A second reading of the task (fal's result), in the vendor's own status code.
+        status, body = getattr(vendor, answer)(task, snap, engine.output_url(task))
+        return JsonResponse(body, status=status)
     response = JsonResponse(_task_answer(vendor, task, snap, number))
     return _truncated(response) if failure == "query_malformed" else response
 
 
 @csrf_exempt
-def cancel_task(request, protocol, task_id):
+def cancel_task(request, protocol, task_id, **route):
     vendor = PROTOCOLS[protocol]
-    refusal = _check_request(request, vendor, "POST")
+    refusal = _check_request(request, vendor, vendor.cancel_method)
     if refusal:
         return refusal
-    task = engine.find_task(vendor, engine.api_key(request), task_id)
+    task = engine.find_task(vendor, engine.api_key(request, vendor.auth_scheme), task_id)
     if task is None or "lost" in task.faults:
         return vendor.error_response(vendor.not_found())
     fault_rules.sleep(fault_rules.arg(task.faults, "latency"))
@@ -127,7 +139,17 @@ def cancel_task(request, protocol, task_id):
         return vendor.error_response(vendor.server_error())
     if not engine.cancel(task):
         return vendor.error_response(vendor.not_cancellable())
-    return JsonResponse(vendor.cancelled_body(task))
+    return JsonResponse(vendor.cancelled_body(task), status=vendor.cancelled_status)
+
+
+@csrf_exempt
+def vendor_read(request, protocol, answer, **route):
+    """A keyed GET the vendor answers from the key alone (Replicate's webhook secret)."""
+    vendor = PROTOCOLS[protocol]
+    refusal = _check_request(request, vendor, "GET")
+    if refusal:
+        return refusal
+    return JsonResponse(getattr(vendor, answer)(engine.api_key(request, vendor.auth_scheme)))
 
 
 @require_safe
@@ -158,7 +180,7 @@ def _check_request(request, vendor: SandboxProtocol, method: str):
         response = vendor.error_response(VendorError(Kind.NOT_ALLOWED, "Method not allowed"))
         response["Allow"] = method
         return response
-    key = engine.api_key(request)
+    key = engine.api_key(request, vendor.auth_scheme)
     if not engine.key_is_valid(key):
         return vendor.error_response(vendor.unauthorized(key_missing=not key))
     return None

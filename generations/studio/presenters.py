@@ -241,6 +241,7 @@ class QuoteSummary:
         return {
             "each": ledger.dollars(first.micros if first else 0),
             "credits": credits_text(first.credits if first else None),
+            "unit": unit_of(first.account if first else None, "vendor credits"),
             "expected": ledger.dollars(self.expected_total),
             "hold": ledger.dollars(self.hold_total),
             "hold_each": ledger.dollars(self.routing.hold_micros),
@@ -251,7 +252,7 @@ class QuoteSummary:
     def alternatives_text(self) -> list[str]:
         return [
             f"{route.account.label}: {ledger.dollars(route.micros)} "
-            f"({credits_text(route.credits)} credits)"
+            f"({credits_text(route.credits)} {unit_of(route.account)})"
             for route in self.alternatives
         ]
 
@@ -287,6 +288,12 @@ def quote_for(form, inputs=None) -> QuoteSummary:
     )
 
 
+def unit_of(account, default="credits") -> str:
+    """What the account's vendor counts in: credits, ModelArk's tokens, fal's dollars."""
+    unit = account.adapter_class.credit_unit if account is not None else "credits"
+    return default if unit == "credits" else unit
+
+
 def credits_text(credits) -> str:
     """Vendor credits without trailing zeros: Decimal("40.0000") -> "40"."""
     if credits is None:
@@ -308,6 +315,7 @@ class Costs:
         self.released = bool(hold and hold.status == HoldStatus.RELEASED)
         self.charged = ledger.dollars(g.charge_micros) if g.charge_micros is not None else ""
         self.charged_credits = credits_text(g.charge_credits) if self.charged else ""
+        self.unit = unit_of(g.vendor_account)
         self.difference = ""
         if g.charge_micros is not None and g.charge_micros != g.quote_micros:
             delta = g.charge_micros - g.quote_micros
@@ -317,7 +325,7 @@ class Costs:
     @property
     def summary(self) -> str:
         if self.charged:
-            credits = f" ({self.charged_credits} credits)" if self.charged_credits else ""
+            credits = f" ({self.charged_credits} {self.unit})" if self.charged_credits else ""
             return f"Charged {self.charged}{credits}"
         if self.held:
             return f"Expected {self.expected} · {self.held} held"

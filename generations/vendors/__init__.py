@@ -4,9 +4,12 @@ import copy
 
 from .aigptimage import AigptimageAdapter
 from .base import VendorAdapter
+from .byteplus_ark import BytePlusArkAdapter
 from .evolink import EvolinkAdapter
+from .fal import FalAdapter
 from .http import make_client
 from .kinovi import KinoviAdapter
+from .replicate import ReplicateAdapter
 from .seedance2_ink import Seedance2InkAdapter
 from .seedanceapi_org import SeedanceApiOrgAdapter
 from .types import (
@@ -30,6 +33,9 @@ REGISTRY: dict[str, type[VendorAdapter]] = {
         SeedanceApiOrgAdapter,
         EvolinkAdapter,
         AigptimageAdapter,
+        BytePlusArkAdapter,
+        FalAdapter,
+        ReplicateAdapter,
     )
 }
 
@@ -44,12 +50,12 @@ def default_price_rules(protocol: str) -> dict:
     return copy.deepcopy(DEFAULT_PRICE_RULES[protocol])
 
 
-def get_adapter(protocol, api_key, base_url=None, client=None) -> VendorAdapter:
+def get_adapter(protocol, api_key, base_url=None, client=None, model_ids=None) -> VendorAdapter:
     try:
         adapter_class = REGISTRY[protocol]
     except KeyError:
         raise ValueError(f"No vendor adapter for protocol {protocol!r}") from None
-    return adapter_class(api_key, base_url=base_url, client=client)
+    return adapter_class(api_key, base_url=base_url, client=client, model_ids=model_ids)
 
 
 __all__ = [

@@ -57,6 +57,8 @@ def singular(what: str) -> str:
 class VendorAdapter(VendorHttp):
     supports_cancel: ClassVar[bool] = False
     supports_callback: ClassVar[bool] = True
+    # Callbacks signed with a secret the vendor hands out (see verify_callback).
+    signs_callbacks: ClassVar[bool] = False
     offers: ClassVar[dict[Family, Offer]] = {}
     families: ClassVar[tuple[Family, ...]] = ()
 
@@ -65,6 +67,11 @@ class VendorAdapter(VendorHttp):
     has_upscale: ClassVar[bool] = False
     # What reference-to-video takes, as a member reads it after the account's name.
     reference_rule: ClassVar[str] = ""
+    has_seed: ClassVar[bool] = False
+    # What one vendor credit of this vendor is, as the quote names it.
+    credit_unit: ClassVar[str] = "credits"
+    # Whether an account may name its own model (or endpoint) id per family.
+    takes_model_ids: ClassVar[bool] = False
     create_path: ClassVar[str]
     # Vendor status string (lower-cased) -> our state; anything else is a FAULT.
     states: ClassVar[dict[str, TaskState]] = {}
@@ -75,6 +82,11 @@ class VendorAdapter(VendorHttp):
     default_credit_value: ClassVar[Decimal]
     default_price_rules: ClassVar[dict]
 
+    def __init__(self, api_key, base_url=None, client=None, *, model_ids=None):
+        super().__init__(api_key, base_url=base_url, client=client)
+        # The account's own model (or endpoint) id per family, where the vendor has them.
+        self.model_ids = dict(model_ids or {})
+
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         cls.families = tuple(cls.offers)
@@ -83,6 +95,10 @@ class VendorAdapter(VendorHttp):
 
     def build_create_payload(self, request: VideoRequest, callback_url: str | None) -> dict:
         raise NotImplementedError
+
+    def create_endpoint(self, request: VideoRequest, callback_url: str | None):
+        """The path (and query parameters) a create is POSTed to."""
+        return self.create_path, None
 
     def query_endpoint(self, task_id: str) -> tuple[str, dict | None]:
         """The path (and query parameters) that read one task."""
@@ -137,8 +153,8 @@ class VendorAdapter(VendorHttp):
             problems.append(f"{self.label} has no setting for generated audio; turn audio off")
         if request.upscale_4k and not self.has_upscale:
             problems.append(f"{self.label} cannot upscale to 4K")
-        if request.seed is not None:
-            # No vendor documents a seed field, and we never send undocumented fields.
+        if request.seed is not None and not self.has_seed:
+            # Most vendors document no seed field, and we never send undocumented fields.
             problems.append(f"{self.label} does not accept a seed")
         if request.mode in offer.modes:
             problems += self.check_media(request, family)
@@ -209,7 +225,8 @@ class VendorAdapter(VendorHttp):
             logger.info("%s: not sending a callback URL it cannot use", self.protocol)
             callback_url = None
         payload = self.build_create_payload(request, callback_url)
-        body = self.send("POST", self.create_path, json_body=payload, creating=True)
+        path, params = self.create_endpoint(request, callback_url)
+        body = self.send("POST", path, json_body=payload, params=params, creating=True)
         try:
             created = self.read_created(body)
         except VendorError:
@@ -287,6 +304,15 @@ class VendorAdapter(VendorHttp):
             )
         state = self.states.get(str(status).strip().lower()) if status is not None else None
         return CallbackHint(task_id=str(task_id), state=state)
+
+    def webhook_secret(self) -> str:
+        """The account's secret for verifying callbacks, from the vendor."""
+        raise NotImplementedError
+
+    @classmethod
+    def verify_callback(cls, secret: str, headers, body: bytes) -> bool:
+        """Whether a callback carries the vendor's valid signature."""
+        return not cls.signs_callbacks
 
     def test_connection(self) -> str:
         path, params = self.query_endpoint(self.probe_task_id)

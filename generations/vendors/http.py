@@ -122,6 +122,10 @@ class VendorHttp:
     def __exit__(self, *exc_info):
         self.close()
 
+    def authorization(self) -> str:
+        """The Authorization header's value; most vendors take a bearer key."""
+        return f"Bearer {self.api_key}"
+
     def kind_for_code(self, code: str | None, status: int | None) -> ErrorKind | None:
         """The kind for a vendor's own error code, when its document names one."""
         return None
@@ -137,11 +141,15 @@ class VendorHttp:
         json_body: dict | None = None,
         params: dict | None = None,
         creating: bool = False,
+        empty_ok: bool = False,
     ) -> dict:
-        """One call to the vendor: a JSON object back, or a classified VendorError."""
-        url = self.base_url + path
+        """One call to the vendor: a JSON object back, or a classified VendorError.
+
+        `path` is under the base URL, or a whole URL the vendor handed out (the caller
+        checks it is on the vendor's own host). `empty_ok`: an empty 2xx answer is {}."""
+        url = path if path.startswith(("http://", "https://")) else self.base_url + path
         headers = {
-            "Authorization": f"Bearer {self.api_key}",
+            "Authorization": self.authorization(),
             "Accept": "application/json",
             "User-Agent": USER_AGENT,
         }
@@ -166,6 +174,8 @@ class VendorHttp:
         except (ValueError, UnicodeDecodeError, RecursionError):
             body = None
         if response.is_success:
+            if empty_ok and not content.strip():
+                return {}
             if not isinstance(body, dict):
                 kind = ErrorKind.UNKNOWN_OUTCOME if creating else ErrorKind.FAULT
                 raise self.fail(kind, f"the answer was not JSON (HTTP {response.status_code})")

@@ -60,11 +60,11 @@ from tests.factories import UserFactory
 from tests.generations.conftest import PROTOCOLS, make_account
 
 # Vendors that call back (the others refuse a loopback callback URL, so they are polled).
-CALLBACK_PROTOCOLS = ("kinovi", "seedance2_ink")
-# The only protocol with a cancel endpoint.
-CANCEL_PROTOCOLS = ("seedance2_ink",)
-# Vendors whose answers carry the charge; aigptimage reports none, ever.
-CHARGE_REPORTING = ("kinovi", "seedance2_ink", "seedanceapi_org", "evolink")
+CALLBACK_PROTOCOLS = ("kinovi", "seedance2_ink", "byteplus_ark", "fal", "replicate")
+# The protocols with a cancel endpoint.
+CANCEL_PROTOCOLS = ("seedance2_ink", "byteplus_ark", "fal", "replicate")
+# Vendors whose answers carry the charge; aigptimage, fal and Replicate report none, ever.
+CHARGE_REPORTING = ("kinovi", "seedance2_ink", "seedanceapi_org", "evolink", "byteplus_ark")
 # A reported charge beyond this many times the account's own quote is not believed.
 ABSURD_CHARGE_FACTOR = 10
 

@@ -35,6 +35,9 @@ REQUESTS = {
     "seedanceapi_org": {},
     "evolink": {},
     "aigptimage": {},
+    "byteplus_ark": {},
+    "fal": {},
+    "replicate": {},
 }
 
 

@@ -46,15 +46,21 @@ class SandboxAPI:
     def __init__(self, client):
         self.client = client
 
+    @staticmethod
+    def auth(path, key):
+        # fal takes "Key <key>"; every other vendor a bearer key.
+        scheme = "Key" if path.startswith("fal/") else "Bearer"
+        return {"HTTP_AUTHORIZATION": f"{scheme} {key}"} if key else {}
+
     def post(self, path, body=None, *, key=KEY, raw=None):
-        headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+        headers = self.auth(path, key)
         data = raw if raw is not None else json.dumps(body)
         return self.client.post(
             f"/sandbox/{path}", data=data, content_type="application/json", **headers
         )
 
     def get(self, path, *, key=KEY, **params):
-        headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+        headers = self.auth(path, key)
         return self.client.get(f"/sandbox/{path}", params, **headers)
 
     def task(self, task_id) -> SandboxTask:

@@ -12,12 +12,14 @@ from django.core.exceptions import ValidationError
 from generations.sandbox import engine
 from generations.sandbox import faults as fault_rules
 from generations.sandbox.models import SandboxKey, SandboxTask
-from tests.sandbox.vendors import CALLING_VENDORS, EVERY_VENDOR, VENDORS, create, query
+from tests.sandbox.vendors import CALLING_VENDORS, EVERY_VENDOR, SHARED, VENDORS, create, query
 
+# Vendors that report a charge (fal and Replicate report none, as AIGPTImage).
+SILENT = ("aigptimage", "fal", "replicate")
 CHARGING_VENDORS = pytest.mark.parametrize(
     "vendor",
-    [v for v in VENDORS.values() if v.name != "aigptimage"],
-    ids=[name for name in VENDORS if name != "aigptimage"],
+    [v for v in SHARED.values() if v.name not in SILENT],
+    ids=[name for name in SHARED if name not in SILENT],
 )
 
 
@@ -253,7 +255,25 @@ def aigptimage_mistyped(done, failed):
     assert failed["data"]["failMsg"] == ["Video generation failed"]
 
 
+def byteplus_ark_mistyped(done, failed):
+    assert isinstance(done["usage"]["completion_tokens"], dict)
+    assert isinstance(done["content"]["video_url"][0], list)
+    assert done["error"] == []
+    assert isinstance(done["created_at"], str)
+    assert failed["error"][0] == "OutputVideoSensitiveContentDetected"
+
+
+def replicate_mistyped(done, failed):
+    assert isinstance(done["output"][0], list)
+    assert isinstance(done["metrics"], str)
+    assert isinstance(done["created_at"], int)
+    assert done["error"] == []
+    assert failed["error"] == ["Prediction failed: the model raised an error"]
+
+
 MISTYPED = {
+    "byteplus_ark": byteplus_ark_mistyped,
+    "replicate": replicate_mistyped,
     "kinovi": kinovi_mistyped,
     "seedance2_ink": seedance2_ink_mistyped,
     "seedanceapi_org": seedanceapi_org_mistyped,
@@ -357,6 +377,8 @@ def test_a_long_task_id_can_be_cancelled_and_is_named_in_the_callback(
 
 
 NO_OUTPUT = {
+    "byteplus_ark": lambda answer: answer["content"] == {"video_url": ""},
+    "replicate": lambda answer: answer["output"] is None,
     "kinovi": lambda answer: answer["output"] == [],
     "seedance2_ink": lambda answer: answer["output"] == {"type": "video", "url": ""},
     "seedanceapi_org": lambda answer: answer["data"]["response"] == [],

@@ -1,4 +1,4 @@
-"""The five sandbox vendors as the fault tests drive them: how to create a task, query
+"""The sandbox vendors as the fault tests drive them: how to create a task, query
 it, and read an answer's id, status, charge, output URL and error in each vendor's words."""
 
 import json
@@ -24,6 +24,10 @@ class Vendor:
     output_url: object  # query answer -> output URL, or a falsy value for none
     error: object  # query answer of a failed task -> (code or None, message)
     callback_status: object  # callback body -> status word
+    # fal answers a status read with the status alone: its output, error and charge are
+    # at a second address, so the shared fault tests (one read each) leave it out;
+    # tests/sandbox/test_sandbox_fal.py drives its faults.
+    one_read: bool = True
 
 
 def _aigptimage_url(answer):
@@ -167,19 +171,106 @@ VENDORS = {
         error=lambda answer: (answer["data"]["failCode"], answer["data"]["failMsg"]),
         callback_status=None,
     ),
+    "byteplus_ark": Vendor(
+        name="byteplus_ark",
+        create="byteplus_ark/contents/generations/tasks",
+        body=lambda prompt, url: (
+            {
+                "model": "dreamina-seedance-2-0-260128",
+                "content": [{"type": "text", "text": prompt}],
+            }
+            | ({"callback_url": url} if url else {})
+        ),
+        task_id=lambda answer: answer["id"],
+        query=lambda task_id: (f"byteplus_ark/contents/generations/tasks/{task_id}", {}),
+        not_found=(
+            404,
+            {
+                "error": {
+                    "code": "ResourceNotFound",
+                    "message": "Task not found",
+                    "param": "",
+                    "type": "BadRequest",
+                }
+            },
+        ),
+        callback_url="https://hooks.example.com/a",
+        answer_id=lambda answer: answer["id"],
+        status=lambda answer: answer["status"],
+        statuses={
+            "queued": "queued",
+            "running": "running",
+            "succeeded": "succeeded",
+            "failed": "failed",
+        },
+        created_charge=lambda answer: None,
+        charge=lambda answer: (answer["usage"] or {}).get("completion_tokens"),
+        output_url=lambda answer: (answer["content"] or {}).get("video_url"),
+        error=lambda answer: (answer["error"]["code"], answer["error"]["message"]),
+        callback_status=lambda body: body["status"],
+    ),
+    "replicate": Vendor(
+        name="replicate",
+        create="replicate/v1/models/bytedance/seedance-2.0/predictions",
+        body=lambda prompt, url: (
+            {"input": {"prompt": prompt}}
+            | ({"webhook": url, "webhook_events_filter": ["completed"]} if url else {})
+        ),
+        task_id=lambda answer: answer["id"],
+        query=lambda task_id: (f"replicate/v1/predictions/{task_id}", {}),
+        not_found=(404, {"title": "Not found", "detail": "Task not found", "status": 404}),
+        callback_url="https://hooks.example.com/r",
+        answer_id=lambda answer: answer["id"],
+        status=lambda answer: answer["status"],
+        statuses={
+            "queued": "starting",
+            "running": "processing",
+            "succeeded": "succeeded",
+            "failed": "failed",
+        },
+        created_charge=lambda answer: None,
+        charge=lambda answer: None,
+        output_url=lambda answer: answer["output"],
+        error=lambda answer: (None, answer["error"]),
+        callback_status=lambda body: body["status"],
+    ),
+    "fal": Vendor(
+        name="fal",
+        create="fal/bytedance/seedance-2.0/text-to-video",
+        body=lambda prompt, url: {"prompt": prompt},
+        task_id=lambda answer: answer["request_id"],
+        query=lambda task_id: (f"fal/bytedance/seedance-2.0/requests/{task_id}/status", {}),
+        not_found=(404, {"status": "NOT_FOUND"}),
+        callback_url=None,
+        answer_id=lambda answer: answer["request_id"],
+        status=lambda answer: answer["status"],
+        statuses={
+            "queued": "IN_QUEUE",
+            "running": "IN_PROGRESS",
+            "succeeded": "COMPLETED",
+            "failed": "COMPLETED",
+        },
+        created_charge=lambda answer: None,
+        charge=lambda answer: None,
+        output_url=lambda answer: None,
+        error=lambda answer: (None, None),
+        callback_status=lambda body: body["status"],
+        one_read=False,
+    ),
 }
-EVERY_VENDOR = pytest.mark.parametrize("vendor", VENDORS.values(), ids=VENDORS.keys())
+SHARED = {name: vendor for name, vendor in VENDORS.items() if vendor.one_read}
+EVERY_VENDOR = pytest.mark.parametrize("vendor", SHARED.values(), ids=SHARED.keys())
 CALLING_VENDORS = pytest.mark.parametrize(
     "vendor",
-    [v for v in VENDORS.values() if v.callback_url],
-    ids=[name for name, v in VENDORS.items() if v.callback_url],
+    [v for v in SHARED.values() if v.callback_url],
+    ids=[name for name, v in SHARED.items() if v.callback_url],
 )
 
 
 def create(api, vendor, prompt, *, callback=False, key=None):
     payload = vendor.body(prompt, vendor.callback_url if callback else None)
     response = api.post(vendor.create, payload, **({"key": key} if key else {}))
-    assert response.status_code == 200, response.content
+    assert response.status_code in (200, 201), response.content  # Replicate's 201
     return vendor.task_id(response.json())
 
 

@@ -43,6 +43,15 @@ CREATED = {
     },
     "evolink": {"id": "task-unified-1", "status": "pending", "progress": 0},
     "aigptimage": {"code": 200, "msg": "success", "data": {"taskId": "task_1"}},
+    "byteplus_ark": {"id": "cgt-1"},
+    "fal": {
+        "request_id": "r1",
+        "status_url": "https://queue.fal.run/bytedance/seedance-2.0/requests/r1/status",
+        "response_url": "https://queue.fal.run/bytedance/seedance-2.0/requests/r1",
+        "cancel_url": "https://queue.fal.run/bytedance/seedance-2.0/requests/r1/cancel",
+        "queue_position": 0,
+    },
+    "replicate": {"id": "p1", "status": "starting", "output": None, "error": None},
 }
 PROTOCOLS = list(REGISTRY)
 
@@ -51,8 +60,17 @@ def adapter_for(protocol, fake):
     return get_adapter(protocol, KEY, client=fake.client)
 
 
-def test_the_registry_holds_the_five_vendors():
-    assert set(REGISTRY) == {"kinovi", "seedance2_ink", "seedanceapi_org", "evolink", "aigptimage"}
+def test_the_registry_holds_the_eight_vendors():
+    assert set(REGISTRY) == {
+        "kinovi",
+        "seedance2_ink",
+        "seedanceapi_org",
+        "evolink",
+        "aigptimage",
+        "byteplus_ark",
+        "fal",
+        "replicate",
+    }
     for protocol, adapter_class in REGISTRY.items():
         assert adapter_class.protocol == protocol
         assert adapter_class.label and adapter_class.default_base_url.startswith("https://")
@@ -269,11 +287,13 @@ def test_a_vendor_echoing_the_key_does_not_leak_it(protocol, vendor, caplog):
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_it_sends_the_key_only_as_a_bearer_header(protocol, vendor):
+def test_it_sends_the_key_only_in_the_authorization_header(protocol, vendor):
     vendor.answer(json=CREATED[protocol])
     adapter_for(protocol, vendor).create(PLAIN)
     sent = vendor.last
-    assert sent.headers["Authorization"] == f"Bearer {KEY}"
+    # fal alone takes "Key <key>"; everyone else a bearer key.
+    scheme = "Key" if protocol == "fal" else "Bearer"
+    assert sent.headers["Authorization"] == f"{scheme} {KEY}"
     assert sent.headers["User-Agent"] == "SeedanceStudio/0.1"
     assert KEY not in str(sent.url) and KEY.encode() not in sent.content
 
@@ -331,11 +351,13 @@ def test_it_names_an_unknown_family(protocol):
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
-def test_no_vendor_takes_a_seed_or_an_empty_prompt(protocol):
+def test_no_vendor_takes_an_empty_prompt_nor_a_seed_it_does_not_document(protocol):
     adapter = REGISTRY[protocol](KEY)
     problems = adapter.check(VideoRequest(family="seedance-2.0", prompt="  ", seed=42))
     assert f"{adapter.label} needs a prompt" in problems
-    assert f"{adapter.label} does not accept a seed" in problems
+    # Only ModelArk, fal and Replicate document a seed.
+    refused = f"{adapter.label} does not accept a seed" in problems
+    assert refused == (protocol not in ("byteplus_ark", "fal", "replicate"))
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
@@ -356,10 +378,16 @@ def test_a_text_request_takes_no_media(protocol):
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)
 def test_test_connection_says_the_key_works_when_the_probe_task_is_unknown(protocol, vendor):
+    # Replicate's check also fetches its webhook secret (tested with Replicate).
+    secret = {"key": "whsec_c2VjcmV0"} if protocol == "replicate" else None
     vendor.answer(404, {"message": "not found"})
-    assert adapter_for(protocol, vendor).test_connection() == "The key works."
+    if secret:
+        vendor.answer(json=secret)
+    assert adapter_for(protocol, vendor).test_connection().startswith("The key works.")
     vendor.answer(400, {"message": "bad task id"})
-    assert adapter_for(protocol, vendor).test_connection() == "The key works."
+    if secret:
+        vendor.answer(json=secret)
+    assert adapter_for(protocol, vendor).test_connection().startswith("The key works.")
 
 
 @pytest.mark.parametrize("protocol", PROTOCOLS)

@@ -75,7 +75,11 @@ class SandboxProtocol(ABC):
     create_path = ""
     query_path = ""  # may hold <str:task_id>
     task_id_param = ""  # the query-string name when the id is not in the path
-    cancel_path = ""
+    cancel_path = ""  # may equal query_path when the vendor cancels with another method
+    cancel_method = "POST"
+    created_status = 200  # the HTTP status of an accepted create
+    cancelled_status = 200
+    auth_scheme = "bearer"  # the Authorization scheme its keys travel in
     callback_retry_delays: tuple[float, ...] = ()
     callback_timeout: float | None = None  # None: SANDBOX_CALLBACK_TIMEOUT
     status = STATUS
@@ -104,6 +108,23 @@ class SandboxProtocol(ABC):
 
     def callback_body(self, task: SandboxTask, snap: Snapshot, output_url: str) -> dict:
         return self.task_body(task, snap, output_url)
+
+    def callback_headers(self, task: SandboxTask, content: bytes) -> dict:
+        """Headers a callback carries beyond its JSON type (a signature, where signed)."""
+        return {}
+
+    def parse_request(self, body: dict, route: dict, query) -> TaskSpec:
+        """A create as the vendor reads it: from its body, and for vendors that name the
+        model in the path or a callback in the query string, from those too."""
+        return self.parse_create(body)
+
+    def extra_routes(self) -> list[tuple[str, str, str, dict]]:
+        """(path, view name in views, route name, view arguments) beyond create, query
+        and cancel; they are matched before those."""
+        return []
+
+    def can_cancel(self, snap: Snapshot) -> bool:
+        return not snap.terminal
 
     @abstractmethod
     def mistyped(self, body: dict) -> dict:
