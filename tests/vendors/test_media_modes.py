@@ -63,6 +63,20 @@ def test_each_vendor_offers_the_modes_its_document_sells():
             "seedance-2.0-fast": "text image",
             "seedance-2.0-mini": "text image reference",
         },
+        # Content items with roles: first frame, last frame, references (2.0 and Fast).
+        "byteplus_ark": {
+            "seedance-2.0": "text image first_last reference",
+            "seedance-2.0-fast": "text image first_last reference",
+            "seedance-1.5-pro": "text image first_last",
+        },
+        # image_url and end_image_url; its reference-to-video names no input fields.
+        "fal": {
+            "seedance-2.0": "text image first_last",
+            "seedance-2.0-fast": "text image first_last",
+            "seedance-2.0-mini": "text image first_last",
+        },
+        # image, last_frame_image, reference_images/videos/audios.
+        "replicate": {"seedance-2.0": "text image first_last reference"},
     }
 
 
