@@ -37,7 +37,9 @@ def mean(frame) -> tuple:
     return tuple(ImageStat.Stat(frame.to_image()).mean)
 
 
-@pytest.mark.parametrize("protocol", ["evolink", "seedance2_ink"])
+@pytest.mark.parametrize(
+    "protocol", ["evolink", "seedance2_ink", "byteplus_ark", "fal", "replicate"]
+)
 def test_a_first_and_last_frame_clip_starts_and_ends_on_the_members_images(
     protocol, sandbox, media_host, funded, member, project
 ):

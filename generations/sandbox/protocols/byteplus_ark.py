@@ -6,6 +6,7 @@ body retried 3 times."""
 import secrets
 from datetime import datetime
 
+from ..media import MediaSpec
 from ..models import SandboxTask, Snapshot, State
 from .base import (
     Kind,
@@ -86,7 +87,7 @@ class BytePlusArk(SandboxProtocol):
                 "model", "The model or endpoint does not exist", "InvalidEndpointOrModel.NotFound"
             )
         longest, references = MODELS[model]
-        prompt = self.parse_content(body.get("content"), references)
+        prompt, media = self.parse_content(body.get("content"), references)
         resolution = body.get("resolution", "720p")
         if not one_of(resolution, RESOLUTIONS):
             raise invalid("resolution", f"resolution must be one of {', '.join(RESOLUTIONS)}")
@@ -115,10 +116,11 @@ class BytePlusArk(SandboxProtocol):
             audio=body.get("generate_audio", references),
             callback_url=callback_url,
             charge=tokens(resolution, duration),
+            media=media,
         )
 
-    def parse_content(self, content, references: bool) -> str:
-        """The prompt; the items checked as the document lists them."""
+    def parse_content(self, content, references: bool) -> tuple[str, MediaSpec]:
+        """The prompt, and the media by role; the items checked as the document lists them."""
         if not isinstance(content, list) or not content:
             raise invalid("content", "content must be a non-empty array")
         first, *media = content
@@ -127,9 +129,9 @@ class BytePlusArk(SandboxProtocol):
         prompt = first.get("text")
         if not isinstance(prompt, str) or not prompt.strip():
             raise invalid("content.text", "the text prompt must not be empty")
-        roles = [self.parse_item(item) for item in media]
-        self.check_roles(roles, references)
-        return prompt
+        items = [self.parse_item(item) for item in media]
+        self.check_roles([role for role, _ in items], references)
+        return prompt, media_by_role(items)
 
     def parse_item(self, item) -> str:
         kind = item.get("type") if isinstance(item, dict) else None
@@ -146,7 +148,7 @@ class BytePlusArk(SandboxProtocol):
             raise invalid(
                 "content.role", f"the role of {kind} must be {' or '.join(ITEM_ROLES[kind])}"
             )
-        return role
+        return role, url
 
     def check_roles(self, roles: list[str], references: bool) -> None:
         frames = [role for role in roles if role in ("first_frame", "last_frame")]
@@ -247,4 +249,20 @@ def _fetchable(url, kind: str) -> bool:
         and head.startswith("data:image/")
         and head.removeprefix("data:image/").lower() in IMAGE_FORMATS
         and bool(data)
+    )
+
+
+def media_by_role(items: list[tuple[str, str]]) -> MediaSpec:
+    """What the render fetches: each URL in its role (inline data: images are not fetched)."""
+    fetched = [(role, url) for role, url in items if not url.startswith("data:")]
+
+    def every(role):
+        return tuple(url for each, url in fetched if each == role)
+
+    return MediaSpec(
+        first_frame=next(iter(every("first_frame")), ""),
+        last_frame=next(iter(every("last_frame")), ""),
+        reference_images=every("reference_image"),
+        videos=every("reference_video"),
+        audios=every("reference_audio"),
     )

@@ -7,6 +7,7 @@ import uuid
 
 from django.conf import settings
 
+from ..media import MediaSpec
 from ..models import SandboxTask, Snapshot, State
 from .base import (
     Kind,
@@ -121,6 +122,10 @@ class Fal(SandboxProtocol):
             aspect_ratio="16:9" if ratio == "auto" else ratio,
             resolution=resolution if isinstance(resolution, str) else "",
             audio=body.get("generate_audio", True),
+            media=MediaSpec(
+                first_frame=body.get("image_url", "") if image else "",
+                last_frame=body.get("end_image_url", "") if image else "",
+            ),
         )
 
     def check_images(self, body: dict, image: bool) -> None:

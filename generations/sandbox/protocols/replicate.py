@@ -11,6 +11,7 @@ import time
 
 from django.conf import settings
 
+from ..media import MediaSpec
 from ..models import SandboxTask, Snapshot, State, hash_key
 from .base import (
     Kind,
@@ -133,6 +134,13 @@ class Replicate(SandboxProtocol):
             resolution=resolution,
             audio=audio,
             callback_url=self.parse_webhook(body),
+            media=MediaSpec(
+                first_frame=inputs.get("image", ""),
+                last_frame=inputs.get("last_frame_image", ""),
+                reference_images=tuple(inputs.get("reference_images") or ()),
+                videos=tuple(inputs.get("reference_videos") or ()),
+                audios=tuple(inputs.get("reference_audios") or ()),
+            ),
         )
 
     def check_media(self, inputs: dict) -> None:
