@@ -140,6 +140,7 @@ INSTALLED_APPS = [
     "billing",
     "generations",
     "generations.sandbox",
+    "generations.api",
 ]
 
 MIDDLEWARE = [

@@ -261,6 +261,12 @@ def _client(deadline: float, *, check_addresses: bool) -> httpx.Client:
     )
 
 
+def public_client(seconds: float) -> httpx.Client:
+    """A client that connects only to public addresses and gives up after `seconds` in
+    all: for sending to an address a team typed (its webhook endpoint)."""
+    return _client(time.monotonic() + seconds, check_addresses=True)
+
+
 def check_url(url: str) -> bool:
     """Refuse a URL we must never fetch; True when it is the sandbox's, on our own server."""
     try:

@@ -1,0 +1,227 @@
+"""Outgoing webhooks, signed as the Standard Webhooks specification says.
+
+    webhook-id:        the message id, the same on every attempt (receivers drop repeats)
+    webhook-timestamp: seconds since the epoch of this attempt
+    webhook-signature: "v1," + base64(HMAC-SHA256(key, f"{id}.{timestamp}.{body}"))
+
+where key is the base64 after "whsec_" in the endpoint's secret. An attempt that gets no
+2xx within TIMEOUT_SECONDS is tried again after each wait in RETRY_WAITS (a day in all),
+then the delivery is marked failed. Endpoints must be public addresses: the clip
+download's checks (generations.media.fetch) refuse the rest at every connect.
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import time
+from datetime import timedelta
+
+import httpx
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+
+from billing import ledger
+from generations.api.models import (
+    DeliveryState,
+    Event,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+from generations.media import fetch
+from generations.models import Generation, State
+
+log = logging.getLogger(__name__)
+
+TIMEOUT_SECONDS = 5.0
+RETRY_WAITS = [
+    timedelta(seconds=5),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=5),
+    timedelta(hours=8),
+    timedelta(hours=8),
+]
+# A worker that died mid-attempt leaves its claim; another may take the row after this.
+CLAIM_SECONDS = 60
+
+STATE_EVENTS = {
+    State.SUCCEEDED: Event.SUCCEEDED,
+    State.FAILED: Event.FAILED,
+    State.EXPIRED: Event.FAILED,
+    State.CANCELLED: Event.CANCELLED,
+    State.NEEDS_ATTENTION: Event.NEEDS_ATTENTION,
+}
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: str) -> str:
+    key = base64.b64decode(secret.removeprefix("whsec_"))
+    signed = f"{message_id}.{timestamp}.{body}".encode()
+    digest = hmac.new(key, signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def _absolute(path: str) -> str:
+    return settings.PUBLIC_BASE_URL.rstrip("/") + path
+
+
+def generation_data(g: Generation) -> dict:
+    data = {
+        "id": str(g.uuid),
+        "state": g.state,
+        "model": g.family,
+        "project": str(g.project.uuid),
+        "scene": str(g.scene.uuid) if g.scene_id else None,
+        "batch": str(g.batch),
+        "charge_micros": g.charge_micros,
+        "error": g.error_message,
+        "url": _absolute(reverse("api-1:get_generation", args=[g.uuid])),
+    }
+    if g.state == State.SUCCEEDED:
+        data["download_url"] = _absolute(reverse("api-1:clip_download", args=[g.uuid]))
+    return data
+
+
+def emit(team, event: str, message_id: str, data: dict) -> WebhookDelivery | None:
+    """Record one event for the team's endpoint, if it has one; None when it has none or
+    the message was already recorded. The caller queues its first attempt."""
+    endpoint = WebhookEndpoint.objects.filter(team=team).first()
+    if endpoint is None:
+        return None
+    payload = {"type": event, "timestamp": timezone.now().isoformat(), "data": data}
+    try:
+        with transaction.atomic():
+            return WebhookDelivery.objects.create(
+                team=team,
+                url=endpoint.url,
+                event=event,
+                message_id=message_id,
+                payload=json.loads(json.dumps(payload, cls=DjangoJSONEncoder)),
+                next_attempt_at=timezone.now(),
+            )
+    except IntegrityError:
+        return None
+
+
+def events_for_state(generation: Generation, state: str) -> list[WebhookDelivery]:
+    """The deliveries a job's new state calls for: its own event, its batch's end, a low balance."""
+    event = STATE_EVENTS.get(state)
+    if event is None:
+        return []
+    team = generation.team
+    generation = Generation.objects.select_related("project", "scene").get(pk=generation.pk)
+    made = [emit(team, event, f"msg_{state}_{generation.uuid}", generation_data(generation))]
+    batch = Generation.objects.filter(team=team, batch=generation.batch)
+    if state in Generation.FINISHED and not batch.exclude(state__in=Generation.FINISHED).exists():
+        jobs = list(batch.values_list("uuid", "state"))
+        data = {
+            "batch": str(generation.batch),
+            "generations": [{"id": str(u), "state": s} for u, s in jobs],
+            "succeeded": sum(1 for _, s in jobs if s == State.SUCCEEDED),
+        }
+        made.append(emit(team, Event.BATCH_FINISHED, f"msg_batch_{generation.batch}", data))
+    made.append(balance_low(team))
+    return [d for d in made if d is not None]
+
+
+def balance_low(team) -> WebhookDelivery | None:
+    available = ledger.available_balance(team)
+    if available >= team.low_balance_threshold:
+        return None
+    data = {"available_micros": available, "threshold_micros": team.low_balance_threshold}
+    # At most one a day: the message id names the day.
+    return emit(team, Event.BALANCE_LOW, f"msg_balance_low_{timezone.now():%Y-%m-%d}", data)
+
+
+def claim(pk) -> WebhookDelivery | None:
+    now = timezone.now()
+    won = (
+        WebhookDelivery.objects.filter(pk=pk, state=DeliveryState.PENDING, next_attempt_at__lte=now)
+        .filter(
+            Q(claimed_at__isnull=True) | Q(claimed_at__lt=now - timedelta(seconds=CLAIM_SECONDS))
+        )
+        .update(claimed_at=now)
+    )
+    return WebhookDelivery.objects.get(pk=pk) if won else None
+
+
+def _post(delivery, secret, client) -> tuple[int | None, str]:
+    body = json.dumps(delivery.payload, separators=(",", ":"))
+    stamp = int(time.time())
+    headers = {
+        "content-type": "application/json",
+        "user-agent": "SeedanceStudio-Webhooks/1",
+        "webhook-id": delivery.message_id,
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign(secret, delivery.message_id, stamp, body),
+    }
+    try:
+        response = client.post(delivery.url, content=body.encode(), headers=headers)
+        response.close()
+    except fetch.FetchRefused as exc:
+        return None, str(exc)[:300]
+    except (httpx.HTTPError, OSError) as exc:
+        return None, f"{type(exc).__name__}: {exc}"[:300] or "The request failed."
+    return response.status_code, ""
+
+
+def attempt(pk, client=None) -> WebhookDelivery | None:
+    """One attempt of a due delivery; None when it was not due or another worker has it."""
+    delivery = claim(pk)
+    if delivery is None:
+        return None
+    endpoint = WebhookEndpoint.objects.filter(team_id=delivery.team_id).first()
+    started = time.monotonic()
+    if endpoint is None:
+        status, error = None, "The team has no webhook endpoint any more."
+    else:
+        own = client is None
+        client = client or fetch.public_client(TIMEOUT_SECONDS)
+        try:
+            status, error = _post(delivery, endpoint.secret, client)
+        finally:
+            if own:
+                client.close()
+    _record(delivery, status, error, int((time.monotonic() - started) * 1000))
+    return delivery
+
+
+def _record(delivery, status, error, milliseconds) -> None:
+    WebhookAttempt.objects.create(
+        delivery=delivery, status_code=status, error=error, milliseconds=milliseconds
+    )
+    delivery.attempts += 1
+    delivery.claimed_at = None
+    if status is not None and 200 <= status < 300:
+        delivery.state = DeliveryState.SUCCEEDED
+        delivery.next_attempt_at = None
+    elif delivery.attempts > len(RETRY_WAITS):
+        delivery.state = DeliveryState.FAILED
+        delivery.next_attempt_at = None
+    else:
+        delivery.next_attempt_at = timezone.now() + RETRY_WAITS[delivery.attempts - 1]
+    delivery.save(update_fields=["attempts", "claimed_at", "state", "next_attempt_at"])
+
+
+def replay(delivery: WebhookDelivery) -> None:
+    """Send a delivery again from now (same message id), whatever became of it."""
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        state=DeliveryState.PENDING, next_attempt_at=timezone.now(), claimed_at=None
+    )
+
+
+def due(limit=100) -> list[int]:
+    return list(
+        WebhookDelivery.objects.filter(
+            state=DeliveryState.PENDING, next_attempt_at__lte=timezone.now()
+        )
+        .order_by("next_attempt_at")
+        .values_list("pk", flat=True)[:limit]
+    )
