@@ -2,7 +2,7 @@
 
 from uuid import UUID
 
-from ninja import Query, Router, Schema
+from ninja import Query, Router, Schema, Status
 
 from billing import ledger
 from billing.models import Role
@@ -49,7 +49,7 @@ def create_project(request, payload: ProjectIn):
     project = services.create_project(
         request.team, request.user, name=payload.name.strip(), description=payload.description
     )
-    return 201, _project(project)
+    return Status(201, _project(project))
 
 
 @router.get("/projects/{uuid}", response={200: ProjectDetail, **ERRORS}, tags=["Projects"])
@@ -63,7 +63,7 @@ def create_scene(request, uuid: UUID, payload: SceneIn):
     project = access.get_project_for_write(request, uuid)
     if not payload.title.strip():
         raise ApiError(422, "invalid", "Give the scene a title.", "title")
-    return 201, _scene(services.add_scene(project, payload.title.strip(), payload.notes))
+    return Status(201, _scene(services.add_scene(project, payload.title.strip(), payload.notes)))
 
 
 @router.get("/balance", response={200: BalanceOut, **ERRORS}, tags=["Billing"])

@@ -4,7 +4,7 @@ from uuid import UUID
 
 from django.http import Http404
 from django.utils.text import slugify
-from ninja import Header, Query, Router, Schema
+from ninja import Header, Query, Router, Schema, Status
 
 from billing.models import Role
 from billing.teams.access import demand_role
@@ -60,8 +60,8 @@ def submit(
         return 201, [present.generation(request, g) for g in created]
 
     if idempotency_key:
-        return submitting.idempotent(request, idempotency_key, payload, answer)
-    return answer()
+        return Status(*submitting.idempotent(request, idempotency_key, payload, answer))
+    return Status(*answer())
 
 
 class JobFilters(Schema):
