@@ -13,10 +13,12 @@ download's checks (generations.media.fetch) refuse the rest at every connect.
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import time
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -167,12 +169,28 @@ def _post(delivery, secret, client) -> tuple[int | None, str]:
         response.close()
     except fetch.FetchRefused as exc:
         return None, str(exc)[:300]
-    except (httpx.HTTPError, OSError) as exc:
-        return None, f"{type(exc).__name__}: {exc}"[:300] or "The request failed."
+    # httpx's errors, and httpcore's that the pinned transport passes through unmapped: a
+    # receiver's trouble is recorded on the attempt, never raised into a worker.
+    except Exception as exc:
+        return None, _describe(exc)[:300]
     return response.status_code, ""
 
 
-def attempt(pk, client=None) -> WebhookDelivery | None:
+def _describe(exc: Exception) -> str:
+    name = type(exc).__name__
+    if "Timeout" in name:
+        return f"No answer within {TIMEOUT_SECONDS:g} seconds ({name})."
+    if "Connect" in name:
+        return f"Could not connect ({name}: {exc})."
+    return f"The request failed ({name}: {exc})."
+
+
+def http_client(seconds: float) -> httpx.Client:
+    """Public addresses only, and all of an attempt within `seconds`."""
+    return fetch.public_client(seconds)
+
+
+def attempt(pk) -> WebhookDelivery | None:
     """One attempt of a due delivery; None when it was not due or another worker has it."""
     delivery = claim(pk)
     if delivery is None:
@@ -182,13 +200,8 @@ def attempt(pk, client=None) -> WebhookDelivery | None:
     if endpoint is None:
         status, error = None, "The team has no webhook endpoint any more."
     else:
-        own = client is None
-        client = client or fetch.public_client(TIMEOUT_SECONDS)
-        try:
+        with http_client(TIMEOUT_SECONDS) as client:
             status, error = _post(delivery, endpoint.secret, client)
-        finally:
-            if own:
-                client.close()
     _record(delivery, status, error, int((time.monotonic() - started) * 1000))
     return delivery
 
@@ -225,3 +238,22 @@ def due(limit=100) -> list[int]:
         .order_by("next_attempt_at")
         .values_list("pk", flat=True)[:limit]
     )
+
+
+def endpoint_refusal(url: str) -> str | None:
+    """Why `url` cannot be a team's endpoint, as far as can be told when it is typed.
+
+    A name that does not resolve now is allowed (it may later); every attempt checks
+    the addresses it connects to, so a name that turns private is refused then."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "The endpoint must be an http or https address with a host name."
+    host = parts.hostname.rstrip(".").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return "The endpoint must be a public address, not this machine."
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    reason = fetch.non_public_reason(host)
+    return f"The endpoint must be a public address, not a {reason} one." if reason else None
