@@ -4,7 +4,7 @@ from ninja import NinjaAPI
 
 from generations.api import errors
 from generations.api.auth import TokenAuth
-from generations.api.endpoints import account, catalog
+from generations.api.endpoints import account, batches, catalog
 from generations.api.endpoints import generations as generation_endpoints
 
 api = NinjaAPI(
@@ -24,3 +24,4 @@ errors.install(api)
 api.add_router("", catalog.router)
 api.add_router("", generation_endpoints.router)
 api.add_router("", account.router)
+api.add_router("", batches.router)

@@ -210,3 +210,51 @@ class WebhookAttempt(models.Model):
 
     def __str__(self):
         return f"{self.status_code or self.error}"
+
+
+class BatchState(models.TextChoices):
+    PREVIEW = "preview", "Checked, waiting for confirmation"
+    SUBMITTED = "submitted", "Submitted"
+
+
+class Batch(models.Model):
+    """A CSV of shots: checked row by row, then submitted all at once or not at all."""
+
+    uuid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    team = models.ForeignKey("billing.Team", models.CASCADE, related_name="batches")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, models.SET_NULL, null=True, related_name="+"
+    )
+    name = models.CharField(max_length=200)
+    state = models.CharField(max_length=10, choices=BatchState.choices, default=BatchState.PREVIEW)
+    # Each row as read and checked: {"number", "fields", "data", "errors", "hold", "expected"}.
+    rows = models.JSONField(default=list)
+    created = models.DateTimeField(default=timezone.now)
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-id"]
+        indexes = [models.Index(fields=["team", "-created", "-id"], name="batch_team_recent")]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def valid(self) -> bool:
+        return bool(self.rows) and not any(row["errors"] for row in self.rows)
+
+
+class BatchItem(models.Model):
+    """One job a batch row made (a row with variants makes several)."""
+
+    batch = models.ForeignKey(Batch, models.CASCADE, related_name="items")
+    row = models.PositiveIntegerField()
+    generation = models.OneToOneField(
+        "generations.Generation", models.CASCADE, related_name="batch_item"
+    )
+
+    class Meta:
+        ordering = ["row", "id"]
+
+    def __str__(self):
+        return f"{self.batch} row {self.row}"

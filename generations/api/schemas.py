@@ -173,3 +173,53 @@ class CancelOut(Schema):
     id: UUID
     state: str
     message: str
+
+
+class BatchIn(Schema):
+    name: str = Field("Batch", max_length=200)
+    csv: str = Field(
+        ...,
+        max_length=1_000_000,
+        description="CSV text: prompt, project, scene, model, duration, ratio, resolution, variants.",
+    )
+
+
+class RowError(Schema):
+    field: str | None
+    message: str
+
+
+class BatchRowOut(Schema):
+    number: int
+    fields: dict[str, str]
+    errors: list[RowError]
+    hold: Money
+    expected: Money
+
+
+class BatchProgress(Schema):
+    total: int
+    finished: int
+    succeeded: int
+    waiting: int
+    states: dict[str, int]
+
+
+class BatchOut(Schema):
+    id: UUID
+    name: str
+    state: str
+    created: datetime
+    rows: list[BatchRowOut]
+    invalid_rows: int
+    clips: int
+    hold_total: Money
+    expected_total: Money
+    budget_reasons: list[str]
+    can_confirm: bool
+    progress: BatchProgress
+    results_url: str
+
+
+class BatchCancelOut(Schema):
+    cancelled: int
