@@ -121,7 +121,7 @@ class Event(models.TextChoices):
     FAILED = "generation.failed", "A job failed"
     CANCELLED = "generation.cancelled", "A job was cancelled"
     NEEDS_ATTENTION = "generation.needs_attention", "A job needs an operator"
-    BATCH_FINISHED = "batch.finished", "Every job of a submission ended"
+    BATCH_FINISHED = "batch.finished", "Every job of a batch run ended"
     BALANCE_LOW = "balance.low", "The balance fell below the warning"
 
 

@@ -43,7 +43,7 @@ def generation(request, g) -> dict:
         "prompt": g.prompt,
         "project": g.project.uuid,
         "scene": g.scene.uuid if g.scene_id else None,
-        "batch": g.batch,
+        "submission": g.batch,
         "created": g.created,
         "finished_at": g.finished_at,
         "progress": g.progress,

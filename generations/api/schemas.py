@@ -96,7 +96,7 @@ class GenerationOut(Schema):
     prompt: str
     project: UUID
     scene: UUID | None
-    batch: UUID
+    submission: UUID = Field(..., description="Shared by the variants submitted together.")
     created: datetime
     finished_at: datetime | None
     progress: int | None

@@ -17,6 +17,7 @@ import ipaddress
 import json
 import logging
 import time
+from collections import Counter
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -30,6 +31,7 @@ from django.utils import timezone
 
 from billing import ledger
 from generations.api.models import (
+    BatchItem,
     DeliveryState,
     Event,
     WebhookAttempt,
@@ -81,7 +83,7 @@ def generation_data(g: Generation) -> dict:
         "model": g.family,
         "project": str(g.project.uuid),
         "scene": str(g.scene.uuid) if g.scene_id else None,
-        "batch": str(g.batch),
+        "submission": str(g.batch),
         "charge_micros": g.charge_micros,
         "error": g.error_message,
         "url": _absolute(reverse("api-1:get_generation", args=[g.uuid])),
@@ -91,17 +93,14 @@ def generation_data(g: Generation) -> dict:
     return data
 
 
-def emit(team, event: str, message_id: str, data: dict) -> WebhookDelivery | None:
-    """Record one event for the team's endpoint, if it has one; None when it has none or
-    the message was already recorded. The caller queues its first attempt."""
-    endpoint = WebhookEndpoint.objects.filter(team=team).first()
-    if endpoint is None:
-        return None
+def emit(endpoint, event: str, message_id: str, data: dict) -> WebhookDelivery | None:
+    """Record one event for `endpoint`; None when the message was already recorded (a
+    second announcement of one event). The caller queues its first attempt."""
     payload = {"type": event, "timestamp": timezone.now().isoformat(), "data": data}
     try:
         with transaction.atomic():
             return WebhookDelivery.objects.create(
-                team=team,
+                team_id=endpoint.team_id,
                 url=endpoint.url,
                 event=event,
                 message_id=message_id,
@@ -113,33 +112,48 @@ def emit(team, event: str, message_id: str, data: dict) -> WebhookDelivery | Non
 
 
 def events_for_state(generation: Generation, state: str) -> list[WebhookDelivery]:
-    """The deliveries a job's new state calls for: its own event, its batch's end, a low balance."""
+    """The deliveries a job's new state calls for: its own event, the end of the batch run
+    it belongs to, a low balance. One query when the team has no endpoint."""
     event = STATE_EVENTS.get(state)
-    if event is None:
+    endpoint = WebhookEndpoint.objects.filter(team_id=generation.team_id).first()
+    if event is None or endpoint is None:
         return []
-    team = generation.team
-    generation = Generation.objects.select_related("project", "scene").get(pk=generation.pk)
-    made = [emit(team, event, f"msg_{state}_{generation.uuid}", generation_data(generation))]
-    batch = Generation.objects.filter(team=team, batch=generation.batch)
-    if state in Generation.FINISHED and not batch.exclude(state__in=Generation.FINISHED).exists():
-        jobs = list(batch.values_list("uuid", "state"))
-        data = {
-            "batch": str(generation.batch),
-            "generations": [{"id": str(u), "state": s} for u, s in jobs],
-            "succeeded": sum(1 for _, s in jobs if s == State.SUCCEEDED),
-        }
-        made.append(emit(team, Event.BATCH_FINISHED, f"msg_batch_{generation.batch}", data))
-    made.append(balance_low(team))
+    generation = Generation.objects.select_related("team", "project", "scene").get(pk=generation.pk)
+    data = generation_data(generation)
+    made = [emit(endpoint, event, f"msg_{state}_{generation.uuid}", data)]
+    if state in Generation.FINISHED:
+        made.append(batch_finished(endpoint, generation))
+    made.append(balance_low(endpoint, generation.team))
     return [d for d in made if d is not None]
 
 
-def balance_low(team) -> WebhookDelivery | None:
+def batch_finished(endpoint, generation) -> WebhookDelivery | None:
+    item = BatchItem.objects.filter(generation=generation).select_related("batch").first()
+    if item is None:
+        return None
+    jobs = Generation.objects.filter(batch_item__batch=item.batch)
+    if jobs.exclude(state__in=Generation.FINISHED).exists():
+        return None
+    states = Counter(jobs.values_list("state", flat=True))
+    data = {
+        "id": str(item.batch.uuid),
+        "name": item.batch.name,
+        "total": sum(states.values()),
+        "states": dict(states),
+        "url": _absolute(reverse("api-1:get_batch_detail", args=[item.batch.uuid])),
+        "results_url": _absolute(reverse("api-1:batch_results", args=[item.batch.uuid])),
+    }
+    # Two last jobs ending at once both get here: the message id makes it one delivery.
+    return emit(endpoint, Event.BATCH_FINISHED, f"msg_batch_{item.batch.uuid}", data)
+
+
+def balance_low(endpoint, team) -> WebhookDelivery | None:
     available = ledger.available_balance(team)
     if available >= team.low_balance_threshold:
         return None
     data = {"available_micros": available, "threshold_micros": team.low_balance_threshold}
     # At most one a day: the message id names the day.
-    return emit(team, Event.BALANCE_LOW, f"msg_balance_low_{timezone.now():%Y-%m-%d}", data)
+    return emit(endpoint, Event.BALANCE_LOW, f"msg_balance_low_{timezone.now():%Y-%m-%d}", data)
 
 
 def claim(pk) -> WebhookDelivery | None:

@@ -17,7 +17,14 @@ from django.utils import timezone
 from billing.models import AuditEntry
 from generations import lifecycle
 from generations.api import tasks, webhooks
-from generations.api.models import DeliveryState, WebhookDelivery, WebhookEndpoint
+from generations.api.models import (
+    Batch,
+    BatchItem,
+    BatchState,
+    DeliveryState,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from generations.models import State
 from tests.api.receivers import Receiver, closed_port_url
 from tests.generations.factories import GenerationFactory
@@ -142,21 +149,39 @@ def test_each_ending_has_its_event(
     assert len(queued) == len(events)
 
 
-def test_a_batch_is_announced_once_when_all_its_jobs_ended(
+def test_a_batch_run_is_announced_once_when_all_its_jobs_ended(
     team, project, django_capture_on_commit_callbacks, monkeypatch
 ):
     monkeypatch.setattr(tasks, "enqueue_delivery", lambda pk: None)
     endpoint_for(team, "https://hooks.example.com/in")
     first = GenerationFactory(project=project, running=True)
-    second = GenerationFactory(project=project, running=True, batch=first.batch)
+    second = GenerationFactory(project=project, running=True)
+    run = Batch.objects.create(team=team, name="shots.csv", state=BatchState.SUBMITTED)
+    for number, g in enumerate([first, second], start=1):
+        BatchItem.objects.create(batch=run, row=number, generation=g)
     finish(first, State.SUCCEEDED, django_capture_on_commit_callbacks)
     assert not WebhookDelivery.objects.filter(event="batch.finished").exists()
     finish(second, State.FAILED, django_capture_on_commit_callbacks)
-    [batch] = WebhookDelivery.objects.filter(event="batch.finished")
-    assert batch.payload["data"]["succeeded"] == 1
-    assert len(batch.payload["data"]["generations"]) == 2
+    [announced] = WebhookDelivery.objects.filter(event="batch.finished")
+    data = announced.payload["data"]
+    assert data["id"] == str(run.uuid) and data["total"] == 2
+    assert data["states"] == {"succeeded": 1, "failed": 1}
+    assert data["results_url"].endswith(f"/api/v1/batches/{run.uuid}/results.csv")
     webhooks.events_for_state(second, State.FAILED)  # announced again: nothing new
     assert WebhookDelivery.objects.filter(event="batch.finished").count() == 1
+
+
+def test_jobs_outside_a_batch_run_announce_no_batch(
+    team, project, django_capture_on_commit_callbacks, monkeypatch
+):
+    monkeypatch.setattr(tasks, "enqueue_delivery", lambda pk: None)
+    endpoint_for(team, "https://hooks.example.com/in")
+    finish(
+        GenerationFactory(project=project, running=True),
+        State.SUCCEEDED,
+        django_capture_on_commit_callbacks,
+    )
+    assert not WebhookDelivery.objects.filter(event="batch.finished").exists()
 
 
 def test_a_low_balance_is_announced_once_a_day(
@@ -188,8 +213,8 @@ def make_due(delivery):
 
 
 def pending_delivery(team, url) -> WebhookDelivery:
-    endpoint_for(team, url)
-    return webhooks.emit(team, "generation.failed", "msg_test", {"id": "x"})
+    endpoint, _ = endpoint_for(team, url)
+    return webhooks.emit(endpoint, "generation.failed", "msg_test", {"id": "x"})
 
 
 def test_a_receiver_answering_500_is_retried_with_back_off_for_a_day_then_failed(
