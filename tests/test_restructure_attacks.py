@@ -397,7 +397,7 @@ def test_no_page_shows_a_name_its_view_no_longer_provides(
 ):
     from billing.models import Invitation, Role
     from tests.factories import MembershipFactory
-    from tests.test_url_roles import PERSONAS, app_urls, url_for
+    from tests.test_url_roles import PERSONAS, api_objects, app_urls, url_for
 
     settings.TEMPLATES[0]["OPTIONS"]["string_if_invalid"] = "@@MISSING[%s]@@"
     admin = MembershipFactory(team=team, role=Role.ADMIN, user__username="ada").user
@@ -414,7 +414,7 @@ def test_no_page_shows_a_name_its_view_no_longer_provides(
         "running": running.uuid, "stuck": stuck.uuid,
         "membership": team.memberships.get(user=member).uuid,
         "invitation": invitation.uuid, "invitation_token": token,
-        "vendor_account": kinovi.uuid,
+        "vendor_account": kinovi.uuid, **api_objects(team, owner, member),
     }  # fmt: skip
     users = {"owner": owner, "admin": admin, "member": member, "viewer": viewer,
              "other": outsider, "anon": None, "operator": operator}  # fmt: skip

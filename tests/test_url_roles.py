@@ -16,6 +16,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from billing.models import Invitation, Role
+from generations.api import webhooks
+from generations.api.models import ApiToken, Batch, Scope, WebhookEndpoint
 from generations.models import State
 from tests.factories import MembershipFactory
 from tests.generations.factories import (
@@ -59,6 +61,12 @@ OBJECTS = {
     "settle_failed": "stuck",
     "settle_attach": "stuck",
     "settle_finished": "stuck",
+    "revoke_api_token": "api_token",
+    "replay_webhook_delivery": "webhook_delivery",
+    "batch": "batch",
+    "confirm_batch": "batch",
+    "cancel_batch": "batch",
+    "batch_results": "batch",
 }
 # Operators' pages refuse everyone else before they look anything up, whatever the id:
 # their 403 confirms nothing about another team's objects.
@@ -125,6 +133,18 @@ ROLES = {
     "settle_failed": ("403 403 403 403 403 302 405", "403 403 403 403 403 302 200"),
     "settle_attach": ("403 403 403 403 403 302 405", "403 403 403 403 403 302 200"),
     "settle_finished": ("403 403 403 403 403 302 405", "403 403 403 403 403 302 200"),
+    "api_reference": ("200 200 200 200 200 200 200", "405 405 405 405 405 405 405"),
+    "api_not_found": ("404 404 404 404 404 404 404", "404 404 404 404 404 404 404"),
+    "create_api_token": ("405 405 403 403 405 302 302", "302 302 403 403 302 302 302"),
+    "revoke_api_token": ("405 405 403 403 405 302 302", "302 302 403 403 404 302 302"),
+    "team_webhook": ("200 200 403 403 200 302 302", "200 200 403 403 200 302 302"),
+    "remove_webhook": ("405 405 403 403 405 302 302", "302 302 403 403 404 302 302"),
+    "replay_webhook_delivery": ("405 405 403 403 405 302 302", "302 302 403 403 404 302 302"),
+    "batches": ("200 200 200 200 200 302 302", "200 200 200 403 200 302 302"),
+    "batch": ("200 200 200 200 404 302 302", "405 405 405 405 405 302 302"),
+    "confirm_batch": ("405 405 405 403 405 302 302", "302 302 302 403 404 302 302"),
+    "cancel_batch": ("405 405 405 403 405 302 302", "302 302 302 403 404 302 302"),
+    "batch_results": ("200 200 200 200 404 302 302", "405 405 405 405 405 302 302"),
 }
 
 # Patterns covered elsewhere, with the reason.
@@ -132,6 +152,8 @@ ELSEWHERE = {
     "sandbox": "the sandbox speaks vendor protocols and checks vendor API keys "
     "(tests/sandbox/); it is mounted only when SANDBOX_ENABLED",
     "admin": "the Django admin: test_admin_needs_staff below and tests/test_admin.py",
+    "api-1": "the JSON API authenticates by bearer token, not session: each endpoint "
+    "against each role and token scope is in tests/api/test_contract.py",
 }
 
 
@@ -161,6 +183,17 @@ def test_every_url_has_a_row():
     assert not stale, f"ROLES has rows for URLs that no longer exist: {stale}"
 
 
+def api_objects(team, owner, member) -> dict:
+    """The API app's objects of `team`: a token, a webhook delivery, a batch run."""
+    api_token, _ = ApiToken.issue(team, owner, "script", Scope.READ)
+    endpoint = WebhookEndpoint(team=team, url="https://hooks.example.com/in")
+    endpoint.set_secret(WebhookEndpoint.new_secret())
+    endpoint.save()
+    delivery = webhooks.emit(endpoint, "generation.succeeded", "msg_roles", {})
+    batch = Batch.objects.create(team=team, created_by=member, name="shots.csv")
+    return {"api_token": api_token.uuid, "webhook_delivery": delivery.uuid, "batch": batch.uuid}
+
+
 @pytest.fixture
 def world(team, owner, member, viewer, other_team, outsider, operator):
     admin = MembershipFactory(team=team, role=Role.ADMIN, user__username="ada").user
@@ -182,6 +215,7 @@ def world(team, owner, member, viewer, other_team, outsider, operator):
         "invitation": invitation.uuid,
         "invitation_token": token,
         "vendor_account": VendorAccountFactory().uuid,
+        **api_objects(team, owner, member),
     }
     users = {
         "owner": owner,

@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from billing.models import Role
@@ -55,6 +55,7 @@ def batch_list(request):
 
 
 @team_required
+@require_GET
 @vary_on_headers("HX-Request")
 def batch(request, uuid):
     b = _batch(request, uuid)
@@ -87,6 +88,7 @@ def cancel_batch(request, uuid):
 
 
 @team_required
+@require_GET
 def batch_results(request, uuid):
     b = _batch(request, uuid)
     response = HttpResponse(content_type="text/csv; charset=utf-8")

@@ -7,5 +7,5 @@ urlpatterns = [
     path("reference/", views.reference, name="api_reference"),
     path("", api.urls),
     # Anything else under /api/v1/ is a JSON 404, never the site's HTML page.
-    re_path(r"^.*$", views.not_found),
+    re_path(r"^.*$", views.not_found, name="api_not_found"),
 ]

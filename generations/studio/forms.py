@@ -5,7 +5,7 @@ projects, scenes and jobs in services.
 """
 
 import uuid
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -378,7 +378,8 @@ class GalleryFilterForm(forms.Form):
         # take them): a range reads the team's index; a date cast of every row does not.
         if data["since"]:
             queryset = queryset.filter(created__gte=_start_of(data["since"]))
-        if data["until"]:
+        # The last day of the calendar has no next day: nothing is after it to leave out.
+        if data["until"] and data["until"] < date.max:
             queryset = queryset.filter(created__lt=_start_of(data["until"] + timedelta(days=1)))
         if data["favourites"]:
             queryset = queryset.filter(favourites__user=user)
