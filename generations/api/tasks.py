@@ -19,8 +19,13 @@ DUE_SCHEDULE = "api-webhooks-due"
 
 
 def enqueue_delivery(pk: int) -> None:
+    # Each attempt is in the delivery log: django-q2 need not store the task's success.
     async_task(
-        "generations.api.tasks.deliver_webhook", pk, task_name=f"webhook-{pk}", group="webhook"
+        "generations.api.tasks.deliver_webhook",
+        pk,
+        task_name=f"webhook-{pk}",
+        group="webhook",
+        save=False,
     )
 
 

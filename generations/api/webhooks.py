@@ -214,6 +214,8 @@ def attempt(pk) -> WebhookDelivery | None:
     if endpoint is None:
         status, error = None, "The team has no webhook endpoint any more."
     else:
+        # The endpoint as it is now: a replay after the team fixed its URL goes there.
+        delivery.url = endpoint.url
         with http_client(TIMEOUT_SECONDS) as client:
             status, error = _post(delivery, endpoint.secret, client)
     _record(delivery, status, error, int((time.monotonic() - started) * 1000))
@@ -234,7 +236,7 @@ def _record(delivery, status, error, milliseconds) -> None:
         delivery.next_attempt_at = None
     else:
         delivery.next_attempt_at = timezone.now() + RETRY_WAITS[delivery.attempts - 1]
-    delivery.save(update_fields=["attempts", "claimed_at", "state", "next_attempt_at"])
+    delivery.save(update_fields=["url", "attempts", "claimed_at", "state", "next_attempt_at"])
 
 
 def replay(delivery: WebhookDelivery) -> None:
