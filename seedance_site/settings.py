@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "generations",
     "generations.sandbox",
     "generations.assets",
+    "generations.api",
 ]
 
 MIDDLEWARE = [

@@ -4,10 +4,12 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api/v1/", include("generations.api.urls")),
     path("billing/", include("billing.money.urls")),
     path("", include("billing.urls")),
     path("", include("generations.urls")),
     path("", include("generations.assets.urls")),
+    path("", include("generations.api.page_urls")),
 ]
 
 if settings.SANDBOX_ENABLED:

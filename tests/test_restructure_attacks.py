@@ -400,7 +400,7 @@ def test_no_page_shows_a_name_its_view_no_longer_provides(
     from generations.assets.services import add_upload
     from tests.assets.media import image_bytes, upload
     from tests.factories import MembershipFactory
-    from tests.test_url_roles import PERSONAS, app_urls, url_for
+    from tests.test_url_roles import PERSONAS, api_objects, app_urls, url_for
 
     settings.TEMPLATES[0]["OPTIONS"]["string_if_invalid"] = "@@MISSING[%s]@@"
     admin = MembershipFactory(team=team, role=Role.ADMIN, user__username="ada").user
@@ -417,7 +417,7 @@ def test_no_page_shows_a_name_its_view_no_longer_provides(
         "running": running.uuid, "stuck": stuck.uuid,
         "membership": team.memberships.get(user=member).uuid,
         "invitation": invitation.uuid, "invitation_token": token,
-        "vendor_account": kinovi.uuid,
+        "vendor_account": kinovi.uuid, **api_objects(team, owner, member),
         "asset": add_upload(project, owner, upload("still.png", image_bytes())).uuid,
         "bad_signed_token": "not-a-signed-token.png",
     }  # fmt: skip

@@ -16,6 +16,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from billing.models import Invitation, Role
+from generations.api import webhooks
+from generations.api.models import ApiToken, Batch, Scope, WebhookEndpoint
 from generations.assets.services import add_upload
 from generations.models import State
 from tests.assets.media import image_bytes, upload
@@ -68,6 +70,12 @@ OBJECTS = {
     "asset_signed": "bad_signed_token",
     "clip_to_asset": "generation",
     "continue_clip": "generation",
+    "revoke_api_token": "api_token",
+    "replay_webhook_delivery": "webhook_delivery",
+    "batch": "batch",
+    "confirm_batch": "batch",
+    "cancel_batch": "batch",
+    "batch_results": "batch",
 }
 # Operators' pages refuse everyone else before they look anything up, whatever the id:
 # their 403 confirms nothing about another team's objects.
@@ -143,6 +151,18 @@ ROLES = {
     "asset_signed": ("404 404 404 404 404 404 404", "405 405 405 405 405 405 405"),
     "clip_to_asset": ("405 405 405 403 405 302 302", "404 404 404 403 404 302 302"),
     "continue_clip": ("405 405 405 403 405 302 302", "302 302 302 403 404 302 302"),
+    "api_reference": ("200 200 200 200 200 200 200", "405 405 405 405 405 405 405"),
+    "api_not_found": ("404 404 404 404 404 404 404", "404 404 404 404 404 404 404"),
+    "create_api_token": ("405 405 403 403 405 302 302", "302 302 403 403 302 302 302"),
+    "revoke_api_token": ("405 405 403 403 405 302 302", "302 302 403 403 404 302 302"),
+    "team_webhook": ("200 200 403 403 200 302 302", "200 200 403 403 200 302 302"),
+    "remove_webhook": ("405 405 403 403 405 302 302", "302 302 403 403 404 302 302"),
+    "replay_webhook_delivery": ("405 405 403 403 405 302 302", "302 302 403 403 404 302 302"),
+    "batches": ("200 200 200 200 200 302 302", "200 200 200 403 200 302 302"),
+    "batch": ("200 200 200 200 404 302 302", "405 405 405 405 405 302 302"),
+    "confirm_batch": ("405 405 405 403 405 302 302", "302 302 302 403 404 302 302"),
+    "cancel_batch": ("405 405 405 403 405 302 302", "302 302 302 403 404 302 302"),
+    "batch_results": ("200 200 200 200 404 302 302", "405 405 405 405 405 302 302"),
 }
 
 # Patterns covered elsewhere, with the reason.
@@ -150,6 +170,8 @@ ELSEWHERE = {
     "sandbox": "the sandbox speaks vendor protocols and checks vendor API keys "
     "(tests/sandbox/); it is mounted only when SANDBOX_ENABLED",
     "admin": "the Django admin: test_admin_needs_staff below and tests/test_admin.py",
+    "api-1": "the JSON API authenticates by bearer token, not session: each endpoint "
+    "against each role and token scope is in tests/api/test_contract.py",
 }
 
 
@@ -179,6 +201,17 @@ def test_every_url_has_a_row():
     assert not stale, f"ROLES has rows for URLs that no longer exist: {stale}"
 
 
+def api_objects(team, owner, member) -> dict:
+    """The API app's objects of `team`: a token, a webhook delivery, a batch run."""
+    api_token, _ = ApiToken.issue(team, owner, "script", Scope.READ)
+    endpoint = WebhookEndpoint(team=team, url="https://hooks.example.com/in")
+    endpoint.set_secret(WebhookEndpoint.new_secret())
+    endpoint.save()
+    delivery = webhooks.emit(endpoint, "generation.succeeded", "msg_roles", {})
+    batch = Batch.objects.create(team=team, created_by=member, name="shots.csv")
+    return {"api_token": api_token.uuid, "webhook_delivery": delivery.uuid, "batch": batch.uuid}
+
+
 @pytest.fixture
 def world(team, owner, member, viewer, other_team, outsider, operator, settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
@@ -203,6 +236,7 @@ def world(team, owner, member, viewer, other_team, outsider, operator, settings,
         "vendor_account": VendorAccountFactory().uuid,
         "asset": add_upload(project, owner, upload("still.png", image_bytes())).uuid,
         "bad_signed_token": "not-a-signed-token.png",
+        **api_objects(team, owner, member),
     }
     users = {
         "owner": owner,

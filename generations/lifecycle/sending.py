@@ -18,6 +18,7 @@ from generations.lifecycle.callbacks import callback_token, callback_url
 from generations.lifecycle.policy import note_vendor_error, seconds_to_next_check
 from generations.lifecycle.settle import finish_unsuccessfully
 from generations.lifecycle.steps import (
+    announce,
     by_worker,
     claim,
     describe_error,
@@ -287,12 +288,13 @@ def _accepted(generation, account, route, created, called_back, step) -> None:
             f"{account.label} accepted the job as task {created.task_id}, but saving that "
             f"failed ({describe_error(exc)}). Attach task {created.task_id} to follow it."
         )
-        Generation.objects.filter(pk=generation.pk, state=State.SUBMITTING).update(
+        if Generation.objects.filter(pk=generation.pk, state=State.SUBMITTING).update(
             state=State.NEEDS_ATTENTION,
             claimed_at=None,
             error_kind="unknown_outcome",
             error_message=message,
-        )
+        ):
+            announce(generation, State.NEEDS_ATTENTION)
         generation.log("needs_attention", message, vendor_task_id=created.task_id)
 
 

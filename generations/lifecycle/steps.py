@@ -16,6 +16,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
+from django.dispatch import Signal
 from django.utils import timezone
 
 from generations import clip_counts
@@ -75,6 +76,17 @@ def by_worker(claimed_at) -> dict:
     return {"worker": worker_name(), "claimed_at": claimed_at.isoformat() if claimed_at else None}
 
 
+# Sent once a job's new state is committed (outgoing webhooks answer it), with
+# `generation` and `state`; a state change that was rolled back sends nothing.
+state_changed = Signal()
+
+
+def announce(generation, state) -> None:
+    transaction.on_commit(
+        lambda: state_changed.send(Generation, generation=generation, state=state)
+    )
+
+
 def set_state(generation, from_states, to_state, **fields) -> bool:
     """Change state if it is still one of `from_states`; False when someone else moved it."""
     fields.setdefault("claimed_at", None)
@@ -95,6 +107,7 @@ def set_state(generation, from_states, to_state, **fields) -> bool:
         generation.state = to_state
         for name, value in fields.items():
             setattr(generation, name, value)
+        announce(generation, to_state)
     return bool(moved)
 
 

@@ -38,33 +38,39 @@ def submit_generations(team, user, data: dict, inputs: dict | None = None) -> li
     # One transaction: the rate check's own (it holds the member's place until the
     # rows exist), which the project, scene and jobs below share.
     with ratelimit.starting(user, data["variants"]):
-        project = data["project"]
-        if project is None:
-            project = create_project(team, user, name=data["new_project"].strip())
-        scene = data["scene"]
-        if data["new_scene"].strip():
-            scene = add_scene(project, data["new_scene"].strip())
-        metadata = {"projectId": str(project.uuid)}
-        if scene is not None:
-            metadata["sceneId"] = str(scene.uuid)
-        request = VideoRequest(
-            family=data["family"],
-            prompt=data["prompt"],
-            duration=data["duration"],
-            aspect_ratio=data["aspect_ratio"],
-            resolution=data["resolution"],
-            audio=bool(data["audio"]),
-            mode=inputs["mode"] if inputs else "text",
-            metadata=metadata,
-        )
-        return lifecycle.submit(
-            team=team,
-            member=user,
-            project=project,
-            request=request,
-            scene=scene,
-            pinned=data["account"],
-            variants=data["variants"],
-            remix_of=data["remix_of"],
-            inputs=inputs["chosen"] if inputs else (),
-        )
+        return create_generations(team, user, data, inputs)
+
+
+def create_generations(team, user, data: dict, inputs: dict | None = None) -> list[Generation]:
+    """submit_generations without the member's rate: for a batch a member confirmed as a
+    whole, whose jobs the workers start in turn. Call it inside a transaction."""
+    project = data["project"]
+    if project is None:
+        project = create_project(team, user, name=data["new_project"].strip())
+    scene = data["scene"]
+    if data["new_scene"].strip():
+        scene = add_scene(project, data["new_scene"].strip())
+    metadata = {"projectId": str(project.uuid)}
+    if scene is not None:
+        metadata["sceneId"] = str(scene.uuid)
+    request = VideoRequest(
+        family=data["family"],
+        prompt=data["prompt"],
+        duration=data["duration"],
+        aspect_ratio=data["aspect_ratio"],
+        resolution=data["resolution"],
+        audio=bool(data["audio"]),
+        mode=inputs["mode"] if inputs else "text",
+        metadata=metadata,
+    )
+    return lifecycle.submit(
+        team=team,
+        member=user,
+        project=project,
+        request=request,
+        scene=scene,
+        pinned=data["account"],
+        variants=data["variants"],
+        remix_of=data["remix_of"],
+        inputs=inputs["chosen"] if inputs else (),
+    )

@@ -1,0 +1,94 @@
+"""Submitting from the API: the Generate page's own form and service, bound from JSON,
+and Idempotency-Key handling so a retried submit returns the first answer."""
+
+import hashlib
+import json
+
+from django.db import IntegrityError, transaction
+
+from billing import ledger
+from generations import lifecycle
+from generations.api.errors import ApiError, form_error
+from generations.api.models import IdempotentSubmit
+from generations.studio import presenters, ratelimit, services
+from generations.studio.forms import GenerateForm
+
+MAX_KEY_CHARS = 200
+
+
+def form_data(payload) -> dict:
+    """The JSON body as the Generate page would have posted it."""
+    return {
+        "prompt": payload.prompt,
+        "family": payload.model,
+        "account": str(payload.vendor or ""),
+        "duration": str(payload.duration),
+        "aspect_ratio": payload.aspect_ratio,
+        "resolution": payload.resolution,
+        "audio": "on" if payload.audio else "",
+        "project": str(payload.project or ""),
+        "new_project": payload.new_project,
+        "scene": str(payload.scene or ""),
+        "new_scene": payload.new_scene,
+        "variants": str(payload.variants),
+    }
+
+
+def bound_form(request, payload) -> GenerateForm:
+    return GenerateForm(form_data(payload), team=request.team, user=request.user)
+
+
+def quote(request, payload):
+    return presenters.quote_for(bound_form(request, payload).hush())
+
+
+def submit(request, payload) -> list:
+    """Validate as the page does and submit; ApiError with the reason otherwise."""
+    form = bound_form(request, payload)
+    if not form.is_valid():
+        raise form_error(form)
+    try:
+        return services.submit_generations(request.team, request.user, form.cleaned_data)
+    except ratelimit.TooFast as exc:
+        raise ApiError(429, "rate_limited", str(exc)) from None
+    except ledger.Refused as exc:
+        raise ApiError(402, "insufficient_funds", str(exc)) from None
+    except lifecycle.SubmitRefused as exc:
+        raise ApiError(422, "no_vendor", str(exc)) from None
+
+
+def body_hash(payload) -> str:
+    canonical = json.dumps(payload.dict(), sort_keys=True, default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def idempotent(request, key: str, payload, answer) -> tuple[int, object]:
+    """(status, body) of `answer()`, or of the first request that used `key`.
+
+    The key's row is written in the transaction that creates the jobs, so a retry that
+    races the first waits for it and then replays it; a failed submit keeps no row, so
+    its retry tries again.
+    """
+    if len(key) > MAX_KEY_CHARS:
+        raise ApiError(422, "invalid", "The Idempotency-Key is longer than 200 characters.")
+    digest = body_hash(payload)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                row = IdempotentSubmit.objects.create(
+                    team=request.team, key=key, body_hash=digest, status=0, response={}
+                )
+        except IntegrityError:
+            first = IdempotentSubmit.objects.get(team=request.team, key=key)
+            if first.body_hash != digest:
+                raise ApiError(
+                    409,
+                    "idempotency_key_reused",
+                    "This Idempotency-Key was used with a different request; use a new key.",
+                ) from None
+            return first.status, first.response
+        status, body = answer()
+        row.status = status
+        row.response = json.loads(json.dumps(body, default=str))
+        row.save(update_fields=["status", "response"])
+    return status, body
