@@ -267,6 +267,8 @@ def guarded_client(deadline_seconds: float) -> httpx.Client:
     """A client whose every connection, redirects included, goes only to public
     addresses and ends by one deadline (the sandbox downloading task media uses it)."""
     return _client(time.monotonic() + deadline_seconds, check_addresses=True)
+
+
 def public_client(seconds: float) -> httpx.Client:
     """A client that connects only to public addresses and gives up after `seconds` in
     all: for sending to an address a team typed (its webhook endpoint)."""
