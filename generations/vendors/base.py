@@ -25,6 +25,7 @@ from .bounds import (
     is_http_url,
 )
 from .http import VendorHttp
+from .media_limits import NO_MEDIA, VendorMedia
 from .parsing import (
     describe_seconds,
     join_choices,
@@ -67,6 +68,8 @@ class VendorAdapter(VendorHttp):
     has_upscale: ClassVar[bool] = False
     # What reference-to-video takes, as a member reads it after the account's name.
     reference_rule: ClassVar[str] = ""
+    # The input media its document takes, for checking uploads: none unless it says so.
+    media: ClassVar[VendorMedia] = NO_MEDIA
     has_seed: ClassVar[bool] = False
     # What one vendor credit of this vendor is, as the quote names it.
     credit_unit: ClassVar[str] = "credits"

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from .base import VendorAdapter
 from .bounds import is_http_url
+from .media_limits import UPSTREAM_AUDIO, UPSTREAM_IMAGE, UPSTREAM_VIDEO, VendorMedia
 from .parsing import error_details, to_decimal
 from .pricing import per_second
 from .types import ErrorKind, Family, Mode, Offer, TaskSnapshot, TaskState, VendorError
@@ -84,6 +85,13 @@ def error_words(code, message) -> str | None:
 
 
 class BytePlusArkAdapter(VendorAdapter):
+    # Content items: image_url (frames, references), video_url and audio_url (2.0).
+    media = VendorMedia(
+        "https://docs.byteplus.com/en/docs/ModelArk (video generation API)",
+        UPSTREAM_IMAGE,
+        UPSTREAM_VIDEO,
+        UPSTREAM_AUDIO,
+    )
     # One credit is one token; the operator sets dollars per million tokens. The seed is
     # 2.0 Fast's published $5.60 per million (1.5 Pro is $2.40/M with audio, $1.20/M
     # without): an account has one price, so an operator paying several adds one

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 from .base import VendorAdapter
 from .bounds import is_public_url
+from .media_limits import UPSTREAM_AUDIO, UPSTREAM_IMAGE, UPSTREAM_VIDEO, VendorMedia
 from .parsing import error_details, to_decimal, to_progress, urls_from
 from .pricing import per_second
 from .types import SECONDS_4_TO_15, Family, Mode, Offer, TaskSnapshot, TaskState
@@ -38,6 +39,12 @@ CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\
 
 
 class EvolinkAdapter(VendorAdapter):
+    media = VendorMedia(
+        "https://docs.evolink.ai (Seedance 2.0: image_urls, video_urls, audio_urls)",
+        UPSTREAM_IMAGE,
+        UPSTREAM_VIDEO,
+        UPSTREAM_AUDIO,
+    )
     # Evolink publishes USD per second; we count its credits in US cents (what its
     # usage.credits_reserved reports) and round up to whole cents.
     default_credit_value = Decimal("0.01")

@@ -15,6 +15,7 @@ from urllib.parse import quote, urlsplit
 from .base import VendorAdapter
 from .bounds import MAX_TASK_ID_CHARS
 from .http import GATEWAY_STATUSES
+from .media_limits import UPSTREAM_IMAGE, VendorMedia
 from .pricing import per_second
 from .types import ErrorKind, Family, Mode, Offer, TaskSnapshot, TaskState, VendorError
 
@@ -38,6 +39,8 @@ def _offer(model, resolutions):
 
 
 class FalAdapter(VendorAdapter):
+    # image_url and end_image_url: frames only.
+    media = VendorMedia("https://fal.ai (bytedance/seedance-2.0/image-to-video)", UPSTREAM_IMAGE)
     # fal reports no charge: a credit is one US dollar, priced per output second as its
     # model pages publish (2.0 at 720p $0.3024/s, Fast $0.2419/s, Mini $0.0721/s at
     # 480p and $0.1547/s at 720p); the charge is the account's own quote. 480p and 1080p

@@ -16,6 +16,7 @@ from decimal import Decimal
 from urllib.parse import quote
 
 from .base import VendorAdapter
+from .media_limits import UPSTREAM_AUDIO, UPSTREAM_IMAGE, UPSTREAM_VIDEO, VendorMedia
 from .parsing import urls_from
 from .pricing import per_second
 from .types import ErrorKind, Family, Mode, Offer, TaskSnapshot, TaskState, VendorError
@@ -37,6 +38,13 @@ def signature_of(secret: str, message_id: str, timestamp: str, body: bytes) -> s
 
 
 class ReplicateAdapter(VendorAdapter):
+    # image, last_frame_image, reference_images, reference_videos, reference_audios.
+    media = VendorMedia(
+        "https://replicate.com/bytedance/seedance-2.0 (its input schema)",
+        UPSTREAM_IMAGE,
+        UPSTREAM_VIDEO,
+        UPSTREAM_AUDIO,
+    )
     # No price is published in the sources: a credit is one US dollar, and the operator
     # sets dollars per output second. The seed is fal's published 720p rate for 2.0.
     default_credit_value = Decimal("1")

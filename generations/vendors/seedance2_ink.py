@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 from .base import VendorAdapter
 from .bounds import is_http_url
+from .media_limits import UPSTREAM_AUDIO, UPSTREAM_IMAGE, UPSTREAM_VIDEO, VendorMedia
 from .parsing import error_details, to_decimal, unwrap, urls_from
 from .pricing import per_second
 from .types import SECONDS_4_TO_15, ErrorKind, Family, Mode, Offer, TaskSnapshot, TaskState
@@ -38,6 +39,13 @@ CODE_WORDS = (
 
 
 class Seedance2InkAdapter(VendorAdapter):
+    # mediaUrls: images, videos or audio, up to 5 (HTTPS only).
+    media = VendorMedia(
+        "https://www.seedance2.ink (Documentation, Image to Video)",
+        UPSTREAM_IMAGE,
+        UPSTREAM_VIDEO,
+        UPSTREAM_AUDIO,
+    )
     # No rate is published: the vendor reports creditsCharged when it accepts a task.
     # The seed matches its one example (40 credits for 5 s at 720p = 8/s), halving and
     # doubling for 480p / 1080p as the other vendors do. The operator sets the real rate.

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from .base import VendorAdapter
 from .bounds import is_public_url
+from .media_limits import UPSTREAM_AUDIO, UPSTREAM_IMAGE, UPSTREAM_VIDEO, VendorMedia
 from .parsing import parse_json_string, to_decimal, unwrap, urls_from
 from .pricing import per_second
 from .types import ErrorKind, Family, Mode, Offer, TaskSnapshot, TaskState
@@ -28,6 +29,13 @@ ERROR_CODES = {
 
 
 class SeedanceApiOrgAdapter(VendorAdapter):
+    # images (1–4); reference_video_urls and reference_audio_urls (Mini).
+    media = VendorMedia(
+        "https://seedanceapi.org (Seedance 2.0 API Documentation, /v2/generate)",
+        UPSTREAM_IMAGE,
+        UPSTREAM_VIDEO,
+        UPSTREAM_AUDIO,
+    )
     # 2.0 and Fast are priced per clip length whatever the resolution. Mini: "upstream
     # KIE credits per second plus 50%, rounded up when the final amount is fractional",
     # and "1080p is billed and sent upstream as 720p for Mini". "1 USD = 100 credits".

@@ -43,9 +43,10 @@ def test_it_refuses_a_one_by_ten_thousand_image_naming_the_rule_and_vendors(
     message = refused(project, member, "strip.png", image_bytes((1, 10000)))
     assert "sides of 300–6000 px (this one is 1×10000)" in message
     assert "ratios of 0.4–2.5" in message
-    for vendor in ("evolink", "kinovi", "seedance2_ink", "seedanceapi_org"):
+    for vendor in ("evolink", "seedance2_ink", "seedanceapi_org"):
         assert vendor in message
-    assert "aigptimage takes no image inputs" in message
+    # Kinovi and aigptimage sell text-to-video only.
+    assert "aigptimage, kinovi takes no image inputs" in message
 
 
 def test_it_refuses_a_forty_megabyte_image(project, member, vendors):
@@ -61,9 +62,9 @@ def test_it_refuses_a_twenty_second_video(project, member, vendors, tmp_path):
 
 
 def test_it_refuses_what_no_enabled_vendor_takes(project, member, db):
-    VendorAccountFactory(protocol="seedance2_ink")
+    VendorAccountFactory(protocol="fal")  # first and last frames only
     message = refused(project, member, "voice.wav", wav_bytes(), "audio/wav")
-    assert "seedance2_ink takes no audio inputs" in message
+    assert "fal takes no audio inputs" in message
 
 
 def test_it_refuses_a_damaged_image_with_a_good_signature(project, member, vendors):
@@ -87,13 +88,16 @@ def test_it_keeps_a_good_image_with_its_thumbnail_by_content_not_label(project, 
     assert "holiday" not in asset.file.name  # stored under its own id, never the name
     assert default_storage.exists(asset.file.name)
     assert default_storage.exists(asset.thumbnail.name)
-    assert asset.unusable_by == {"aigptimage": "takes no image inputs"}
+    assert asset.unusable_by == {
+        "aigptimage": "takes no image inputs",
+        "kinovi": "takes no image inputs",
+    }
 
 
 def test_it_keeps_audio_and_says_which_vendors_cannot_use_it(project, member, vendors):
     asset = services.add_upload(project, member, upload("voice.wav", wav_bytes(), "audio/wav"))
     assert (asset.kind, asset.format, asset.duration) == ("audio", "wav", 3.0)
-    assert asset.unusable_by["seedance2_ink"] == "takes no audio inputs"
+    assert asset.unusable_by["kinovi"] == "takes no audio inputs"
     assert "evolink" not in asset.unusable_by
     assert asset.thumbnail.name  # a waveform
 

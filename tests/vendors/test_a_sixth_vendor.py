@@ -35,17 +35,11 @@ def test_every_vendor_has_its_simulator_seed_prices_note_and_tests(name):
         assert quote_credits(request, default_price_rules(name)) > 0
 
 
-# Each vendor's documented input-media limits, kept for checking uploads (issue #14). A
-# vendor without a row there takes no input media, so adding a vendor still needs nothing
-# in it; until each adapter states its own limits, this is the one other list.
-MEDIA_LIMITS = ROOT / "generations" / "assets" / "limits.py"
-
-
 def test_no_module_outside_a_vendors_own_lists_the_vendors():
     names = set(REGISTRY)
     listed = []
     for path in [*ROOT.glob("generations/**/*.py"), *ROOT.glob("billing/**/*.py")]:
-        if path.stem in names or "migrations" in path.parts or path == MEDIA_LIMITS:
+        if path.stem in names or "migrations" in path.parts:
             continue
         text = path.read_text()
         if sum(f'"{name}"' in text for name in names) >= 3:

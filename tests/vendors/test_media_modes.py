@@ -2,6 +2,7 @@
 offers per family, and the exact body it sends, against its document."""
 
 from generations.vendors import REGISTRY, VideoRequest
+from generations.vendors.media_limits import NO_MEDIA
 from generations.vendors.types import Family, Mode
 
 KEY = "sk-live-SECRET-0123456789abcdef"
@@ -199,3 +200,16 @@ def test_frame_modes_take_exactly_their_images_and_nothing_else():
         "Evolink accepts 2 images for first + last frame, not 1",
         "Evolink accepts no audio clips for first + last frame, not 1",
     ]
+
+
+def test_each_vendor_states_the_input_media_its_modes_take():
+    """The asset library checks uploads against each adapter's own `media`: a vendor that
+    sells only text-to-video takes no files, and one that sells a frame mode takes images."""
+    for protocol, adapter in REGISTRY.items():
+        modes = {mode for offer in adapter.offers.values() for mode in offer.modes}
+        if modes == {Mode.TEXT}:
+            assert adapter.media == NO_MEDIA, protocol
+        else:
+            assert adapter.media.image is not None and adapter.media.doc, protocol
+        if Mode.REFERENCE not in modes:
+            assert adapter.media.video is None and adapter.media.audio is None, protocol
