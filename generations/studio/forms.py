@@ -96,6 +96,13 @@ class GenerateForm(forms.Form):
         self.fields["account"].choices = [("", "Any vendor (best quote)")] + [
             (str(a.uuid), account_name(a)) for a in self.accounts
         ]
+        for name, field in self.fields.items():
+            # Said of a tampered page, an API body or a batch's CSV row: which value, not
+            # Django's "Select a valid choice".
+            what = (field.label or name.replace("_", " ")).lower()
+            field.error_messages["invalid_choice"] = (
+                f"“%(value)s” is not one of the {what} choices offered here."
+            )
         self.fields["duration"].choices = [(d, f"{d} s") for d in self.options.durations]
         self.fields["aspect_ratio"].choices = [(r, r) for r in self.options.aspect_ratios]
         self.fields["resolution"].choices = [(r, r) for r in self.options.resolutions]

@@ -158,7 +158,7 @@ def test_form_errors_are_shown_next_to_their_fields_and_the_prompt_is_kept(
     html = response.content.decode()
     assert response.status_code == 200
     duration_field = html.split('for="id_duration"')[1].split("</div>")[0]
-    assert "Select a valid choice" in duration_field
+    assert "“99” is not one of the duration choices offered here." in duration_field
     project_field = html.split('for="id_project"')[1].split("</div>")[0]
     assert "Choose a project for the clip." in project_field
     assert f">{PROMPT}</textarea>" in html
@@ -232,7 +232,7 @@ def test_another_teams_project_cannot_be_chosen(
     foreign = ProjectFactory(team=other_team)
     response = member_client.post("/generate/", form_data(foreign))
     assert response.status_code == 200
-    assert "Select a valid choice" in response.content.decode()
+    assert "is not one of the project choices offered here." in response.content.decode()
     assert not Generation.objects.exists()
 
 
@@ -261,5 +261,5 @@ def test_without_javascript_a_refresh_redraws_the_choices_without_submitting(
     data = form_data(project, account=str(org.uuid), duration="7", intent="refresh")
     html = member_client.post("/generate/", data).content.decode()
     assert '<option value="5" selected>5 seconds</option>' in html
-    assert "Select a valid choice" not in html
+    assert "is not one of the duration choices" not in html
     assert not Generation.objects.exists()
