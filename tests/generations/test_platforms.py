@@ -255,3 +255,41 @@ def test_the_new_vendors_appear_in_the_gallery_filter_billing_and_health(
     vendors_page = client.get("/vendors/").content.decode()
     for label in ("BytePlus ModelArk", "fal", "Replicate"):
         assert label in vendors_page
+
+
+def test_a_replayed_webhook_changes_nothing(client, running_replicate_job):
+    # Standard Webhooks: "the webhook-id … can be used to ensure idempotency"; a delivery
+    # captured and sent again within the five minutes is still validly signed.
+    _, generation, path = running_replicate_job
+    body = json.dumps({"id": generation.vendor_task_id, "status": "succeeded"}).encode()
+    secret = webhook_secret_for(hash_key("sk-sandbox-test"))
+    headers = sign(secret, body, msg_id="msg_replayed")
+    assert post(client, path, body, headers).status_code == 200
+    events = list(kinds(generation))
+    assert events.count("callback") == 1
+    response = post(client, path, body, headers)
+    assert response.status_code == 200  # acknowledged, so the vendor stops retrying
+    assert kinds(generation) == events
+    # Another delivery (its own id) is heard as usual.
+    assert post(client, path, body, sign(secret, body, msg_id="msg_next")).status_code == 200
+    assert kinds(generation).count("callback") == 2
+
+
+def test_a_webhook_whose_secret_cannot_be_fetched_changes_nothing(
+    client, running_replicate_job, monkeypatch
+):
+    _, generation, path = running_replicate_job
+    body = json.dumps({"id": generation.vendor_task_id, "status": "succeeded"}).encode()
+    secret = webhook_secret_for(hash_key("sk-sandbox-test"))
+
+    def down(self):
+        from generations.vendors import ErrorKind, VendorError
+
+        raise VendorError(ErrorKind.FAULT, "Replicate had a problem: HTTP 503.")
+
+    from generations.vendors.replicate import ReplicateAdapter
+
+    monkeypatch.setattr(ReplicateAdapter, "webhook_secret", down)
+    events = list(kinds(generation))
+    assert post(client, path, body, sign(secret, body)).status_code == 401
+    assert kinds(generation) == events
