@@ -26,6 +26,7 @@ RESOLUTIONS = ("480p", "720p")
 MODES = (Mode.TEXT, Mode.IMAGE, Mode.FIRST_LAST, Mode.REFERENCE)
 # "verify the timestamp is within your tolerance (for example five minutes)"
 SIGNATURE_TOLERANCE_SECONDS = 5 * 60
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
 
 
@@ -199,7 +200,9 @@ class ReplicateAdapter(VendorAdapter):
         message_id = headers.get("webhook-id") or ""
         timestamp = headers.get("webhook-timestamp") or ""
         signatures = headers.get("webhook-signature") or ""
-        if not (message_id and timestamp.isdigit() and signatures):
+        # Seconds since the epoch in ASCII digits; a header of thousands of digits would
+        # make int() raise (Python's limit on digits), a 500 instead of a refusal.
+        if not (message_id and TIMESTAMP.fullmatch(timestamp) and signatures):
             return False
         now = time.time() if now is None else now
         if abs(now - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:

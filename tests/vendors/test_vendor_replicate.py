@@ -310,3 +310,9 @@ def test_a_failed_prediction_is_said_in_a_members_words_never_raw(
     assert words in snapshot.error_message
     assert snapshot.error_message != error
     assert snapshot.error_code == code
+
+
+@pytest.mark.parametrize("timestamp", ["9" * 5000, "١٧٠٠٠٠٠٠٠٠", "1e9", "-1", " 1700000000"])
+def test_an_odd_timestamp_does_not_verify_and_does_not_raise(timestamp):
+    forged = headers("v1,AAAA", timestamp=timestamp)
+    assert ReplicateAdapter.verify_callback(SECRET, forged, BODY) is False
