@@ -139,6 +139,12 @@ class FalAdapter(VendorAdapter):
         result = f"{self.base_url}/{DEFAULT_APP}/requests/{quote(task_id, safe='')}"
         return task_id, f"{result}/status", result, f"{result}/cancel"
 
+    @classmethod
+    def same_task(cls, task_id):
+        # Stored as "request_id|status|result|cancel"; its webhook names the request id.
+        request_id = task_id.split(SEPARATOR, 1)[0]
+        return [task_id, request_id], [f"{request_id}{SEPARATOR}"]
+
     def query_endpoint(self, task_id):
         return self.addresses(task_id)[1], None
 

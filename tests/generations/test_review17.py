@@ -77,3 +77,38 @@ def test_a_modelark_task_whose_cancel_failed_past_its_grace_still_returns_the_ho
     generation.refresh_from_db()
     assert generation.state == State.EXPIRED
     assert Hold.objects.get(pk=generation.hold_id).status == HoldStatus.RELEASED
+
+
+def test_a_fal_webhook_naming_another_jobs_request_is_not_attached(monkeypatch, funded, member):
+    # fal's webhook names the bare request id; a job follows "id|status|result|cancel". A
+    # callback on a job whose create outcome is unknown, naming another job's request,
+    # must not make it follow (and be charged for, and show) that other job's clip.
+    from generations.vendors.fal import FalAdapter
+
+    account = VendorAccountFactory(protocol="fal")
+    app = "/bytedance/seedance-2.0/requests/764cabcf"
+    job(
+        funded, member, account, state=State.RUNNING,
+        vendor_task_id=f"764cabcf|{app}/status|{app}|{app}/cancel",
+    )  # fmt: skip
+    lost = job(funded, member, account, state=State.NEEDS_ATTENTION, vendor_task_id="")
+    monkeypatch.setattr(FalAdapter, "query", still_running)
+    assert lifecycle.recover_from_callback(lost.pk, "764cabcf") is False
+    lost.refresh_from_db()
+    assert lost.state == State.NEEDS_ATTENTION
+    assert not lost.vendor_task_id
+
+
+def test_a_fal_request_announced_by_another_stuck_job_is_not_attached(monkeypatch, funded, member):
+    from generations.vendors.fal import FalAdapter
+
+    account = VendorAccountFactory(protocol="fal")
+    app = "/bytedance/seedance-2.0/requests/764cabcf"
+    other = job(funded, member, account, state=State.NEEDS_ATTENTION, vendor_task_id="")
+    other.log(
+        "needs_attention", "Saving failed.", vendor_task_id=f"764cabcf|{app}/status|{app}|{app}/c"
+    )
+    lost = job(funded, member, account, state=State.NEEDS_ATTENTION, vendor_task_id="")
+    monkeypatch.setattr(FalAdapter, "query", still_running)
+    assert lifecycle.recover_from_callback(lost.pk, "764cabcf") is False
+    assert lifecycle.recover_from_callback(lost.pk, "someone-elses") is True
