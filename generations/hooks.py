@@ -2,9 +2,11 @@
 secret and the body is only a hint: the worker re-reads the task from the vendor. A
 vendor that signs (Replicate) must have signed it, or it changes nothing."""
 
+import hashlib
 import hmac
 import logging
 
+from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpResponse, HttpResponseNotFound, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -14,6 +16,7 @@ from generations import routing, tasks
 from generations.lifecycle.callbacks import signed_by_vendor
 from generations.models import Generation, State
 from generations.vendors import VendorError
+from generations.vendors.replicate import SIGNATURE_TOLERANCE_SECONDS
 from seedance_site.tokens import hash_token
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,10 @@ def vendor_callback(request, uuid, token):
         # Changes nothing: not even a check of the task, which a forger could time.
         log.warning("callback for generation %s ignored: its signature did not verify", uuid)
         return HttpResponse("Signature did not verify", status=401)
+    if account is not None and account.adapter_class.signs_callbacks and _seen(account, request):
+        # A delivery heard before (a retry, or a replay within the signature's window):
+        # acknowledged, and nothing more.
+        return JsonResponse({"ok": True})
     if generation.state == State.RUNNING:
         generation.log("callback", "The vendor called back; checking the task with the vendor.")
         transaction.on_commit(lambda: tasks.enqueue_check(generation.pk))
@@ -59,6 +66,17 @@ def vendor_callback(request, uuid, token):
             )
             transaction.on_commit(lambda: tasks.enqueue_recover(generation.pk, task_id))
     return JsonResponse({"ok": True})
+
+
+# Longer than the signature's window either side: an older replay fails its timestamp.
+SEEN_DELIVERY_SECONDS = 2 * SIGNATURE_TOLERANCE_SECONDS + 60
+
+
+def _seen(account, request) -> bool:
+    """Whether this signed delivery (its webhook-id, per account) was heard before."""
+    message_id = request.headers.get("webhook-id") or ""
+    digest = hashlib.sha256(message_id.encode()).hexdigest()[:32]
+    return not cache.add(f"webhook-seen:{account.uuid}:{digest}", True, SEEN_DELIVERY_SECONDS)
 
 
 def _outcome_unknown(generation) -> bool:

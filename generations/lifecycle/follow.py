@@ -198,11 +198,13 @@ def expire_running(generation) -> None:
     announced a charge when it accepted the task, or finished it (then it keeps it)."""
     account = generation.vendor_account
     in_grace = timezone.now() < generation.expires_at + grace()
+    runs_on = False  # the vendor refused the cancel because the task runs on (and bills)
     try:
         with account.adapter(client=routing.shared_client()) as adapter:
             snapshot = adapter.query(generation.vendor_task_id)
             if not snapshot.state.finished and account.adapter_class.supports_cancel:
-                snapshot = _cancel_at_deadline(generation, adapter) or snapshot
+                ended, runs_on = _cancel_at_deadline(generation, adapter)
+                snapshot = ended or snapshot
     except VendorError as exc:
         # Only the query's not-found means the task is gone.
         if exc.kind == ErrorKind.NOT_FOUND:
@@ -231,44 +233,50 @@ def expire_running(generation) -> None:
     if in_grace:
         follow_later(generation)
         return
-    _stop_following(generation)
+    _stop_following(generation, runs_on=runs_on)
 
 
-def _stop_following(generation) -> None:
+def _stop_following(generation, runs_on=False) -> None:
     """Past the grace, still unfinished: the hold is returned unless the vendor announced
-    a charge when it accepted the task."""
+    a charge when it accepted the task, or refused to cancel it because it is running
+    (ModelArk, fal: a running task finishes there and is billed)."""
     account = generation.vendor_account
     announced = generation.charge_credits is not None
+    if announced:
+        money = f"{account.label} charged for the task when it accepted it, so it keeps the charge."
+    elif runs_on:
+        money = (
+            f"{account.label} cannot cancel a running task: it finishes there and its cost "
+            "is charged."
+        )
+    else:
+        money = "The hold was returned."
     finish_unsuccessfully(
         generation,
         [State.RUNNING],
         State.EXPIRED,
         f"The job passed its deadline and its grace while {account.label} was still working "
-        f"on it, and it could not be cancelled there; we stopped following it. "
-        + (
-            f"{account.label} charged for the task when it accepted it, so it keeps the charge."
-            if announced
-            else "The hold was returned."
-        ),
-        keep_charge=announced,
+        f"on it, and it could not be cancelled there; we stopped following it. " + money,
+        keep_charge=announced or runs_on,
     )
 
 
 def _cancel_at_deadline(generation, adapter):
-    """Cancel at the vendor; the vendor's answer when it says the task had already ended.
-    A cancel that fails is not a verdict on the task: it is followed through the grace."""
+    """Cancel at the vendor: (its answer when it says the task had already ended, whether
+    it refused because the task is running and runs on). A cancel that fails is not a
+    verdict on the task: it is followed through the grace."""
     account = generation.vendor_account
     try:
         answer = adapter.cancel(generation.vendor_task_id)
     except VendorError as exc:
         generation.log("cancel_failed", exc.message, error_kind=str(exc.kind))
-        return None
+        return None, False
     if answer is not None and answer.state.finished and answer.state != TaskState.CANCELLED:
-        return answer
+        return answer, False
     if answer is not None and not answer.state.finished:
         # Only queued tasks can be cancelled there: this one runs on, so follow it.
         generation.log("cancel_failed", f"{account.label} cannot cancel a running task.")
-        return None
+        return None, answer.state == TaskState.RUNNING
     finish_unsuccessfully(
         generation,
         [State.RUNNING],
@@ -276,7 +284,7 @@ def _cancel_at_deadline(generation, adapter):
         f"The job passed its deadline; it was cancelled at {account.label} and the hold was "
         "returned.",
     )
-    return None
+    return None, False
 
 
 def follow_later(generation) -> None:

@@ -225,10 +225,16 @@ def task_owner(generation, task_id: str):
     """Another job known to own `task_id` at this job's account: by its recorded task, or
     by the task its create was accepted as when saving that failed (kept in its event)."""
     same_account = Generation.objects.filter(vendor_account_id=generation.vendor_account_id)
+    ids, prefixes = generation.vendor_account.adapter_class.same_task(task_id)
+    recorded = Q(vendor_task_id__in=ids)
+    announced = Q(events__data__vendor_task_id__in=ids)
+    for prefix in prefixes:
+        recorded |= Q(vendor_task_id__startswith=prefix)
+        announced |= Q(events__data__vendor_task_id__startswith=prefix)
     return (
-        same_account.filter(vendor_task_id=task_id).exclude(pk=generation.pk).first()
+        same_account.filter(recorded).exclude(pk=generation.pk).first()
         or same_account.exclude(pk=generation.pk)
-        .filter(events__kind="needs_attention", events__data__vendor_task_id=task_id)
+        .filter(announced, events__kind="needs_attention")
         .first()
     )
 

@@ -295,6 +295,12 @@ class VendorAdapter(VendorHttp):
             ErrorKind.BAD_REQUEST, f"{self.label} does not support cancelling a task."
         )
 
+    @classmethod
+    def same_task(cls, task_id: str) -> tuple[list[str], list[str]]:
+        """(ids, prefixes) a stored task id of the same task at the vendor may have: a
+        callback may name a task by less than we store for it (fal: its bare request id)."""
+        return [task_id], []
+
     def parse_callback(self, body: bytes) -> CallbackHint:
         try:
             data = json.loads(body)

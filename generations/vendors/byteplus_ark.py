@@ -257,7 +257,11 @@ class BytePlusArkAdapter(VendorAdapter):
         try:
             self.send("DELETE", path, empty_ok=True)
         except VendorError as exc:
-            if exc.kind == ErrorKind.BAD_REQUEST:  # not queued: say how it now is
+            # Not queued: "a 4xx error body" (400, 403 OperationDenied…, 409): say how it now
+            # is. Not a missing task, a refused key or a limit: those are errors as such
+            # (and a key that is really refused fails the read just the same).
+            status = exc.status_code or 0
+            if 400 <= status < 500 and status not in (401, 404, 429):
                 return self.query(task_id)
             raise
         return TaskSnapshot(task_id=task_id, state=TaskState.CANCELLED)

@@ -142,6 +142,12 @@ class FalAdapter(VendorAdapter):
         result = f"{self.base_url}/{DEFAULT_APP}/requests/{quote(task_id, safe='')}"
         return task_id, f"{result}/status", result, f"{result}/cancel"
 
+    @classmethod
+    def same_task(cls, task_id):
+        # Stored as "request_id|status|result|cancel"; its webhook names the request id.
+        request_id = task_id.split(SEPARATOR, 1)[0]
+        return [task_id, request_id], [f"{request_id}{SEPARATOR}"]
+
     def query_endpoint(self, task_id):
         return self.addresses(task_id)[1], None
 
@@ -177,13 +183,35 @@ class FalAdapter(VendorAdapter):
     def read_task(self, body, task_id):
         video = body.get("video")
         url = video.get("url") if isinstance(video, dict) else None
+        if not url:
+            # A COMPLETED request whose result names no clip (an error body that came with
+            # a 200, or nothing at all) failed: never a success without a file.
+            detail = _detail_words(body.get("detail")) or _detail_words(body.get("error"))
+            return TaskSnapshot(
+                task_id=task_id,
+                state=TaskState.FAILED,
+                error_code="no_video",
+                error_message=(
+                    f"fal finished the request without a clip: {detail}."
+                    if detail
+                    else "fal finished the request without a clip."
+                ),
+                raw=body,
+            )
         return TaskSnapshot(
             task_id=task_id,
             state=TaskState.SUCCEEDED,
-            output_urls=[url] if url else [],
+            output_urls=[url],
             charge_credits=None,
             raw=body,
         )
+
+    def classify(self, status, body, response, creating):
+        # fal's errors are {"detail": "…"} or, for a refused input, a validation list
+        # {"detail": [{"loc": [...], "msg": "…", "type": "…"}]}: say its words either way.
+        if isinstance(body, dict) and not isinstance(body.get("detail"), str | type(None)):
+            body = {**body, "detail": _detail_words(body["detail"])}
+        return super().classify(status, body, response, creating)
 
     def callback_task(self, body):
         # {request_id, status: "OK" | "ERROR", payload}: only a hint to read the request.
@@ -198,3 +226,22 @@ class FalAdapter(VendorAdapter):
                 return self.query(task_id)
             raise
         return TaskSnapshot(task_id=task_id, state=TaskState.CANCELLED)
+
+
+def _detail_words(detail) -> str | None:
+    """fal's `detail`: a sentence, or a list of {loc, msg, type} (its validation errors)."""
+    if isinstance(detail, str):
+        return detail.strip() or None
+    if isinstance(detail, dict):
+        detail = [detail]
+    if not isinstance(detail, list):
+        return None
+    words = []
+    for item in detail[:5]:
+        if isinstance(item, str):
+            words.append(item)
+        elif isinstance(item, dict) and isinstance(item.get("msg"), str):
+            loc = item.get("loc")
+            field = loc[-1] if isinstance(loc, list) and loc else None
+            words.append(f"{field}: {item['msg']}" if isinstance(field, str) else item["msg"])
+    return "; ".join(words) or None

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 import time
 from decimal import Decimal
 from urllib.parse import quote
@@ -26,7 +27,37 @@ RESOLUTIONS = ("480p", "720p")
 MODES = (Mode.TEXT, Mode.IMAGE, Mode.FIRST_LAST, Mode.REFERENCE)
 # "verify the timestamp is within your tolerance (for example five minutes)"
 SIGNATURE_TOLERANCE_SECONDS = 5 * 60
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
 SECRET_PREFIX = "whsec_"  # noqa: S105 (a prefix, not a secret)
+
+
+# A failed prediction's `error` is Replicate's own text, sometimes led by a code ("E005: …").
+ERROR_CODE = re.compile(r"(E\d{3,5})\b")
+ERROR_WORDS = (
+    (
+        ("sensitive", "flagged", "nsfw", "safety", "E005"),
+        "Replicate's safety check flagged the prompt, the media or the clip; change them",
+    ),
+    (("timed out", "timeout", "E6716"), "The prediction ran out of time at Replicate"),
+    (("out of memory", "E1001"), "Replicate ran out of memory making the clip; try a shorter one"),
+)
+
+
+def error_words(status, error: str | None) -> str | None:
+    """A failed prediction in a member's words, Replicate's own text after them."""
+    if status == "aborted":
+        return "Replicate ended the prediction before it started; nothing ran" + (
+            f" ({error})" if error else ""
+        )
+    if status != "failed" and not error:
+        return None
+    if not error:
+        return "Replicate could not make the clip and gave no reason"
+    lowered = error.lower()
+    for needles, words in ERROR_WORDS:
+        if any(needle.lower() in lowered for needle in needles):
+            return f"{words} ({error})"
+    return f"Replicate could not make the clip ({error})"
 
 
 def signature_of(secret: str, message_id: str, timestamp: str, body: bytes) -> str:
@@ -129,13 +160,18 @@ class ReplicateAdapter(VendorAdapter):
         return self.created(body.get("id"), None, body)
 
     def read_task(self, body, task_id):
+        status = body.get("status")
         error = body.get("error")
+        error = error.strip() if isinstance(error, str) and error.strip() else None
+        code = "aborted" if status == "aborted" else None
+        if code is None and error and (match := ERROR_CODE.match(error)):
+            code = match.group(1)
         return TaskSnapshot(
             task_id=str(body.get("id") or task_id),
-            state=self.state_of(body.get("status")),
+            state=self.state_of(status),
             output_urls=urls_from(body.get("output")),
-            error_code="aborted" if body.get("status") == "aborted" else None,
-            error_message=error if isinstance(error, str) and error else None,
+            error_code=code,
+            error_message=error_words(status, error),
             raw=body,
         )
 
@@ -172,7 +208,9 @@ class ReplicateAdapter(VendorAdapter):
         message_id = headers.get("webhook-id") or ""
         timestamp = headers.get("webhook-timestamp") or ""
         signatures = headers.get("webhook-signature") or ""
-        if not (message_id and timestamp.isdigit() and signatures):
+        # Seconds since the epoch in ASCII digits; a header of thousands of digits would
+        # make int() raise (Python's limit on digits), a 500 instead of a refusal.
+        if not (message_id and TIMESTAMP.fullmatch(timestamp) and signatures):
             return False
         now = time.time() if now is None else now
         if abs(now - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:

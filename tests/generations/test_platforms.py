@@ -255,3 +255,90 @@ def test_the_new_vendors_appear_in_the_gallery_filter_billing_and_health(
     vendors_page = client.get("/vendors/").content.decode()
     for label in ("BytePlus ModelArk", "fal", "Replicate"):
         assert label in vendors_page
+
+
+def test_a_replayed_webhook_changes_nothing(client, running_replicate_job):
+    # Standard Webhooks: "the webhook-id … can be used to ensure idempotency"; a delivery
+    # captured and sent again within the five minutes is still validly signed.
+    _, generation, path = running_replicate_job
+    body = json.dumps({"id": generation.vendor_task_id, "status": "succeeded"}).encode()
+    secret = webhook_secret_for(hash_key("sk-sandbox-test"))
+    headers = sign(secret, body, msg_id="msg_replayed")
+    assert post(client, path, body, headers).status_code == 200
+    events = list(kinds(generation))
+    assert events.count("callback") == 1
+    response = post(client, path, body, headers)
+    assert response.status_code == 200  # acknowledged, so the vendor stops retrying
+    assert kinds(generation) == events
+    # Another delivery (its own id) is heard as usual.
+    assert post(client, path, body, sign(secret, body, msg_id="msg_next")).status_code == 200
+    assert kinds(generation).count("callback") == 2
+
+
+def test_a_webhook_whose_secret_cannot_be_fetched_changes_nothing(
+    client, running_replicate_job, monkeypatch
+):
+    _, generation, path = running_replicate_job
+    body = json.dumps({"id": generation.vendor_task_id, "status": "succeeded"}).encode()
+    secret = webhook_secret_for(hash_key("sk-sandbox-test"))
+
+    def down(self):
+        from generations.vendors import ErrorKind, VendorError
+
+        raise VendorError(ErrorKind.FAULT, "Replicate had a problem: HTTP 503.")
+
+    from generations.vendors.replicate import ReplicateAdapter
+
+    monkeypatch.setattr(ReplicateAdapter, "webhook_secret", down)
+    events = list(kinds(generation))
+    assert post(client, path, body, sign(secret, body)).status_code == 401
+    assert kinds(generation) == events
+
+
+# --- review #17: jobs that never end there still end here --------------------------------------
+
+
+def past_deadline(generation, grace_too=False):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from generations.models import Generation
+
+    gone = timedelta(seconds=1) + (lifecycle.grace() if grace_too else timedelta(0))
+    Generation.objects.filter(pk=generation.pk).update(
+        expires_at=timezone.now() - gone, claimed_at=None, next_check_at=timezone.now()
+    )
+
+
+@pytest.mark.parametrize("protocol", ["fal", "replicate", "byteplus_ark"])
+def test_a_task_queued_for_ever_is_cancelled_at_the_deadline_and_the_hold_returned(
+    protocol, sandbox, settings, funded, member, project
+):
+    # fal IN_QUEUE, Replicate "starting", ModelArk queued: for ever.
+    settings.SANDBOX_QUEUE_SECONDS = 3600
+    make_account(protocol, sandbox)
+    generation = submit(funded, member, project)
+    lifecycle.run_submit(generation.pk)
+    generation.refresh_from_db()
+    assert generation.state == State.RUNNING
+    past_deadline(generation)
+    generation = drive(generation, seconds=10)
+    assert generation.state == State.EXPIRED, kinds(generation)
+    assert hold_of(generation).status == "released"
+
+
+def test_a_modelark_queue_full_for_ever_ends_the_job_by_its_deadline_with_the_hold_returned(
+    sandbox, funded, member, project
+):
+    SandboxKey.objects.create(key_prefix="sk-sandbox-full", faults={"429": 1})
+    make_account("byteplus_ark", sandbox, key="sk-sandbox-full-1")
+    generation = submit(funded, member, project)
+    lifecycle.run_submit(generation.pk)
+    generation.refresh_from_db()
+    assert generation.state not in (State.SUCCEEDED, State.RUNNING), generation.state
+    past_deadline(generation, grace_too=True)
+    generation = drive(generation, seconds=10)
+    assert generation.finished, (generation.state, kinds(generation))
+    assert generation.state != State.SUCCEEDED
+    assert hold_of(generation).status == "released"

@@ -344,3 +344,28 @@ def test_a_cancel_that_fails_at_modelark_is_an_error_not_a_verdict(ark, vendor):
         ark.cancel("cgt-1")
     assert caught.value.kind == ErrorKind.FAULT
     assert len(vendor.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "status, code",
+    [
+        (400, "InvalidAction.TaskNotCancellable"),
+        (403, "OperationDenied.TaskRunning"),
+        (409, "Conflict"),
+    ],
+)
+def test_any_4xx_refusing_the_cancel_of_a_running_task_reads_it(ark, vendor, status, code):
+    # "a running task cannot be cancelled (a 4xx error body)": not a refused key.
+    vendor.answer(status, ark_error(code, "the task is running"))
+    vendor.answer(json=task("running"))
+    assert ark.cancel("cgt-1").state == TaskState.RUNNING
+    assert [r.method for r in vendor.requests] == ["DELETE", "GET"]
+
+
+@pytest.mark.parametrize("status, kind", [(401, ErrorKind.AUTH), (404, ErrorKind.NOT_FOUND)])
+def test_a_refused_key_or_a_missing_task_on_cancel_is_an_error(ark, vendor, status, kind):
+    vendor.answer(status, ark_error("AuthenticationError" if status == 401 else "ResourceNotFound"))
+    with pytest.raises(VendorError) as caught:
+        ark.cancel("cgt-1")
+    assert caught.value.kind == kind
+    assert len(vendor.requests) == 1

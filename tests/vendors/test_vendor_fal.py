@@ -192,3 +192,52 @@ def test_cancelling_an_unknown_request_is_not_found(fal, vendor, task_id):
     with pytest.raises(VendorError) as caught:
         fal.cancel(task_id)
     assert caught.value.kind == ErrorKind.NOT_FOUND
+
+
+# --- review #17: a COMPLETED request's result read strictly -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "result",
+    [{"detail": "Internal error while generating"}, {"seed": 3}, {"video": {"url": ""}}],
+    ids=["error-with-200", "no-video", "empty-url"],
+)
+def test_a_completed_result_without_a_video_is_a_failure_not_a_success(
+    fal, vendor, task_id, result
+):
+    vendor.answer(json={"status": "COMPLETED"})
+    vendor.answer(json=result)
+    snapshot = fal.query(task_id)
+    assert snapshot.state == TaskState.FAILED
+    assert snapshot.output_urls == []
+    assert snapshot.error_message.startswith("fal finished the request without a clip")
+    if "detail" in result:
+        assert "Internal error while generating" in snapshot.error_message
+
+
+def test_a_validation_list_in_detail_is_said_in_its_words(fal, vendor, task_id):
+    vendor.answer(json={"status": "COMPLETED"})
+    vendor.answer(
+        422,
+        {
+            "detail": [
+                {
+                    "loc": ["body", "prompt"],
+                    "msg": "The content was flagged by a content checker",
+                    "type": "content_policy_violation",
+                }
+            ]
+        },
+    )
+    snapshot = fal.query(task_id)
+    assert snapshot.state == TaskState.FAILED
+    assert "prompt: The content was flagged by a content checker" in snapshot.error_message
+    assert "Unprocessable Entity" not in snapshot.error_message
+
+
+def test_a_refused_submit_with_a_validation_list_says_which_field(fal, vendor):
+    vendor.answer(422, {"detail": [{"loc": ["body", "duration"], "msg": "must be 4 to 15"}]})
+    with pytest.raises(VendorError) as caught:
+        fal.create(make_request(), None)
+    assert caught.value.kind == ErrorKind.BAD_REQUEST
+    assert "duration: must be 4 to 15" in caught.value.message

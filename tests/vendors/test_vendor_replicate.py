@@ -156,7 +156,7 @@ def test_it_reads_every_documented_status(replicate, vendor, status, state):
     snapshot = replicate.query("p1")
     assert snapshot.state == state
     if status == "failed":
-        assert snapshot.error_message == "boom"
+        assert snapshot.error_message == "Replicate could not make the clip (boom)"
 
 
 def test_cancel_posts_to_the_cancel_address(replicate, vendor):
@@ -285,3 +285,34 @@ def test_test_connection_also_fetches_the_webhook_secret(replicate, vendor):
     vendor.answer(json={"key": SECRET})
     assert replicate.test_connection() == "The key works. Its webhook secret could be fetched."
     assert str(vendor.last.url) == f"{BASE}/v1/webhooks/default/secret"
+
+
+@pytest.mark.parametrize(
+    "status, error, words, code",
+    [
+        (
+            "failed",
+            "E005: The input or output was flagged as sensitive",
+            "Replicate's safety check flagged",
+            "E005",
+        ),
+        ("failed", "Prediction timed out", "ran out of time at Replicate", None),
+        ("failed", None, "Replicate could not make the clip and gave no reason", None),
+        ("aborted", None, "Replicate ended the prediction before it started", "aborted"),
+    ],
+)
+def test_a_failed_prediction_is_said_in_a_members_words_never_raw(
+    replicate, vendor, status, error, words, code
+):
+    vendor.answer(json=prediction(status, error=error))
+    snapshot = replicate.query("p1")
+    assert snapshot.state == TaskState.FAILED
+    assert words in snapshot.error_message
+    assert snapshot.error_message != error
+    assert snapshot.error_code == code
+
+
+@pytest.mark.parametrize("timestamp", ["9" * 5000, "١٧٠٠٠٠٠٠٠٠", "1e9", "-1", " 1700000000"])
+def test_an_odd_timestamp_does_not_verify_and_does_not_raise(timestamp):
+    forged = headers("v1,AAAA", timestamp=timestamp)
+    assert ReplicateAdapter.verify_callback(SECRET, forged, BODY) is False
