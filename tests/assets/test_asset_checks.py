@@ -103,3 +103,15 @@ def test_it_keeps_a_reference_video_with_a_poster(project, member, vendors, tmp_
     assert (asset.kind, asset.format, asset.width, asset.height) == ("video", "mp4", 640, 640)
     assert asset.duration == pytest.approx(3.0, abs=0.1)
     assert asset.thumbnail.name
+
+
+def test_a_video_whose_frames_declare_more_pixels_than_allowed_is_not_decoded(
+    project, member, vendors, tmp_path, settings
+):
+    # A few kilobytes of H.264 can declare frames of hundreds of megapixels: the frame
+    # size is judged from the header, as an image's is, before a frame is decoded.
+    settings.ASSET_MAX_IMAGE_PIXELS = 100 * 100
+    content = mp4_bytes(tmp_path, size=(640, 640))
+    with pytest.raises(checks.Rejected, match="declares 640×640"):
+        services.add_upload(project, member, upload("bomb.mp4", content))
+    assert not Asset.objects.exists()
