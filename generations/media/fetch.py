@@ -269,6 +269,13 @@ def guarded_client(deadline_seconds: float) -> httpx.Client:
     return _client(time.monotonic() + deadline_seconds, check_addresses=True)
 
 
+def own_site_client(deadline_seconds: float) -> httpx.Client:
+    """A client for our own server's addresses (PUBLIC_BASE_URL): no address check, but
+    the same one deadline, and no redirect followed (one would leave the trusted address
+    unchecked)."""
+    return _client(time.monotonic() + deadline_seconds, check_addresses=False)
+
+
 def check_url(url: str) -> bool:
     """Refuse a URL we must never fetch; True when it is the sandbox's, on our own server."""
     try:
