@@ -173,8 +173,16 @@ def shown(url: str) -> str:
 
 
 def _decoded_image(data: bytes, url: str, what: str) -> Image.Image:
+    most = int(settings.SANDBOX_MEDIA_MAX_PIXELS)
     try:
         with Image.open(io.BytesIO(data)) as opened:
+            width, height = opened.size
+            if width * height > most:
+                # Judged from the header: a small file can declare a huge picture.
+                raise MediaFailure(
+                    f"{what.capitalize()} ({shown(url)}) is {width}×{height} pixels, "
+                    f"more than {most:,}"
+                )
             image = opened.convert("RGB")
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise MediaFailure(f"{what.capitalize()} ({shown(url)}) is not an image") from None
