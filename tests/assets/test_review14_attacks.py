@@ -5,6 +5,7 @@ import time
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 
 from generations import lifecycle
 from generations.assets import inputs as asset_inputs
@@ -14,6 +15,7 @@ from generations.models import Generation, State
 from generations.vendors.evolink import EvolinkAdapter
 from generations.vendors.types import Created, VideoRequest
 from tests.assets.media import image_bytes, upload
+from tests.generations.conftest import form_data
 
 pytestmark = pytest.mark.django_db
 
@@ -100,3 +102,22 @@ def test_a_delete_that_races_a_submission_of_its_asset_waits_and_is_refused(
     submitter.join(30)
     assert "error" not in outcome
     assert GenerationInput.objects.get().asset_id == picture.pk
+
+
+def test_a_vendor_refusing_the_studios_http_address_names_the_rule_not_the_signed_address(
+    funded, member_client, project, picture, vendors, queued, settings
+):
+    # The refusal is shown on the page (and kept on a job that fails later): the signed
+    # address in it was a working key to the file until the job's deadline.
+    settings.PUBLIC_BASE_URL = "http://studio.example.com"
+    data = form_data(
+        project,
+        mode="image",
+        first_frame=str(picture.uuid),
+        account=str(vendors["seedance2_ink"].uuid),
+    )
+    page = member_client.post(reverse("generate"), data).content.decode()
+    assert "Seedance2.ink needs public HTTPS media URLs" in page
+    assert "http://studio.example.com" in page
+    assert "/inputs/" not in page
+    assert not Generation.objects.exists()
