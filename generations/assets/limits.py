@@ -130,9 +130,13 @@ VENDOR_MEDIA = {
         UPSTREAM_VIDEO,
         UPSTREAM_AUDIO,
     ),
-    # mediaUrls: images for image-to-video; no video or audio inputs documented.
+    # mediaUrls: "images, videos or audio", at most 5 items (its Image to Video page);
+    # its adapter and sandbox take all three, so the library does too. No limits stated.
     "seedance2_ink": VendorMedia(
-        "https://www.seedance2.ink (Documentation, Image to Video)", UPSTREAM_IMAGE
+        "https://www.seedance2.ink (Documentation, Image to Video)",
+        UPSTREAM_IMAGE,
+        UPSTREAM_VIDEO,
+        UPSTREAM_AUDIO,
     ),
     # images (1–4), reference_video_urls and reference_audio_urls (Mini).
     "seedanceapi_org": VendorMedia(

@@ -61,9 +61,20 @@ def test_it_refuses_a_twenty_second_video(project, member, vendors, tmp_path):
 
 
 def test_it_refuses_what_no_enabled_vendor_takes(project, member, db):
-    VendorAccountFactory(protocol="seedance2_ink")
+    VendorAccountFactory(protocol="aigptimage")
     message = refused(project, member, "voice.wav", wav_bytes(), "audio/wav")
-    assert "seedance2_ink takes no audio inputs" in message
+    assert "aigptimage takes no audio inputs" in message
+
+
+def test_what_seedance2_ink_takes_in_media_urls_is_kept_when_it_alone_is_enabled(
+    project, member, db, tmp_path
+):
+    # Its mediaUrls is "images, videos or audio" (docs/vendors/seedance2_ink.md), and its
+    # adapter routes reference videos and audio to it: the library must not refuse them.
+    VendorAccountFactory(protocol="seedance2_ink")
+    video = services.add_upload(project, member, upload("ref.mp4", mp4_bytes(tmp_path)))
+    voice = services.add_upload(project, member, upload("voice.wav", wav_bytes()))
+    assert (video.unusable_by, voice.unusable_by) == ({}, {})
 
 
 def test_it_refuses_a_damaged_image_with_a_good_signature(project, member, vendors):
@@ -93,7 +104,8 @@ def test_it_keeps_a_good_image_with_its_thumbnail_by_content_not_label(project, 
 def test_it_keeps_audio_and_says_which_vendors_cannot_use_it(project, member, vendors):
     asset = services.add_upload(project, member, upload("voice.wav", wav_bytes(), "audio/wav"))
     assert (asset.kind, asset.format, asset.duration) == ("audio", "wav", 3.0)
-    assert asset.unusable_by["seedance2_ink"] == "takes no audio inputs"
+    assert asset.unusable_by["aigptimage"] == "takes no audio inputs"
+    assert "seedance2_ink" not in asset.unusable_by
     assert "evolink" not in asset.unusable_by
     assert asset.thumbnail.name  # a waveform
 
