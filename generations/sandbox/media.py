@@ -142,6 +142,10 @@ def download(url: str, what: str) -> bytes:
         raise MediaFailure(f"{failed}: it timed out") from None
     except FetchRefused as exc:
         raise MediaFailure(f"{failed}: {exc}") from None
+    except (ValueError, UnicodeError, httpcore.UnsupportedProtocol):
+        # "https://[::1/", "https://xn--/": past the protocol's URL check, refused by the
+        # URL parser or IDNA on the render thread, where nothing else would end the task.
+        raise MediaFailure(f"{failed}: it is not an address that can be fetched") from None
     except (
         httpx.HTTPError,
         httpx.InvalidURL,
@@ -169,7 +173,10 @@ def _client_for(own: bool, timeout: float):
 
 def shown(url: str) -> str:
     """A URL as an error may print it: without its query, which may hold a signature."""
-    return urlsplit(url)._replace(query="", fragment="").geturl()[:200]
+    try:
+        return urlsplit(url)._replace(query="", fragment="").geturl()[:200]
+    except ValueError:  # "https://[::1/": not a URL, so no query to hide
+        return url.split("?", 1)[0][:200]
 
 
 def _decoded_image(data: bytes, url: str, what: str) -> Image.Image:

@@ -263,3 +263,23 @@ def test_an_image_declaring_more_pixels_than_vendors_take_fails_the_task_undecod
     assert error["message"] == (
         "The first frame image (https://assets.example/bomb.png) is 64×36 pixels, more than 1,000"
     )
+
+
+def test_a_url_that_does_not_parse_is_a_bad_request(api):
+    response = api.post(EVOLINK, evolink_body(image_urls=["https://[::1/first.png"]))
+    assert response.status_code == 400
+
+
+def test_a_url_httpx_cannot_even_try_fails_the_task_instead_of_leaving_it_running(api, monkeypatch):
+    url = "https://xn--/first.png"  # IDNA refuses the host
+    # Raised past the download's own handling, it left neither a clip nor a failure: the
+    # task stayed "processing" at 99% for ever, downloading again at every poll.
+    monkeypatch.setattr(media, "transport", None)
+    task_id = api.post(EVOLINK, evolink_body(image_urls=[url])).json()["id"]
+    api.advance(task_id, 3600)
+    answer = api.get(f"evolink/v1/tasks/{task_id}").json()
+    assert answer["status"] == "failed"
+    assert answer["error"]["message"] == (
+        f"Could not download the first frame image ({url}): it is not an address that can "
+        "be fetched"
+    )
