@@ -121,3 +121,14 @@ def test_a_vendor_refusing_the_studios_http_address_names_the_rule_not_the_signe
     assert "http://studio.example.com" in page
     assert "/inputs/" not in page
     assert not Generation.objects.exists()
+
+
+def test_a_mode_that_is_not_offered_is_refused_in_words(
+    funded, member_client, project, vendors, queued
+):
+    response = member_client.post(reverse("generate"), form_data(project, mode="video_to_video"))
+    assert response.status_code == 200
+    assert "Select a valid choice. video_to_video is not one of the available choices." in (
+        response.content.decode()
+    )
+    assert not Generation.objects.exists()
