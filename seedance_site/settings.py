@@ -396,6 +396,8 @@ SANDBOX_CALLBACK_TIMEOUT = envfloat("SANDBOX_CALLBACK_TIMEOUT", 5.0)
 # vendors do: how long it waits for each, and how many bytes it reads before refusing one.
 SANDBOX_MEDIA_TIMEOUT = envfloat("SANDBOX_MEDIA_TIMEOUT", 5.0)
 SANDBOX_MEDIA_MAX_BYTES = envint("SANDBOX_MEDIA_MAX_BYTES", 50 * 1024 * 1024)
+# Seedance 2.0 takes images of at most 6000 px a side; larger ones are refused unread.
+SANDBOX_MEDIA_MAX_PIXELS = envint("SANDBOX_MEDIA_MAX_PIXELS", 6000 * 6000)
 # Timers in the serving process tick each task when it ends (off: only queries and
 # sandbox_tick() move tasks on).
 SANDBOX_AUTOTICK = envbool("SANDBOX_AUTOTICK", True)

@@ -150,9 +150,10 @@ def _refuse_bombs(facts: Facts) -> None:
     # can declare gigabytes of pixels.
     pixels = facts.width * facts.height
     if pixels > settings.ASSET_MAX_IMAGE_PIXELS:
+        each = "" if facts.kind == "image" else " a frame"
         raise Rejected(
-            f"This image declares {facts.width}×{facts.height} pixels, more than any vendor "
-            f"takes ({settings.ASSET_MAX_IMAGE_PIXELS:,} at most); it is not decoded "
+            f"This {facts.kind} declares {facts.width}×{facts.height} pixels{each}, more than "
+            f"any vendor takes ({settings.ASSET_MAX_IMAGE_PIXELS:,} at most); it is not decoded "
             "(a decompression bomb, or far too large)."
         )
 
@@ -174,6 +175,9 @@ def _read_media(path, facts: Facts) -> None:
                 facts.height = stream.codec_context.height
                 rate = stream.average_rate or stream.guessed_rate
                 facts.fps = round(float(rate), 3) if rate else 0.0
+                # A few kilobytes of H.264 can declare frames of a gigabyte each: the
+                # header is judged before a frame is decoded, as an image's is.
+                _refuse_bombs(facts)
             # Decoding one frame proves the stream is more than a plausible header.
             next(container.decode(stream), None) or _no_frames(facts)
     except Rejected:

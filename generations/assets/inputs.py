@@ -8,7 +8,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.urls import reverse
 
-from generations.assets.models import ROLE_ORDER, GenerationInput, Role
+from generations.assets.models import ROLE_ORDER, Asset, GenerationInput, Role
 from generations.assets.signed import signed_url
 
 # The request's URL lists each role goes to. Modes never mix frames with references:
@@ -42,6 +42,28 @@ def with_urls(request, chosen, until):
 def without_urls(request):
     """What is stored on the generation: the mode, never addresses that will expire."""
     return dataclasses.replace(request, image_urls=(), video_urls=(), audio_urls=())
+
+
+def lock_chosen(chosen) -> list[str]:
+    """Lock the rows of the assets in `chosen` until the transaction ends; the names of
+    those deleted since they were chosen.
+
+    Asset.delete_unless_in_use locks the same row before it looks for jobs that use it,
+    so a delete and a submission of the same asset never both go ahead."""
+    wanted = {asset.pk: asset for _, asset in chosen}
+    found = set(
+        Asset.objects.select_for_update()
+        .filter(pk__in=wanted)
+        .order_by("pk")  # one order for every locker: no deadlock between two submissions
+        .values_list("pk", flat=True)
+    )
+    return [asset.name for pk, asset in wanted.items() if pk not in found]
+
+
+def missing_roles(generation) -> list[str]:
+    """The roles of a generation's inputs whose asset was deleted since it was submitted."""
+    rows = generation.inputs.filter(asset__isnull=True).order_by("role", "position")
+    return [Role(row.role).label.lower() for row in rows]
 
 
 def record(generation, chosen) -> None:

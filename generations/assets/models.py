@@ -4,7 +4,7 @@ them each generation was made from, in which role."""
 from uuid import uuid4
 
 from django.conf import settings
-from django.db import models
+from django.db import models, transaction
 from django.utils import timezone
 
 from generations.models import Generation
@@ -91,14 +91,20 @@ class Asset(models.Model):
     def delete_unless_in_use(self) -> None:
         """Delete the asset and its files; AssetInUse while a job that uses it is on its way.
 
-        Finished jobs keep their record of the input (its row loses the asset)."""
-        if self.active_uses().exists():
-            raise AssetInUse(
-                f"“{self.name}” is an input of a job that has not finished yet; "
-                "delete it once that job is done."
-            )
+        Finished jobs keep their record of the input (its row loses the asset). The row
+        is locked first, as a submission locks the assets it records (inputs.lock_chosen):
+        otherwise a job could be recorded between the look and the delete, and be sent
+        without this input."""
         files = [f for f in (self.file, self.thumbnail) if f and f.name]
-        self.delete()
+        with transaction.atomic():
+            if not Asset.objects.select_for_update().filter(pk=self.pk).exists():
+                return  # deleted meanwhile, files and all
+            if self.active_uses().exists():
+                raise AssetInUse(
+                    f"“{self.name}” is an input of a job that has not finished yet; "
+                    "delete it once that job is done."
+                )
+            self.delete()
         for stored in files:
             stored.storage.delete(stored.name)
 

@@ -13,6 +13,7 @@ from django.core.files.base import ContentFile
 from generations.assets import checks, limits, thumbnails
 from generations.assets.limits import size_text
 from generations.assets.models import Asset
+from generations.media.storage import StorageFailed, storage_errors
 from generations.media.video import SCRATCH_PREFIX, NotAVideo, scratch_dir
 from generations.models import VendorAccount
 
@@ -70,19 +71,27 @@ def _keep(project, user, copy, *, name, **source) -> Asset:
         unusable_by=facts.unusable_by,
         **source,
     )
-    with open(path, "rb") as handle:
-        asset.file.save(f"{asset.uuid.hex}.{facts.extension}", File(handle), save=False)
     picture = thumbnails.thumbnail(facts.kind, path)
-    if picture:
-        asset.thumbnail.save(f"{asset.uuid.hex}.jpg", ContentFile(picture), save=False)
+    try:
+        with open(path, "rb") as handle, storage_errors("storing an asset"):
+            asset.file.save(f"{asset.uuid.hex}.{facts.extension}", File(handle), save=False)
+            if picture:
+                asset.thumbnail.save(f"{asset.uuid.hex}.jpg", ContentFile(picture), save=False)
+    except StorageFailed as exc:
+        raise checks.Rejected(str(exc)) from None
     asset.save()
     return asset
 
 
 def _clip_chunks(clip):
-    with clip.file.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            yield chunk
+    # A clip gone from storage, or a bucket that does not answer, is a refusal in words
+    # on the clip page, not a 500.
+    try:
+        with storage_errors("reading the clip"), clip.file.open("rb") as handle:
+            while chunk := handle.read(CHUNK):
+                yield chunk
+    except StorageFailed as exc:
+        raise checks.Rejected(str(exc)) from None
 
 
 def asset_from_clip(generation, user, what: str, at_seconds: float | None = None) -> Asset:

@@ -71,6 +71,13 @@ def submit(
         request = asset_inputs.without_urls(request)
     created = []
     with transaction.atomic():
+        gone = asset_inputs.lock_chosen(inputs)
+        if gone:
+            raise SubmitRefused(
+                "Deleted from the asset library meanwhile: "
+                + ", ".join(f"“{name}”" for name in gone)
+                + ". Choose or upload another."
+            )
         for _ in range(variants):
             generation = Generation(
                 team=team,
@@ -144,6 +151,17 @@ def run_submit(pk) -> None:
             [State.SUBMITTING],
             State.EXPIRED,
             "No vendor took the job before its deadline.",
+        )
+        return
+    gone = asset_inputs.missing_roles(generation)
+    if gone:
+        # Sending the rest would make (and charge for) another clip than the one asked for.
+        finish_unsuccessfully(
+            generation,
+            [State.SUBMITTING],
+            State.FAILED,
+            f"Its {', '.join(gone)} {'was' if len(gone) == 1 else 'were'} deleted from the "
+            "asset library before the job was sent; nothing was sent and the hold was returned.",
         )
         return
     # The inputs' signed addresses are made now, valid until past the job's deadline.

@@ -9,6 +9,8 @@ after a restart still shows them; videos and audio are only fetched, not kept.
 Anyone with a sandbox key chooses these URLs, so only the app's own (PUBLIC_BASE_URL,
 where the asset library signs its files) are fetched from a private address; any other
 must resolve to public addresses only, checked as the app's clip downloads check them.
+Either way one deadline (SANDBOX_MEDIA_TIMEOUT) bounds the whole download, and the app's
+own addresses are not followed where they redirect.
 """
 
 import contextlib
@@ -23,7 +25,7 @@ import httpx
 from django.conf import settings
 from PIL import Image
 
-from generations.media.fetch import FetchRefused, guarded_client
+from generations.media.fetch import FetchRefused, guarded_client, own_site_client
 
 # A seam for tests, like callbacks.transport: an httpx.MockTransport serves the bytes.
 transport: httpx.BaseTransport | None = None
@@ -122,9 +124,12 @@ def download(url: str, what: str) -> bytes:
     timeout = float(settings.SANDBOX_MEDIA_TIMEOUT)
     failed = f"Could not download {what} ({shown(url)})"
     try:
+        own = _is_own(url)
         with (
-            _client_for(url, timeout) as client,
-            client.stream("GET", url, timeout=timeout, follow_redirects=True) as answer,
+            _client_for(own, timeout) as client,
+            # The app's signed addresses answer with the bytes: a redirect from one is
+            # refused (its answer is not a success), never followed unchecked.
+            client.stream("GET", url, timeout=timeout, follow_redirects=not own) as answer,
         ):
             if not answer.is_success:
                 raise MediaFailure(f"{failed}: the server answered HTTP {answer.status_code}")
@@ -137,6 +142,10 @@ def download(url: str, what: str) -> bytes:
         raise MediaFailure(f"{failed}: it timed out") from None
     except FetchRefused as exc:
         raise MediaFailure(f"{failed}: {exc}") from None
+    except (ValueError, UnicodeError, httpcore.UnsupportedProtocol):
+        # "https://[::1/", "https://xn--/": past the protocol's URL check, refused by the
+        # URL parser or IDNA on the render thread, where nothing else would end the task.
+        raise MediaFailure(f"{failed}: it is not an address that can be fetched") from None
     except (
         httpx.HTTPError,
         httpx.InvalidURL,
@@ -147,25 +156,40 @@ def download(url: str, what: str) -> bytes:
     return bytes(body)
 
 
+def _is_own(url: str) -> bool:
+    return str(httpx.URL(url)).startswith(settings.PUBLIC_BASE_URL.rstrip("/") + "/")
+
+
 @contextlib.contextmanager
-def _client_for(url: str, timeout: float):
-    """The tests' transport; a plain client for the app's own URLs; else a guarded one."""
-    own = settings.PUBLIC_BASE_URL.rstrip("/") + "/"
-    if transport is not None or str(httpx.URL(url)).startswith(own):
+def _client_for(own: bool, timeout: float):
+    """The tests' transport; else a client whose deadline bounds the whole download,
+    checking addresses unless the URL is the app's own."""
+    if transport is not None:
         yield _client(transport)  # cached, and kept open
         return
-    with guarded_client(timeout) as client:
+    with own_site_client(timeout) if own else guarded_client(timeout) as client:
         yield client
 
 
 def shown(url: str) -> str:
     """A URL as an error may print it: without its query, which may hold a signature."""
-    return urlsplit(url)._replace(query="", fragment="").geturl()[:200]
+    try:
+        return urlsplit(url)._replace(query="", fragment="").geturl()[:200]
+    except ValueError:  # "https://[::1/": not a URL, so no query to hide
+        return url.split("?", 1)[0][:200]
 
 
 def _decoded_image(data: bytes, url: str, what: str) -> Image.Image:
+    most = int(settings.SANDBOX_MEDIA_MAX_PIXELS)
     try:
         with Image.open(io.BytesIO(data)) as opened:
+            width, height = opened.size
+            if width * height > most:
+                # Judged from the header: a small file can declare a huge picture.
+                raise MediaFailure(
+                    f"{what.capitalize()} ({shown(url)}) is {width}×{height} pixels, "
+                    f"more than {most:,}"
+                )
             image = opened.convert("RGB")
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise MediaFailure(f"{what.capitalize()} ({shown(url)}) is not an image") from None

@@ -7,7 +7,7 @@ audio ("You can pass up to 5 items in mediaUrls", "Use publicly accessible HTTPS
 """
 
 from decimal import Decimal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from .base import VendorAdapter
 from .bounds import is_http_url
@@ -95,7 +95,11 @@ class Seedance2InkAdapter(VendorAdapter):
             url for url in self.media_urls(request) if not is_http_url(url, https_only=True)
         ]
         if insecure:
-            problems.append(f"{self.label} needs public HTTPS media URLs, not {insecure[0]!r}")
+            # Where, not the whole address: a signed input address is a key to its file
+            # until the job's deadline, and this refusal is shown and kept.
+            parts = urlsplit(insecure[0])
+            where = f"{parts.scheme}://{parts.netloc}" if parts.netloc else insecure[0][:60]
+            problems.append(f"{self.label} needs public HTTPS media URLs, not {where!r}")
         return problems
 
     def check_references(self, request, family):

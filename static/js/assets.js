@@ -90,6 +90,20 @@
       holder.innerHTML = request.responseText;
       const results = document.querySelector(form.dataset.results);
       const fresh = holder.querySelector("#upload-results");
+      if (!fresh && results) {
+        // Not the page's answer: the upload cap's 413 (its words are plain text) or
+        // another refusal before the view. Say so beside the file, never nothing.
+        const note = document.createElement("p");
+        note.className = "error";
+        const strong = document.createElement("strong");
+        strong.textContent = file.name + ": refused.";
+        note.appendChild(strong);
+        note.append(" " + (request.status === 413 ? request.responseText
+          : "The upload failed (HTTP " + request.status + "); try again."));
+        results.appendChild(note);
+        done();
+        return;
+      }
       if (results && fresh) results.append.apply(results, Array.from(fresh.childNodes));
       const listing = document.querySelector(form.dataset.list);
       const list = holder.querySelector(form.dataset.list);

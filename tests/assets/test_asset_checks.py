@@ -67,6 +67,17 @@ def test_it_refuses_what_no_enabled_vendor_takes(project, member, db):
     assert "fal takes no audio inputs" in message
 
 
+def test_what_seedance2_ink_takes_in_media_urls_is_kept_when_it_alone_is_enabled(
+    project, member, db, tmp_path
+):
+    # Its mediaUrls is "images, videos or audio" (docs/vendors/seedance2_ink.md), and its
+    # adapter routes reference videos and audio to it: the library must not refuse them.
+    VendorAccountFactory(protocol="seedance2_ink")
+    video = services.add_upload(project, member, upload("ref.mp4", mp4_bytes(tmp_path)))
+    voice = services.add_upload(project, member, upload("voice.wav", wav_bytes()))
+    assert (video.unusable_by, voice.unusable_by) == ({}, {})
+
+
 def test_it_refuses_a_damaged_image_with_a_good_signature(project, member, vendors):
     message = refused(project, member, "cut.png", image_bytes()[:200])
     assert "damaged" in message
@@ -98,6 +109,7 @@ def test_it_keeps_audio_and_says_which_vendors_cannot_use_it(project, member, ve
     asset = services.add_upload(project, member, upload("voice.wav", wav_bytes(), "audio/wav"))
     assert (asset.kind, asset.format, asset.duration) == ("audio", "wav", 3.0)
     assert asset.unusable_by["kinovi"] == "takes no audio inputs"
+    assert "seedance2_ink" not in asset.unusable_by
     assert "evolink" not in asset.unusable_by
     assert asset.thumbnail.name  # a waveform
 
@@ -107,3 +119,15 @@ def test_it_keeps_a_reference_video_with_a_poster(project, member, vendors, tmp_
     assert (asset.kind, asset.format, asset.width, asset.height) == ("video", "mp4", 640, 640)
     assert asset.duration == pytest.approx(3.0, abs=0.1)
     assert asset.thumbnail.name
+
+
+def test_a_video_whose_frames_declare_more_pixels_than_allowed_is_not_decoded(
+    project, member, vendors, tmp_path, settings
+):
+    # A few kilobytes of H.264 can declare frames of hundreds of megapixels: the frame
+    # size is judged from the header, as an image's is, before a frame is decoded.
+    settings.ASSET_MAX_IMAGE_PIXELS = 100 * 100
+    content = mp4_bytes(tmp_path, size=(640, 640))
+    with pytest.raises(checks.Rejected, match="declares 640×640"):
+        services.add_upload(project, member, upload("bomb.mp4", content))
+    assert not Asset.objects.exists()

@@ -141,3 +141,18 @@ def test_continuing_a_clip_of_no_scene_starts_a_new_scene(clip, member_client):
     response = member_client.post(reverse("continue_clip", args=[clip.uuid]))
     query = parse_qs(urlsplit(response["Location"]).query)
     assert query["new_scene"] == ["Scene 2"] and "scene" not in query
+
+
+def test_a_clip_whose_file_is_gone_from_storage_says_so_instead_of_failing(
+    member, member_client, project, vendors
+):
+    generation = GenerationFactory(project=project, created_by=member, state=State.SUCCEEDED)
+    ClipFactory(generation=generation, file="clips/gone.mp4", duration=2.0, width=640, height=640)
+    for url, data in (
+        (reverse("clip_to_asset", args=[generation.uuid]), {"what": "last_frame"}),
+        (reverse("continue_clip", args=[generation.uuid]), {}),
+    ):
+        response = member_client.post(url, data, follow=True)
+        assert response.status_code == 200
+        assert "The media storage failed while reading the clip" in response.content.decode()
+    assert not Asset.objects.exists()

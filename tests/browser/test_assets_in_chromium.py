@@ -111,6 +111,35 @@ def test_several_files_upload_at_once_with_their_results(chromium, studio, team,
     assert errors == []
 
 
+def test_a_file_past_the_upload_cap_says_so_in_the_library(
+    chromium, studio, team, tmp_path, settings
+):
+    # The cap's 413 is plain text, not the results fragment: the row used to vanish
+    # without a word.
+    settings.ASSET_MAX_UPLOAD_BYTES = 100_000
+    membership = MembershipFactory(team=team, user__username="mia")
+    membership.user.set_password(PASSWORD)
+    membership.user.save()
+    project = Project.objects.create(team=team, name="Harbour")
+    make_account("evolink", studio)
+    big = tmp_path / "noise.png"
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200_000))
+    page = chromium.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(15_000)
+    page.goto(f"{studio}/login/")
+    page.get_by_label("Username").fill("mia")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/login/" not in url)
+    page.goto(f"{studio}/projects/{project.uuid}/assets/")
+    page.locator("#id_files").set_input_files([str(big)])
+    page.get_by_role("button", name="Upload").click()
+    expect(page.locator("#upload-results")).to_contain_text(
+        "noise.png: refused. That upload is over 100,000 bytes in all"
+    )
+    assert not Asset.objects.exists()
+
+
 def first_and_last_colours(generation) -> tuple[tuple, tuple]:
     with generation.clip.file.open("rb") as stored:
         content = stored.read()

@@ -248,3 +248,38 @@ def test_the_callback_tells_of_a_media_failure(api, media_host, callbacks_sent, 
         "Could not download the first frame image (https://assets.example/first.png): "
         "the server answered HTTP 410"
     )
+
+
+def test_an_image_declaring_more_pixels_than_vendors_take_fails_the_task_undecoded(
+    api, media_host, settings
+):
+    # A few hundred kilobytes of PNG can declare 150 megapixels (Pillow only warns below
+    # twice its own limit, and converting to RGB would take 450 MB of the render thread).
+    settings.SANDBOX_MEDIA_MAX_PIXELS = 1000
+    url = media_host.image("https://assets.example/bomb.png", RED, size=(64, 36))
+    task_id = api.post(EVOLINK, evolink_body(image_urls=[url])).json()["id"]
+    api.advance(task_id, 3600)
+    error = api.get(f"evolink/v1/tasks/{task_id}").json()["error"]
+    assert error["message"] == (
+        "The first frame image (https://assets.example/bomb.png) is 64×36 pixels, more than 1,000"
+    )
+
+
+def test_a_url_that_does_not_parse_is_a_bad_request(api):
+    response = api.post(EVOLINK, evolink_body(image_urls=["https://[::1/first.png"]))
+    assert response.status_code == 400
+
+
+def test_a_url_httpx_cannot_even_try_fails_the_task_instead_of_leaving_it_running(api, monkeypatch):
+    url = "https://xn--/first.png"  # IDNA refuses the host
+    # Raised past the download's own handling, it left neither a clip nor a failure: the
+    # task stayed "processing" at 99% for ever, downloading again at every poll.
+    monkeypatch.setattr(media, "transport", None)
+    task_id = api.post(EVOLINK, evolink_body(image_urls=[url])).json()["id"]
+    api.advance(task_id, 3600)
+    answer = api.get(f"evolink/v1/tasks/{task_id}").json()
+    assert answer["status"] == "failed"
+    assert answer["error"]["message"] == (
+        f"Could not download the first frame image ({url}): it is not an address that can "
+        "be fetched"
+    )

@@ -121,7 +121,7 @@ def test_it_counts_all_reference_media_against_the_five():
 
 def test_it_needs_https_media_urls():
     assert check(mode="image", image_urls=["http://cdn.example.com/a.jpg"]) == [
-        "Seedance2.ink needs public HTTPS media URLs, not 'http://cdn.example.com/a.jpg'"
+        "Seedance2.ink needs public HTTPS media URLs, not 'http://cdn.example.com'"
     ]
 
 

@@ -214,9 +214,13 @@ def url_list(value, *, schemes=("http", "https")) -> list[str] | None:
     if not isinstance(value, list):
         return None
     for item in value:
-        if not isinstance(item, str) or urlsplit(item).scheme not in schemes:
+        if not isinstance(item, str):
             return None
-        if not urlsplit(item).netloc:
+        try:
+            parts = urlsplit(item)
+        except ValueError:  # "https://[::1/": a 400, as a vendor answers, never a 500
+            return None
+        if parts.scheme not in schemes or not parts.netloc:
             return None
     return value
 
