@@ -273,6 +273,8 @@ def public_client(seconds: float) -> httpx.Client:
     """A client that connects only to public addresses and gives up after `seconds` in
     all: for sending to an address a team typed (its webhook endpoint)."""
     return _client(time.monotonic() + seconds, check_addresses=True)
+
+
 def own_site_client(deadline_seconds: float) -> httpx.Client:
     """A client for our own server's addresses (PUBLIC_BASE_URL): no address check, but
     the same one deadline, and no redirect followed (one would leave the trusted address
