@@ -412,6 +412,7 @@ def test_no_page_shows_a_name_its_view_no_longer_provides(
         project=project, created_by=member, running=True, state=State.NEEDS_ATTENTION
     )
     invitation, token = Invitation.create(team, Role.MEMBER, invited_by=owner)
+    VendorAccountFactory(protocol="evolink")  # takes the image asset; Kinovi is text-only
     objects = {
         "project": project.uuid, "scene": scene.uuid, "generation": done.uuid,
         "running": running.uuid, "stuck": stuck.uuid,

@@ -104,18 +104,18 @@ def test_every_page_works_under_the_policy(pages, tab, team):
     for path in pages.team_pages:
         tab.visit(path, shot=shot_name(path))
 
-    # htmx at work: the live quote, the gallery's active search, a polled job card.
+    # htmx at work: the live quote, the gallery's active search, the jobs page's poll.
     tab.visit("/generate/")
     tab.page.locator("#id_prompt").fill("A tram crosses a bridge at dawn")
     expect(tab.page.locator("#quote")).to_contain_text("$")
     tab.collect()
     tab.visit("/gallery/")
-    with tab.page.expect_response(lambda r: "/gallery/?" in r.url and r.ok):
+    with tab.page.expect_response(lambda r: "/gallery/?" in r.url and r.ok, timeout=30_000):
         tab.page.locator("#id_q").fill("ferry")
     expect(tab.page.locator("#gallery-results")).to_contain_text("ferry")
     tab.collect()
     tab.visit("/jobs/")
-    tab.page.wait_for_event("response", lambda r: r.url.endswith("/card/") and r.ok)
+    tab.page.wait_for_event("response", lambda r: "/jobs/in-flight/" in r.url and r.ok)
     tab.collect()
     tab.sign_out()
 
