@@ -43,6 +43,17 @@ def spreadsheet_safe(value) -> str:
 def read_csv(text: str) -> list[dict]:
     if len(text) > MAX_CSV_CHARS:
         raise BatchRefused("The CSV is larger than 1 MB; split it into several batches.")
+    if "\x00" in text:
+        # PostgreSQL stores no NUL in text or JSON: refused here, not at the batch's save.
+        raise BatchRefused("The CSV contains NUL characters; save it again as plain text.")
+    try:
+        return _read_rows(text)
+    except csv.Error as exc:
+        # A cell longer than the csv module's field limit (128 KiB), among others.
+        raise BatchRefused(f"The CSV could not be read ({exc}).") from None
+
+
+def _read_rows(text: str) -> list[dict]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [(name or "").strip().lower() for name in reader.fieldnames or []]
     if "prompt" not in header or "project" not in header:
