@@ -34,8 +34,7 @@ def deliver_webhook(pk: int) -> None:
 
 
 def deliver_due_webhooks() -> None:
-    for pk in webhooks.due():
-        webhooks.attempt(pk)
+    webhooks.deliver_due()
 
 
 def ensure_schedule() -> None:

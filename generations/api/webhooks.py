@@ -55,6 +55,8 @@ RETRY_WAITS = [
 ]
 # A worker that died mid-attempt leaves its claim; another may take the row after this.
 CLAIM_SECONDS = 60
+# One run of the due schedule stops starting attempts after this, well inside Q_TIMEOUT.
+DUE_RUN_SECONDS = 45
 
 STATE_EVENTS = {
     State.SUCCEEDED: Event.SUCCEEDED,
@@ -246,14 +248,40 @@ def replay(delivery: WebhookDelivery) -> None:
     )
 
 
-def due(limit=100) -> list[int]:
+def due(limit=100) -> list[tuple[int, int]]:
+    """(delivery pk, team pk) of what is due, oldest first."""
     return list(
         WebhookDelivery.objects.filter(
             state=DeliveryState.PENDING, next_attempt_at__lte=timezone.now()
         )
         .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "team_id")[:limit]
     )
+
+
+def deliver_due(limit=100, budget_seconds=DUE_RUN_SECONDS) -> int:
+    """Attempt what is due within `budget_seconds`; how many attempts were made.
+
+    A receiver that does not take a delivery (slow, down, failing) gets no second one in
+    the same run: its team's other deliveries wait for the next run. Otherwise one team's
+    black hole, TIMEOUT_SECONDS a delivery, holds a worker for its whole backlog and the
+    run outlives the cluster's task timeout (Q_TIMEOUT) while other teams wait.
+    """
+    started = time.monotonic()
+    stalled = set()
+    made = 0
+    for pk, team_id in due(limit):
+        if team_id in stalled:
+            continue
+        if time.monotonic() - started > budget_seconds:
+            break
+        delivery = attempt(pk)
+        if delivery is None:
+            continue
+        made += 1
+        if delivery.state != DeliveryState.SUCCEEDED:
+            stalled.add(team_id)
+    return made
 
 
 def endpoint_refusal(url: str) -> str | None:
