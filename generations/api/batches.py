@@ -234,11 +234,10 @@ def cancel_waiting(batch: Batch, membership) -> int:
     for generation in waiting:
         if not may_cancel(membership, generation):
             continue
-        try:
-            lifecycle.cancel(generation, by=membership.user)
-        except lifecycle.CannotCancel:
-            continue  # it left the queue meanwhile
-        cancelled += 1
+        # Never lifecycle.cancel: a job a worker sent meanwhile would be cancelled at
+        # its vendor, which is not what "cancel what is waiting" promised.
+        if lifecycle.cancel_queued(generation, membership.user):
+            cancelled += 1
     return cancelled
 
 
