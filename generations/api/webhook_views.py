@@ -89,6 +89,6 @@ def remove_webhook(request):
 def replay_delivery(request, uuid):
     delivery = get_object_or_404(WebhookDelivery, team=request.team, uuid=uuid)
     webhooks.replay(delivery)
-    transaction.on_commit(lambda: tasks.enqueue_delivery(delivery.pk))
+    transaction.on_commit(lambda: tasks.enqueue_replay(delivery.pk))
     messages.info(request, f"{delivery.get_event_display()}: sent again.")
     return redirect("team_webhook")

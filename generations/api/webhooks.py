@@ -224,6 +224,21 @@ def attempt(pk) -> WebhookDelivery | None:
     return delivery
 
 
+def first_attempt(pk) -> WebhookDelivery | None:
+    """The attempt queued when an event is committed; skipped (the delivery stays due for
+    the schedule) while the team's receiver failed an attempt in the last CLAIM_SECONDS.
+
+    A batch run of hundreds of jobs ending at a dead or slow receiver would otherwise
+    queue hundreds of TIMEOUT_SECONDS attempts, taking the workers that send and follow
+    every team's jobs."""
+    team_id = WebhookDelivery.objects.filter(pk=pk).values_list("team_id", flat=True).first()
+    since = timezone.now() - timedelta(seconds=CLAIM_SECONDS)
+    recent = WebhookAttempt.objects.filter(delivery__team_id=team_id, created__gte=since)
+    if recent.exclude(status_code__gte=200, status_code__lt=300).exists():
+        return None
+    return attempt(pk)
+
+
 def _record(delivery, status, error, milliseconds) -> None:
     WebhookAttempt.objects.create(
         delivery=delivery, status_code=status, error=error, milliseconds=milliseconds
