@@ -16,6 +16,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import socket
 import time
 from collections import Counter
 from datetime import timedelta
@@ -313,6 +314,11 @@ def endpoint_refusal(url: str) -> str | None:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        return None
+        # What the resolver reads as IPv4 ("2130706433", "0177.0.0.1", "0x7f.1", "127.1")
+        # is an address, not a name: checked now like one.
+        try:
+            host = socket.inet_ntoa(socket.inet_aton(host))
+        except OSError:
+            return None
     reason = fetch.non_public_reason(host)
     return f"The endpoint must be a public address, not a {reason} one." if reason else None
