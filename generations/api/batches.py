@@ -111,6 +111,10 @@ def form_for(team, user, fields: dict, projects) -> tuple[GenerateForm, list[dic
         name = fields["project"]
         message = f"No project named {name!r} in this team." if name else "Name a project."
         errors.append({"field": "project", "message": message})
+    elif parse_uuid(new_scene):
+        # An id names a scene that exists; one not in this project (another team's, a
+        # typo) is an error, not the title of a new scene.
+        errors.append({"field": "scene", "message": f"No scene {new_scene} in {project.name}."})
     return GenerateForm(data, team=team, user=user), errors
 
 
