@@ -98,3 +98,14 @@ def test_a_csv_with_nul_bytes_uploaded_on_the_page_is_refused_in_words(member_cl
     response = member_client.post("/batches/", {"file": upload})
     assert response.status_code == 200
     assert b"NUL characters" in response.content
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("delete", "/generations"), ("put", "/projects"), ("get", "/quote"), ("options", "/balance")],
+)
+def test_a_method_an_address_does_not_take_is_a_json_405(member_api, method, path):
+    response = getattr(member_api.client, method)("/api/v1" + path, headers=member_api.headers)
+    assert_json_error(response, 405)
+    assert response.json()["code"] == "method_not_allowed"
+    assert response["Allow"]
