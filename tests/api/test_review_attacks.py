@@ -109,3 +109,17 @@ def test_a_method_an_address_does_not_take_is_a_json_405(member_api, method, pat
     assert_json_error(response, 405)
     assert response.json()["code"] == "method_not_allowed"
     assert response["Allow"]
+
+
+def test_a_csv_of_100k_rows_is_refused_quickly_in_words(member_api, funded, project):
+    csv_text = "prompt,project\n" + "a,Trailer\n" * 99_000
+    response = member_api.post("/batches", {"name": "n", "csv": csv_text})
+    assert_json_error(response, 422, "csv")
+    assert "at most 200 rows" in response.json()["message"]
+
+
+def test_a_csv_with_a_bom_and_crlf_reads_its_header(member_api, funded, project, kinovi):
+    csv_text = "\ufeffPrompt,Project\r\n" + f'"{PROMPT}",Trailer\r\n'
+    response = member_api.post("/batches", {"name": "n", "csv": csv_text})
+    assert response.status_code == 201
+    assert response.json()["invalid_rows"] == 0
