@@ -27,3 +27,10 @@ def test_leaving_one_team_keeps_the_tokens_made_in_another(team, other_team, mem
     token_for(team, member)
     member.memberships.get(team=team).leave()
     assert elsewhere.get("/projects").status_code == 200
+
+
+def test_a_token_in_the_query_string_is_not_accepted(team, owner):
+    secret = token_for(team, owner)
+    anonymous = ApiClient(None)
+    for name in ("token", "access_token", "api_key"):
+        assert anonymous.get("/projects", **{name: secret}).status_code == 401
