@@ -257,7 +257,7 @@ def write_results(batch: Batch, out, absolute) -> None:
         jobs = items.get(row["number"]) or [None]
         for g in jobs:
             if g is None:
-                error = "; ".join(e["message"] for e in row["errors"])
+                error = spreadsheet_safe("; ".join(e["message"] for e in row["errors"]))
                 writer.writerow([row["number"], *fields, "", "not submitted", "", "", error])
                 continue
             clip = ""

@@ -1,8 +1,13 @@
 """Hostile rows in a shot list: each is a row error in words, never a 500, and another
 team's ids are never found."""
 
+import csv
+import io
+
 import pytest
 
+from generations.api import batches
+from generations.api.models import Batch
 from generations.models import Scene
 from tests.api.test_batches import shot_list
 from tests.generations.conftest import PROMPT
@@ -46,3 +51,27 @@ def test_another_teams_scene_id_in_a_row_is_an_error_not_a_new_scene(
     assert [e["field"] for e in row["errors"]] == ["scene"]
     member_api.post(f"/batches/{response.json()['id']}/confirm")
     assert not Scene.objects.filter(project=project).exists()
+
+
+def test_every_cell_of_the_results_csv_is_formula_safe_row_errors_too(team, owner):
+    fields = dict.fromkeys(batches.COLUMNS, "")
+    batch = Batch.objects.create(
+        team=team,
+        created_by=owner,
+        name="n",
+        rows=[
+            {
+                "number": 1,
+                "fields": fields,
+                "errors": [{"field": None, "message": "=1+1"}],
+                "project": "",
+                "hold": 0,
+                "expected": 0,
+                "clips": 1,
+            }
+        ],
+    )
+    out = io.StringIO()
+    batches.write_results(batch, out, lambda path: path)
+    cells = [cell for row in csv.reader(io.StringIO(out.getvalue())) for cell in row]
+    assert not any(cell.startswith(batches.FORMULA_STARTS) for cell in cells)
