@@ -6,6 +6,7 @@ from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from billing import audit
@@ -45,6 +46,8 @@ def switch(request):
     return redirect(safe_next(request, request.POST.get("next", ""), "home"))
 
 
+# no-store: it shows a new API token once, and Back must not show it again.
+@never_cache
 @team_required
 def team(request):
     memberships = request.team.memberships.select_related("user").order_by("user__username")

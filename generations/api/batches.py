@@ -43,6 +43,17 @@ def spreadsheet_safe(value) -> str:
 def read_csv(text: str) -> list[dict]:
     if len(text) > MAX_CSV_CHARS:
         raise BatchRefused("The CSV is larger than 1 MB; split it into several batches.")
+    if "\x00" in text:
+        # PostgreSQL stores no NUL in text or JSON: refused here, not at the batch's save.
+        raise BatchRefused("The CSV contains NUL characters; save it again as plain text.")
+    try:
+        return _read_rows(text)
+    except csv.Error as exc:
+        # A cell longer than the csv module's field limit (128 KiB), among others.
+        raise BatchRefused(f"The CSV could not be read ({exc}).") from None
+
+
+def _read_rows(text: str) -> list[dict]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [(name or "").strip().lower() for name in reader.fieldnames or []]
     if "prompt" not in header or "project" not in header:
@@ -100,6 +111,10 @@ def form_for(team, user, fields: dict, projects) -> tuple[GenerateForm, list[dic
         name = fields["project"]
         message = f"No project named {name!r} in this team." if name else "Name a project."
         errors.append({"field": "project", "message": message})
+    elif parse_uuid(new_scene):
+        # An id names a scene that exists; one not in this project (another team's, a
+        # typo) is an error, not the title of a new scene.
+        errors.append({"field": "scene", "message": f"No scene {new_scene} in {project.name}."})
     return GenerateForm(data, team=team, user=user), errors
 
 
@@ -223,11 +238,10 @@ def cancel_waiting(batch: Batch, membership) -> int:
     for generation in waiting:
         if not may_cancel(membership, generation):
             continue
-        try:
-            lifecycle.cancel(generation, by=membership.user)
-        except lifecycle.CannotCancel:
-            continue  # it left the queue meanwhile
-        cancelled += 1
+        # Never lifecycle.cancel: a job a worker sent meanwhile would be cancelled at
+        # its vendor, which is not what "cancel what is waiting" promised.
+        if lifecycle.cancel_queued(generation, membership.user):
+            cancelled += 1
     return cancelled
 
 
@@ -243,7 +257,7 @@ def write_results(batch: Batch, out, absolute) -> None:
         jobs = items.get(row["number"]) or [None]
         for g in jobs:
             if g is None:
-                error = "; ".join(e["message"] for e in row["errors"])
+                error = spreadsheet_safe("; ".join(e["message"] for e in row["errors"]))
                 writer.writerow([row["number"], *fields, "", "not submitted", "", "", error])
                 continue
             clip = ""

@@ -3,7 +3,8 @@ and the field it is about (null when it is about the whole request)."""
 
 import logging
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.http import Http404, JsonResponse
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
@@ -80,6 +81,12 @@ def install(api) -> None:
     @api.exception_handler(PermissionDenied)
     def forbidden(request, exc):
         return respond(403, "forbidden", str(exc) or "This token may not do that.")
+
+    @api.exception_handler(RequestDataTooBig)
+    def too_large(request, exc):
+        # Raised when the view first reads request.body, so the catch-all below saw it.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1_000_000
+        return respond(413, "too_large", f"The request body is over {limit:g} MB; send less.")
 
     @api.exception_handler(HttpError)
     def http_error(request, exc):

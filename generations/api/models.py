@@ -6,9 +6,11 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.utils import timezone
 
-from billing.models import Role
+from billing.models import Membership, Role
 from generations.operators import crypto
 from seedance_site.tokens import hash_token
 
@@ -95,6 +97,16 @@ class ApiToken(models.Model):
         if self.last_used_at is None or self.last_used_at < stale:
             ApiToken.objects.filter(pk=self.pk).update(last_used_at=now)
             self.last_used_at = now
+
+
+@receiver(post_delete, sender=Membership)
+def revoke_tokens_of_a_departed_member(sender, instance, **kwargs):
+    """A member who leaves or is removed loses their tokens for that team for good: an
+    inert token would come back to life, perhaps in other hands, if they were invited
+    back."""
+    ApiToken.objects.live().filter(team_id=instance.team_id, created_by_id=instance.user_id).update(
+        revoked_at=timezone.now()
+    )
 
 
 class IdempotentSubmit(models.Model):

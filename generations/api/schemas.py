@@ -5,6 +5,7 @@ from datetime import datetime
 from uuid import UUID
 
 from ninja import Field, Schema
+from pydantic import field_validator
 
 
 class Error(Schema):
@@ -14,7 +15,19 @@ class Error(Schema):
     errors: list[dict]
 
 
-class GenerationIn(Schema):
+class In(Schema):
+    """A request body. PostgreSQL cannot store a NUL character in text (or in JSON), so
+    one in any field is the client's error, not a 500 at the first save."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def no_nul(cls, value):
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+class GenerationIn(In):
     prompt: str = Field(..., max_length=20_000)
     model: str = Field("seedance-2.0", description="A model family id, as GET /models lists.")
     duration: int = Field(5, ge=1, le=60, description="Seconds.")
@@ -133,12 +146,12 @@ class ProjectDetail(ProjectOut):
     scenes: list[SceneOut]
 
 
-class ProjectIn(Schema):
+class ProjectIn(In):
     name: str = Field(..., min_length=1, max_length=120)
     description: str = Field("", max_length=2000)
 
 
-class SceneIn(Schema):
+class SceneIn(In):
     title: str = Field(..., min_length=1, max_length=120)
     notes: str = Field("", max_length=2000)
 
@@ -175,7 +188,7 @@ class CancelOut(Schema):
     message: str
 
 
-class BatchIn(Schema):
+class BatchIn(In):
     name: str = Field("Batch", max_length=200)
     csv: str = Field(
         ...,

@@ -71,6 +71,8 @@ def idempotent(request, key: str, payload, answer) -> tuple[int, object]:
     """
     if len(key) > MAX_KEY_CHARS:
         raise ApiError(422, "invalid", "The Idempotency-Key is longer than 200 characters.")
+    if not key.isprintable():
+        raise ApiError(422, "invalid", "The Idempotency-Key must be printable characters.")
     digest = body_hash(payload)
     with transaction.atomic():
         try:

@@ -29,13 +29,27 @@ def enqueue_delivery(pk: int) -> None:
     )
 
 
+def enqueue_replay(pk: int) -> None:
+    # An admin asked for it: sent now, even to a receiver that just failed.
+    async_task(
+        "generations.api.tasks.replay_webhook",
+        pk,
+        task_name=f"webhook-replay-{pk}",
+        group="webhook",
+        save=False,
+    )
+
+
 def deliver_webhook(pk: int) -> None:
+    webhooks.first_attempt(pk)
+
+
+def replay_webhook(pk: int) -> None:
     webhooks.attempt(pk)
 
 
 def deliver_due_webhooks() -> None:
-    for pk in webhooks.due():
-        webhooks.attempt(pk)
+    webhooks.deliver_due()
 
 
 def ensure_schedule() -> None:

@@ -1,8 +1,10 @@
 """The API's pages: its reference, and the Team page's tokens (create, revoke)."""
 
+import functools
+
 from django.contrib import messages
 from django.db import transaction
-from django.http import JsonResponse
+from django.http import HttpResponseNotAllowed, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
@@ -11,7 +13,7 @@ from billing import audit
 from billing.models import Role
 from billing.teams.access import role_required
 from generations.api.api import api
-from generations.api.errors import error_body
+from generations.api.errors import error_body, respond
 from generations.api.forms import TokenForm
 from generations.api.models import ApiAuditAction, ApiToken
 
@@ -21,6 +23,25 @@ NEW_TOKEN_SESSION_KEY = "new_api_token"  # noqa: S105 (a session key name)
 def not_found(request, *args, **kwargs):
     body = error_body("not_found", "There is no such address in this API; see /api/v1/reference/.")
     return JsonResponse(body, status=404)
+
+
+def json_not_allowed(view):
+    """django-ninja answers a method an address does not take with a text/html 405; the
+    API's errors are JSON, that one too."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        if not isinstance(response, HttpResponseNotAllowed):
+            return response
+        allowed = response["Allow"]
+        answer = respond(
+            405, "method_not_allowed", f"This address takes {allowed}, not {request.method}."
+        )
+        answer["Allow"] = allowed
+        return answer
+
+    return wrapper
 
 
 @require_GET

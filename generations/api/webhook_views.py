@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from billing import audit
@@ -18,6 +19,8 @@ NEW_SECRET_SESSION_KEY = "new_webhook_secret"  # noqa: S105 (a session key name)
 PAGE_SIZE = 30
 
 
+# no-store: it shows a new signing secret once, and Back must not show it again.
+@never_cache
 @role_required(Role.ADMIN)
 def webhook(request):
     endpoint = WebhookEndpoint.objects.filter(team=request.team).first()
@@ -86,6 +89,6 @@ def remove_webhook(request):
 def replay_delivery(request, uuid):
     delivery = get_object_or_404(WebhookDelivery, team=request.team, uuid=uuid)
     webhooks.replay(delivery)
-    transaction.on_commit(lambda: tasks.enqueue_delivery(delivery.pk))
+    transaction.on_commit(lambda: tasks.enqueue_replay(delivery.pk))
     messages.info(request, f"{delivery.get_event_display()}: sent again.")
     return redirect("team_webhook")

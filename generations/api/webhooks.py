@@ -16,6 +16,7 @@ import hmac
 import ipaddress
 import json
 import logging
+import socket
 import time
 from collections import Counter
 from datetime import timedelta
@@ -55,6 +56,8 @@ RETRY_WAITS = [
 ]
 # A worker that died mid-attempt leaves its claim; another may take the row after this.
 CLAIM_SECONDS = 60
+# One run of the due schedule stops starting attempts after this, well inside Q_TIMEOUT.
+DUE_RUN_SECONDS = 45
 
 STATE_EVENTS = {
     State.SUCCEEDED: Event.SUCCEEDED,
@@ -222,6 +225,21 @@ def attempt(pk) -> WebhookDelivery | None:
     return delivery
 
 
+def first_attempt(pk) -> WebhookDelivery | None:
+    """The attempt queued when an event is committed; skipped (the delivery stays due for
+    the schedule) while the team's receiver failed an attempt in the last CLAIM_SECONDS.
+
+    A batch run of hundreds of jobs ending at a dead or slow receiver would otherwise
+    queue hundreds of TIMEOUT_SECONDS attempts, taking the workers that send and follow
+    every team's jobs."""
+    team_id = WebhookDelivery.objects.filter(pk=pk).values_list("team_id", flat=True).first()
+    since = timezone.now() - timedelta(seconds=CLAIM_SECONDS)
+    recent = WebhookAttempt.objects.filter(delivery__team_id=team_id, created__gte=since)
+    if recent.exclude(status_code__gte=200, status_code__lt=300).exists():
+        return None
+    return attempt(pk)
+
+
 def _record(delivery, status, error, milliseconds) -> None:
     WebhookAttempt.objects.create(
         delivery=delivery, status_code=status, error=error, milliseconds=milliseconds
@@ -246,14 +264,40 @@ def replay(delivery: WebhookDelivery) -> None:
     )
 
 
-def due(limit=100) -> list[int]:
+def due(limit=100) -> list[tuple[int, int]]:
+    """(delivery pk, team pk) of what is due, oldest first."""
     return list(
         WebhookDelivery.objects.filter(
             state=DeliveryState.PENDING, next_attempt_at__lte=timezone.now()
         )
         .order_by("next_attempt_at")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "team_id")[:limit]
     )
+
+
+def deliver_due(limit=100, budget_seconds=DUE_RUN_SECONDS) -> int:
+    """Attempt what is due within `budget_seconds`; how many attempts were made.
+
+    A receiver that does not take a delivery (slow, down, failing) gets no second one in
+    the same run: its team's other deliveries wait for the next run. Otherwise one team's
+    black hole, TIMEOUT_SECONDS a delivery, holds a worker for its whole backlog and the
+    run outlives the cluster's task timeout (Q_TIMEOUT) while other teams wait.
+    """
+    started = time.monotonic()
+    stalled = set()
+    made = 0
+    for pk, team_id in due(limit):
+        if team_id in stalled:
+            continue
+        if time.monotonic() - started > budget_seconds:
+            break
+        delivery = attempt(pk)
+        if delivery is None:
+            continue
+        made += 1
+        if delivery.state != DeliveryState.SUCCEEDED:
+            stalled.add(team_id)
+    return made
 
 
 def endpoint_refusal(url: str) -> str | None:
@@ -270,6 +314,11 @@ def endpoint_refusal(url: str) -> str | None:
     try:
         ipaddress.ip_address(host)
     except ValueError:
-        return None
+        # What the resolver reads as IPv4 ("2130706433", "0177.0.0.1", "0x7f.1", "127.1")
+        # is an address, not a name: checked now like one.
+        try:
+            host = socket.inet_ntoa(socket.inet_aton(host))
+        except OSError:
+            return None
     reason = fetch.non_public_reason(host)
     return f"The endpoint must be a public address, not a {reason} one." if reason else None

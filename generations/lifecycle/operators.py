@@ -27,18 +27,23 @@ class CannotCancel(Exception):
 def cancel(generation: Generation, by) -> str:
     """Cancel a job; returns what happened in words. Raises CannotCancel with the reason."""
     if generation.state == State.QUEUED:
-        if finish_unsuccessfully(
-            generation,
-            [State.QUEUED],
-            State.CANCELLED,
-            f"Cancelled by {by.username} before it was sent.",
-        ):
+        if cancel_queued(generation, by):
             return "Cancelled before it reached a vendor; the hold was returned."
         generation.refresh_from_db()
     if generation.state == State.RUNNING:
         return _cancel_running(generation, by)
     raise CannotCancel(
         f"A job that is {generation.get_state_display().lower()} can't be cancelled now."
+    )
+
+
+def cancel_queued(generation: Generation, by) -> bool:
+    """Cancel a job only if it has not left the queue; False when a worker took it first."""
+    return finish_unsuccessfully(
+        generation,
+        [State.QUEUED],
+        State.CANCELLED,
+        f"Cancelled by {by.username} before it was sent.",
     )
 
 

@@ -196,3 +196,25 @@ def test_a_viewer_sees_batches_but_cannot_upload(viewer_client, project):
     assert viewer_client.get("/batches/").status_code == 200
     upload = SimpleUploadedFile("shots.csv", GOOD.encode(), "text/csv")
     assert viewer_client.post("/batches/", {"file": upload}).status_code == 403
+
+
+def test_cancel_never_reaches_a_job_a_worker_sent_meanwhile(
+    member_api, funded, project, kinovi, queued, monkeypatch
+):
+    preview = member_api.post("/batches", {"csv": GOOD}).json()
+    member_api.post(f"/batches/{preview['id']}/confirm")
+    vendor_cancels = []
+
+    def sent_just_now(membership, generation):
+        # A worker claims and sends the job between the list and its cancel.
+        Generation.objects.filter(pk=generation.pk).update(state=State.RUNNING)
+        return True
+
+    monkeypatch.setattr(batches, "may_cancel", sent_just_now)
+    monkeypatch.setattr(
+        "generations.lifecycle.operators._cancel_running",
+        lambda generation, by: vendor_cancels.append(generation.pk) or "cancelled",
+    )
+    assert member_api.post(f"/batches/{preview['id']}/cancel").json() == {"cancelled": 0}
+    assert vendor_cancels == []
+    assert set(Generation.objects.values_list("state", flat=True)) == {State.RUNNING}

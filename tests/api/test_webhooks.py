@@ -334,7 +334,7 @@ def test_a_private_endpoint_is_refused_on_the_page(owner_client, team, url):
 def test_the_delivery_log_shows_attempts_and_replays(
     owner_client, team, loopback_allowed, monkeypatch, django_capture_on_commit_callbacks
 ):
-    monkeypatch.setattr(tasks, "enqueue_delivery", tasks.deliver_webhook)
+    monkeypatch.setattr(tasks, "enqueue_replay", tasks.replay_webhook)
     with Receiver(status=500) as receiver:
         delivery = pending_delivery(team, receiver.url)
         webhooks.attempt(delivery.pk)

@@ -77,8 +77,13 @@ class JobFilters(Schema):
 def list_generations(request, filters: Query[JobFilters]):
     """The team's jobs, newest first; pass next_cursor as cursor for the next page."""
     rows = access.generations(request)
-    lookups = {"state": "state", "project": "project__uuid", "scene": "scene__uuid"}
-    for name, lookup in {**lookups, "model": "family"}.items():
+    # A project or scene not of this team is a 404, as its own address is, not an empty
+    # page that would read as "it exists, with no jobs".
+    if filters.project:
+        rows = rows.filter(project=access.get_project(request, filters.project))
+    if filters.scene:
+        rows = rows.filter(scene=access.get_scene(request, filters.scene))
+    for name, lookup in {"state": "state", "model": "family"}.items():
         value = getattr(filters, name)
         if value:
             rows = rows.filter(**{lookup: value})
