@@ -88,7 +88,7 @@ def bucket(s3_endpoint, settings, monkeypatch, tmp_path):
     )
     client.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3_env(monkeypatch, s3_endpoint, name)
-    storage, origin = site_settings.object_storage_from_env()
+    storage, origin = site_settings.object_storage_from_env(site_settings.AWS_QUERYSTRING_EXPIRE)
     settings.STORAGES = {**settings.STORAGES, "default": storage}
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.MEDIA_REDIRECT_ENABLED = True
