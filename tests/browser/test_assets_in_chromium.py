@@ -26,19 +26,15 @@ pytestmark = pytest.mark.browser
 PASSWORD = "correct horse battery staple"
 
 
-def test_a_member_uploads_a_first_frame_and_gets_image_to_video(
-    chromium, studio, team, operator, tmp_path
-):
+def mia(team):
+    """A member of `team` who signs in with a password, as a person would."""
     membership = MembershipFactory(team=team, user__username="mia")
     membership.user.set_password(PASSWORD)
     membership.user.save()
-    ledger.grant(team, 50_000_000, by=operator, memo="Budget", key="assets-browser")
-    project = Project.objects.create(team=team, name="Harbour")
-    make_account("evolink", studio)
-    still = tmp_path / "harbour.png"
-    still.write_bytes(image_bytes((960, 540)))
-    errors = []
+    return membership.user
 
+
+def signed_in_as_mia(chromium, studio, errors):
     page = chromium.new_page(viewport={"width": 1280, "height": 1000})
     page.set_default_timeout(15_000)
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -47,6 +43,21 @@ def test_a_member_uploads_a_first_frame_and_gets_image_to_video(
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(lambda url: "/login/" not in url)
+    return page
+
+
+def test_a_member_uploads_a_first_frame_and_gets_image_to_video(
+    chromium, studio, team, operator, tmp_path
+):
+    mia(team)
+    ledger.grant(team, 50_000_000, by=operator, memo="Budget", key="assets-browser")
+    project = Project.objects.create(team=team, name="Harbour")
+    make_account("evolink", studio)
+    still = tmp_path / "harbour.png"
+    still.write_bytes(image_bytes((960, 540)))
+    errors = []
+
+    page = signed_in_as_mia(chromium, studio, errors)
 
     page.goto(f"{studio}/generate/?project={project.uuid}")
     page.get_by_label("Image to video (first frame)").check()
@@ -79,9 +90,7 @@ def test_a_member_uploads_a_first_frame_and_gets_image_to_video(
 
 
 def test_several_files_upload_at_once_with_their_results(chromium, studio, team, tmp_path):
-    membership = MembershipFactory(team=team, user__username="mia")
-    membership.user.set_password(PASSWORD)
-    membership.user.save()
+    mia(team)
     project = Project.objects.create(team=team, name="Harbour")
     make_account("evolink", studio)
     good = tmp_path / "boats.png"
@@ -90,14 +99,7 @@ def test_several_files_upload_at_once_with_their_results(chromium, studio, team,
     hostile.write_bytes(b"<!DOCTYPE html><html><body>not an image</body></html>")
     errors = []
 
-    page = chromium.new_page(viewport={"width": 1280, "height": 1000})
-    page.set_default_timeout(15_000)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{studio}/login/")
-    page.get_by_label("Username").fill("mia")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
+    page = signed_in_as_mia(chromium, studio, errors)
 
     page.goto(f"{studio}/projects/{project.uuid}/assets/")
     page.locator("#id_files").set_input_files([str(good), str(hostile)])
@@ -117,20 +119,12 @@ def test_a_file_past_the_upload_cap_says_so_in_the_library(
     # The cap's 413 is plain text, not the results fragment: the row used to vanish
     # without a word.
     settings.ASSET_MAX_UPLOAD_BYTES = 100_000
-    membership = MembershipFactory(team=team, user__username="mia")
-    membership.user.set_password(PASSWORD)
-    membership.user.save()
+    mia(team)
     project = Project.objects.create(team=team, name="Harbour")
     make_account("evolink", studio)
     big = tmp_path / "noise.png"
     big.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200_000))
-    page = chromium.new_page(viewport={"width": 1280, "height": 1000})
-    page.set_default_timeout(15_000)
-    page.goto(f"{studio}/login/")
-    page.get_by_label("Username").fill("mia")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
+    page = signed_in_as_mia(chromium, studio, [])
     page.goto(f"{studio}/projects/{project.uuid}/assets/")
     page.locator("#id_files").set_input_files([str(big)])
     page.get_by_role("button", name="Upload").click()
@@ -167,9 +161,7 @@ def test_image_to_video_starts_on_the_image_and_the_next_shot_on_its_last_frame(
     """The sandbox fetches the signed addresses from the live server itself, as a vendor
     would (no stand-in for where media live), and renders from what it got."""
     monkeypatch.setattr(sandbox_media, "transport", None)
-    membership = MembershipFactory(team=team, user__username="mia")
-    membership.user.set_password(PASSWORD)
-    membership.user.save()
+    mia(team)
     ledger.grant(team, 50_000_000, by=operator, memo="Budget", key="continue-browser")
     project = Project.objects.create(team=team, name="Harbour")
     Scene.objects.create(project=project, number=1, title="Dawn")
@@ -179,14 +171,7 @@ def test_image_to_video_starts_on_the_image_and_the_next_shot_on_its_last_frame(
     still.write_bytes(image_bytes((960, 540), colour=red))
     errors = []
 
-    page = chromium.new_page(viewport={"width": 1280, "height": 1000})
-    page.set_default_timeout(15_000)
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    page.goto(f"{studio}/login/")
-    page.get_by_label("Username").fill("mia")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(lambda url: "/login/" not in url)
+    page = signed_in_as_mia(chromium, studio, errors)
 
     page.goto(f"{studio}/generate/?project={project.uuid}")
     page.get_by_label("Image to video (first frame)").check()
