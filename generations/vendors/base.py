@@ -315,8 +315,9 @@ class VendorAdapter(VendorHttp):
         return CallbackHint(task_id=str(task_id), state=state)
 
     def webhook_secret(self) -> str:
-        """The account's secret for verifying callbacks, from the vendor."""
-        raise NotImplementedError
+        """The account's secret for verifying callbacks, from the vendor. Only an adapter
+        that sets `signs_callbacks` is asked, and it must say how (Replicate's does)."""
+        raise NotImplementedError(f"{self.label} signs callbacks but cannot fetch its secret")
 
     @classmethod
     def verify_callback(cls, secret: str, headers, body: bytes) -> bool:
