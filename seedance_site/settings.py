@@ -244,6 +244,16 @@ else:
         }
     }
 
+# Rendered cards, kept by a digest of exactly what they show (seedance_site/fragments.py):
+# a changed row is a new key, so nothing cached is ever stale and each process may keep
+# its own copy in memory. Django's {% cache %} tag reads this alias by its name.
+CACHES["template_fragments"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "template-fragments",
+    "TIMEOUT": 24 * 3600,
+    "OPTIONS": {"MAX_ENTRIES": 5000},
+}
+
 # How many proxies in front of the app append to X-Forwarded-For. 0 trusts none of
 # it and takes the client from REMOTE_ADDR; a client can write anything in that header,
 # so only the entries our own proxies added can be believed.

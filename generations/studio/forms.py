@@ -32,6 +32,7 @@ from generations.studio.presenters import (
     options_for,
 )
 from generations.vendors import Family, VideoRequest
+from seedance_site import fragments
 
 
 def _pick(value, offered, preferred):
@@ -362,7 +363,7 @@ class GalleryFilterForm(forms.Form):
     def __init__(self, data=None, *, team):
         super().__init__(data)
         self.team = team
-        lists = filter_lists(team)
+        self.lists = lists = filter_lists(team)
         self.fields["project"].choices = [("", "Any project")] + lists["project"]
         self.fields["scene"].choices = [("", "Any scene")] + lists["scene"]
         self.fields["account"].choices = [("", "Any vendor")] + lists["account"]
@@ -404,6 +405,12 @@ class GalleryFilterForm(forms.Form):
             )
             queryset = queryset.filter(Exists(made_from))
         return queryset
+
+    @property
+    def digest(self) -> str:
+        """What the rendered form shows, as its cached markup's key: its choices and what
+        was asked (its errors and values follow from these two)."""
+        return fragments.digest(self.lists, sorted(self.data.lists()))
 
     @property
     def active(self) -> bool:

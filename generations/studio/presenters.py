@@ -4,6 +4,7 @@ costs in words, may I cancel. Presenters read; they never change a row."""
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 
 from django.conf import settings
 from django.utils import timezone
@@ -19,6 +20,7 @@ from generations.routing import Routing
 from generations.vendors import REGISTRY, Family, family_label
 from generations.vendors.parsing import describe_seconds, join_choices
 from generations.vendors.types import Mode
+from seedance_site import fragments
 from seedance_site.web import uuid_path
 
 # Every value some vendor offers for some family, in the order a person reads them.
@@ -337,6 +339,7 @@ class Costs:
 def present(g, membership=None):
     """Attach what the cards show but the model does not know: money in words, may I cancel."""
     g.costs = Costs(g)
+    g.ago = fragments.ago(g.created)  # "3 minutes": the card's words, and its digest's
     g.can_cancel = g.state in (State.QUEUED, State.RUNNING) and access.may_cancel(membership, g)
     # A job that needs attention ends by itself after its deadline's grace (lifecycle.expire).
     g.settle_by = g.expires_at + lifecycle.grace() if g.state == State.NEEDS_ATTENTION else None
@@ -348,53 +351,108 @@ def present(g, membership=None):
     return g
 
 
-@dataclass(slots=True)
+def job_card_digest(g, user, membership) -> str:
+    """What a finished job's card (templates/generations/jobs.html#job-card) shows, as its
+    cached markup's key: the job's row and the rows read with it, its accounts' names, how
+    long ago it was made, and who is looking (is it theirs, may they run it again, are they
+    staff). Vendor accounts are reduced to what a card shows of them: their health
+    columns change with every error and would only make the card render again."""
+    accounts = tuple(
+        (account.pk, account.label, account.protocol) if account else None
+        for account in (
+            g.vendor_account if g.vendor_account_id else None,
+            g.pinned_account if g.pinned_account_id else None,
+        )
+    )
+    return fragments.digest(
+        fragments.row(g, skip=("vendor_account", "pinned_account")),
+        accounts,
+        g.ago,
+        g.created_by_id == user.pk,
+        bool(membership and membership.can_generate),
+        user.is_staff,
+    )
+
+
 class Card:
-    """A gallery card's words and addresses, written once in Python.
+    """A gallery card: its row, and the words and addresses it shows, each worked out in
+    Python (as template filters, 24 cards cost twice as much to render) and only when the
+    card's markup is rendered: a card whose markup is cached by `digest` needs none."""
 
-    The gallery's hot loop: as template filters and lookups, 24 cards cost twice as much
-    to render (dates, truncation, four addresses and the duration each, per card)."""
+    def __init__(self, row: dict):
+        self.row = row  # gallery.CARD_FIELDS and is_favourite, as values() gives them
+        self.uuid = str(row["uuid"])
+        self.is_favourite = row["is_favourite"]
+        self.mode = row.get("mode") or "text"
+        # (role label, thumbnail address, asset name) of each input: assets.inputs.on_cards.
+        self.inputs = []
 
-    uuid: str
-    href: str
-    video_url: str
-    poster_url: str
-    favourite_url: str
-    width: int
-    height: int
-    seconds: str
-    prompt: str
-    where: str
-    who: str
-    created_iso: str
-    created_day: str
-    vendor: str
-    is_favourite: bool
-    mode: str = "text"
-    # (role label, thumbnail address, asset name) of each input: see assets.inputs.on_cards.
-    inputs: list = field(default_factory=list)
+    @property
+    def digest(self) -> str:
+        """What the card shows, as its cached markup's key (seedance_site/fragments.py):
+        its row, its inputs, and the time zone its date is written in."""
+        zone = timezone.get_current_timezone_name()
+        return fragments.digest(tuple(self.row.items()), self.inputs, zone)
+
+    @cached_property
+    def href(self) -> str:
+        return uuid_path("clip", self.uuid)
+
+    @cached_property
+    def video_url(self) -> str:
+        return uuid_path("clip_video", self.uuid)
+
+    @cached_property
+    def poster_url(self) -> str:
+        return uuid_path("clip_poster", self.uuid)
+
+    @cached_property
+    def favourite_url(self) -> str:
+        return uuid_path("favourite", self.uuid)
+
+    @property
+    def width(self) -> int:
+        return self.row["clip__width"]
+
+    @property
+    def height(self) -> int:
+        return self.row["clip__height"]
+
+    @property
+    def seconds(self) -> str:
+        return str(int(self.row["clip__duration"] + 0.5))  # as floatformat:0 rounds
+
+    @property
+    def prompt(self) -> str:
+        return Truncator(self.row["prompt"]).chars(90)
+
+    @property
+    def where(self) -> str:
+        row = self.row
+        place = [row["project__name"], row["scene__title"] or "", family_label(row["family"])]
+        return " · ".join(part for part in place if part)
+
+    @property
+    def who(self) -> str:
+        return self.row["created_by__username"] or "someone"
+
+    @cached_property
+    def _created(self):
+        return timezone.localtime(self.row["created"])
+
+    @property
+    def created_iso(self) -> str:
+        return self._created.isoformat()
+
+    @property
+    def created_day(self) -> str:
+        return date_format(self._created, "M j")
+
+    @property
+    def vendor(self) -> str:
+        return self.row["vendor_account__label"] or ""
 
 
 def card(row: dict) -> Card:
     """`row` holds gallery.CARD_FIELDS and is_favourite, as values() gives them."""
-    key = str(row["uuid"])
-    created = timezone.localtime(row["created"])
-    place = [row["project__name"], row["scene__title"] or "", family_label(row["family"])]
-    return Card(
-        uuid=key,
-        href=uuid_path("clip", key),
-        video_url=uuid_path("clip_video", key),
-        poster_url=uuid_path("clip_poster", key),
-        favourite_url=uuid_path("favourite", key),
-        width=row["clip__width"],
-        height=row["clip__height"],
-        seconds=str(int(row["clip__duration"] + 0.5)),  # as floatformat:0 rounds
-        prompt=Truncator(row["prompt"]).chars(90),
-        where=" · ".join(part for part in place if part),
-        who=row["created_by__username"] or "someone",
-        created_iso=created.isoformat(),
-        created_day=date_format(created, "M j"),
-        vendor=row["vendor_account__label"] or "",
-        is_favourite=row["is_favourite"],
-        mode=row.get("mode") or "text",
-    )
+    return Card(row)

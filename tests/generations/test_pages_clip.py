@@ -172,7 +172,7 @@ def test_favouriting_toggles_and_htmx_gets_the_favourite_fragment(
     response = member_client.post(url, HTTP_HX_REQUEST="true")
     html = response.content.decode()
     assert "<html" not in html
-    assert html.lstrip().startswith('<form class="favourite')
+    assert html.lstrip().startswith('<button type="submit" form="favourite-form"')
     assert 'aria-pressed="true"' in html
     assert Favourite.objects.filter(user=member, generation=generation).count() == 1
 

@@ -186,6 +186,8 @@ def favourite(request, uuid):
         context = {
             "favourite_url": uuid_path("favourite", generation.uuid),
             "is_favourite": is_favourite,
+            # A card's button is an icon; it stays one when it is answered.
+            "compact": request.POST.get("compact") == "1",
         }
         return render(request, "generations/gallery.html#favourite", context)
     return redirect(back_to(request, reverse("clip", args=[generation.uuid])))

@@ -11,7 +11,7 @@ from django.views.decorators.vary import vary_on_headers
 from billing.teams.access import team_required
 from generations import access, lifecycle
 from generations.models import Generation
-from generations.studio.presenters import present
+from generations.studio.presenters import job_card_digest, present
 from seedance_site import keyset
 from seedance_site.web import back_to, money_moved
 
@@ -40,6 +40,8 @@ def jobs(request):
     page = keyset.page(finished, RECENT_JOBS, keyset.decode(request.GET.get("before", "")))
     cards = _cards(request, [row.pk for row in flying + page.rows])
     active, recent = cards[: len(flying)], cards[len(flying) :]
+    for g in recent:  # finished: their markup is kept by what it shows
+        g.digest = job_card_digest(g, request.user, request.membership)
     context = {
         "active": active,
         "active_total": active_total,
