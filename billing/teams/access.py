@@ -12,6 +12,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect
 
 from billing.models import Membership, Role
+from billing.teams.backends import teams_of
 from seedance_site.web import login_then
 
 SESSION_KEY = "current_team"
@@ -20,12 +21,13 @@ SESSION_KEY = "current_team"
 def current_membership(request) -> Membership | None:
     if not request.user.is_authenticated:
         return None
-    # Every team of the user in one query: the page head lists them to switch between.
-    memberships = list(
-        Membership.objects.select_related("team").filter(user=request.user).order_by("team__name")
-    )
-    for membership in memberships:
-        membership.user = request.user
+    # Every team of the user: the page head lists them to switch between. The session's
+    # user was read with them (backends.MembershipsBackend); else one query here.
+    memberships = getattr(request.user, "team_memberships", None)
+    if memberships is None:
+        memberships = teams_of(request.user.pk)
+        for membership in memberships:
+            membership.user = request.user
     request.memberships = memberships
     chosen = request.session.get(SESSION_KEY)
     for membership in memberships:
