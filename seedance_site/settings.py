@@ -238,6 +238,9 @@ if REDIS_URL:
             "KEY_PREFIX": "seedance",
         }
     }
+    # Sessions read from Redis, written through to the database: a page costs no session
+    # query, and a flushed Redis loses nobody's sign-in.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {
         "default": {

@@ -26,3 +26,19 @@ def test_the_cache_the_login_throttle_counts_in_is_redis():
     cache.set("throttle-probe", 1, 5)
     assert cache.incr("throttle-probe") == 2
     cache.delete("throttle-probe")
+
+
+def test_sessions_are_read_from_redis_and_kept_in_the_database(client, django_user_model):
+    from django.contrib.sessions.models import Session
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.cached_db"
+    user = django_user_model.objects.create_user("rina", password="not used")
+    client.force_login(user)
+    assert Session.objects.count() == 1  # written through: a Redis flush signs nobody out
+    with CaptureQueriesContext(connection) as captured:
+        client.get("/account/password/")
+    assert not [q for q in captured if "django_session" in q["sql"]]
+    cache.clear()
+    assert client.get("/account/password/").status_code == 200  # read back from the table
