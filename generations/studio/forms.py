@@ -326,7 +326,7 @@ def filter_lists(team) -> dict[str, list[tuple[str, str]]]:
     for kind, key, label, group, number in rows:
         if kind == "scene":
             label = f"{group} · {number}. {label}"
-        if kind != "member":
+        if kind != "member" and len(key) == 32:
             # SQLite keeps a uuid as 32 hex digits: the form's values are dashed.
             key = str(uuid.UUID(key))
         lists[kind].append((key, label))

@@ -388,6 +388,14 @@ class Card:
         self.inputs = []
 
     @property
+    def pk(self) -> int:
+        return self.row["pk"]
+
+    @property
+    def created(self):
+        return self.row["created"]
+
+    @property
     def digest(self) -> str:
         """What the card shows, as its cached markup's key (seedance_site/fragments.py):
         its row, its inputs, and the time zone its date is written in."""

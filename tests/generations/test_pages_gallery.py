@@ -297,3 +297,13 @@ def test_the_date_filters_take_whole_days_and_read_no_date_of_every_row(member_c
 
 def test_the_last_day_there_is_filters_without_overflowing(member_client):
     assert member_client.get("/gallery/?until=9999-12-31").status_code == 200
+
+
+def test_a_plain_page_picks_and_reads_its_cards_in_one_query(member_client, project):
+    for n in range(5):
+        clip(project, prompt=f"Take {n}")
+    with CaptureQueriesContext(connection) as captured:
+        html = member_client.get("/gallery/").content.decode()
+    reads = [q["sql"] for q in captured if 'FROM "generations_generation"' in q["sql"]]
+    assert len(reads) == 1 and "LIMIT 25" in reads[0]
+    assert cards(html) == 5

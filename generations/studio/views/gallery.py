@@ -52,16 +52,34 @@ def with_cards(request, rows) -> list:
     its 24 rows, never for every clip a filter or a search matched. The query reads what
     a card shows and no more, as plain values: no model instances to build for six tables
     (nor a vendor account's key, a user's password hash or a job's signed URLs)."""
-    favourite = Favourite.objects.filter(user=request.user, generation=OuterRef("pk"))
-    found = {
-        row["pk"]: row
-        for row in Generation.objects.filter(pk__in=[row.pk for row in rows])
-        .annotate(is_favourite=Exists(favourite))
-        .values("pk", "is_favourite", *CARD_FIELDS, mode=KT("request__mode"))
-    }
+    cards_of = _card_rows(request, Generation.objects.filter(pk__in=[row.pk for row in rows]))
+    found = {row["pk"]: row for row in cards_of}
     cards = [card(found[row.pk]) for row in rows if row.pk in found]
     # Clips made from inputs show them: one more query, and none for a page of text-only.
     return asset_inputs.on_cards(cards)
+
+
+def _card_rows(request, generations):
+    """What the cards of `generations` show, as plain values."""
+    favourite = Favourite.objects.filter(user=request.user, generation=OuterRef("pk"))
+    return generations.annotate(is_favourite=Exists(favourite)).values(
+        "pk", "is_favourite", *CARD_FIELDS, mode=KT("request__mode")
+    )
+
+
+def cards_after(request, clips, position) -> keyset.Page:
+    """A page of cards of `clips` after `position`, newest first, in one query: the page is
+    chosen on the bare table in a subquery (its LIMIT has the database pick the rows
+    first), and only its rows are joined and tested for a favourite."""
+    chosen = keyset.after(clips, position).values("pk")[: GALLERY_PAGE + 1]
+    rows = list(
+        _card_rows(request, Generation.objects.filter(pk__in=Subquery(chosen))).order_by(
+            "-created", "-pk"
+        )
+    )
+    cards = asset_inputs.on_cards([card(row) for row in rows[:GALLERY_PAGE]])
+    more = len(rows) > GALLERY_PAGE
+    return keyset.Page(cards, keyset.encode(cards[-1]) if more else None, position is not None)
 
 
 @team_required
@@ -110,9 +128,11 @@ def _clips_page(request, form):
         page = search.ranked_page(found.clips, GALLERY_PAGE, start)
     elif ranked_cursor is not None:
         page = keyset.Page([], None, True)  # a ranked cursor outside a search
-    else:
+    elif found.read_newest_first:
         with search.reading_newest_first(found):
             page = keyset.page(found.clips, GALLERY_PAGE, position)
+    else:
+        return cards_after(request, found.clips, position), found
     page.rows = with_cards(request, page.rows) if page.rows else []
     return page, found
 
