@@ -51,3 +51,60 @@ def test_a_session_signed_in_before_the_deploy_stays_signed_in(member, team):
     client.cookies[settings.SESSION_COOKIE_NAME] = store.session_key
     response = client.get(reverse("team"))
     assert response.status_code == 200, response.get("Location")
+
+
+# --- The gallery: the filter form's cached markup, the one-query page --------------------
+
+from datetime import timedelta  # noqa: E402
+
+from django.utils import timezone  # noqa: E402
+
+from generations.models import Favourite, Generation  # noqa: E402
+from tests.generations.factories import GenerationFactory, ProjectFactory  # noqa: E402
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+
+
+def filter_form_entries():
+    return [k for k in caches["template_fragments"]._cache if "template.cache.gallery-filters." in k]
+
+
+def test_query_parameters_the_form_never_shows_do_not_each_keep_a_copy_of_the_filters(
+    member_client, team, owner, media
+):
+    """GalleryFilterForm.digest hashes every GET parameter (sorted(self.data.lists())),
+    including ones the form does not have: ?x=1, ?x=2, ... or every page's ?cursor= each
+    keep one more copy of the whole filter form (every project, scene, vendor and member
+    of the team) in each process's template_fragments cache, 24 hours, up to 5,000 copies
+    (MAX_ENTRIES counts entries, not bytes), evicting the cards that the cache is for.
+    A crafted crawl fills every web process with (5,000 x the form's size) of junk."""
+    ProjectFactory(team=team, name="Orchard")
+    for n in range(30):
+        response = member_client.get(f"/gallery/?utm_source=x{n}")
+        assert response.status_code == 200
+    assert len(filter_form_entries()) <= 1
+
+
+def test_walking_the_plain_gallery_pages_shows_each_clip_once_with_ties(
+    member_client, member, team, owner, media
+):
+    project = ProjectFactory(team=team, name="Orchard")
+    same = timezone.now() - timedelta(hours=1)
+    made = [GenerationFactory(project=project, succeeded=True, prompt=f"clip number {n:03d}") for n in range(60)]
+    # Half the clips share one instant: the page boundary falls inside the tie.
+    Generation.objects.filter(pk__in=[g.pk for g in made[10:50]]).update(created=same)
+    for g in made[::2]:
+        Favourite.objects.create(user=member, generation=g)
+    for query, expected in (("", made), ("favourites=on", made[::2])):
+        seen, url = [], f"/gallery/?{query}"
+        for _ in range(10):
+            html = member_client.get(url).content.decode()
+            seen += [p for p in (f"clip number {n:03d}" for n in range(60)) if p in html]
+            if 'class="pager nojs-only"><a class="btn" href="' not in html:
+                break
+            url = html.split('class="pager nojs-only"><a class="btn" href="')[1].split('"')[0].replace("&amp;", "&")
+        assert sorted(seen) == sorted(g.prompt for g in expected)
+        assert len(seen) == len(set(seen))
