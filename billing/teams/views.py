@@ -195,7 +195,7 @@ def accept_invitation(request, token):
             problem = e.messages[0]
         else:
             if is_new_user:
-                login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+                login(request, user, backend="billing.teams.backends.MembershipsBackend")
             switch_team(request, invitation.team.uuid)
             messages.success(request, f"Welcome to {invitation.team.name}.")
             return redirect("home")
