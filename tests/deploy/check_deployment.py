@@ -52,7 +52,7 @@ class Member:
     def __init__(self, user):
         session = SessionStore()
         session[SESSION_KEY] = str(user.pk)
-        session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+        session[BACKEND_SESSION_KEY] = "billing.teams.backends.MembershipsBackend"
         session[HASH_SESSION_KEY] = user.get_session_auth_hash()
         session.create()
         self.csrf = secrets.token_hex(16)
