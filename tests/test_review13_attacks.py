@@ -1,13 +1,18 @@
 """Review 13: attacks on the page-speed changes (cached fragments, the shared favourite
 form, MembershipsBackend, cached_db sessions, the one-query gallery page)."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 from django.core.cache import caches
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from billing.models import Invitation, Role
+from generations.models import Favourite, Generation
+from tests.generations.factories import GenerationFactory, ProjectFactory
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +32,11 @@ def test_a_new_user_who_signs_up_through_an_invitation_stays_signed_in(client, t
     _, token = Invitation.create(team, Role.MEMBER, owner)
     response = client.post(
         reverse("accept_invitation", args=[token]),
-        {"username": "newbie", "password1": "a long secret phrase", "password2": "a long secret phrase"},
+        {
+            "username": "newbie",
+            "password1": "a long secret phrase",
+            "password2": "a long secret phrase",
+        },
     )
     assert response.status_code == 302
     after = client.get(reverse("team"))
@@ -55,13 +64,6 @@ def test_a_session_signed_in_before_the_deploy_stays_signed_in(member, team):
 
 # --- The gallery: the filter form's cached markup, the one-query page --------------------
 
-from datetime import timedelta  # noqa: E402
-
-from django.utils import timezone  # noqa: E402
-
-from generations.models import Favourite, Generation  # noqa: E402
-from tests.generations.factories import GenerationFactory, ProjectFactory  # noqa: E402
-
 
 @pytest.fixture
 def media(settings, tmp_path):
@@ -69,7 +71,9 @@ def media(settings, tmp_path):
 
 
 def filter_form_entries():
-    return [k for k in caches["template_fragments"]._cache if "template.cache.gallery-filters." in k]
+    return [
+        k for k in caches["template_fragments"]._cache if "template.cache.gallery-filters." in k
+    ]
 
 
 def test_query_parameters_the_form_never_shows_do_not_each_keep_a_copy_of_the_filters(
@@ -93,7 +97,10 @@ def test_walking_the_plain_gallery_pages_shows_each_clip_once_with_ties(
 ):
     project = ProjectFactory(team=team, name="Orchard")
     same = timezone.now() - timedelta(hours=1)
-    made = [GenerationFactory(project=project, succeeded=True, prompt=f"clip number {n:03d}") for n in range(60)]
+    made = [
+        GenerationFactory(project=project, succeeded=True, prompt=f"clip number {n:03d}")
+        for n in range(60)
+    ]
     # Half the clips share one instant: the page boundary falls inside the tie.
     Generation.objects.filter(pk__in=[g.pk for g in made[10:50]]).update(created=same)
     for g in made[::2]:
@@ -105,6 +112,28 @@ def test_walking_the_plain_gallery_pages_shows_each_clip_once_with_ties(
             seen += [p for p in (f"clip number {n:03d}" for n in range(60)) if p in html]
             if 'class="pager nojs-only"><a class="btn" href="' not in html:
                 break
-            url = html.split('class="pager nojs-only"><a class="btn" href="')[1].split('"')[0].replace("&amp;", "&")
+            url = (
+                html.split('class="pager nojs-only"><a class="btn" href="')[1]
+                .split('"')[0]
+                .replace("&amp;", "&")
+            )
         assert sorted(seen) == sorted(g.prompt for g in expected)
         assert len(seen) == len(set(seen))
+
+
+def test_no_kept_fragment_holds_a_token_the_request_path_or_unescaped_text(
+    member_client, owner_client, team, member, media
+):
+    import pickle
+
+    project = ProjectFactory(team=team, name='Orch"<b>ard')
+    for kw in ({"succeeded": True}, {"failed": True}, {"succeeded": True, "created_by": member}):
+        GenerationFactory(project=project, prompt='x"><script>alert(1)</script>', **kw)
+    for client in (member_client, owner_client):
+        for url in ("/gallery/?q=zz&secretpath=1", "/gallery/", "/jobs/?secretpath=1", "/jobs/"):
+            assert client.get(url).status_code == 200
+    for key, value in caches["template_fragments"]._cache.items():
+        markup = pickle.loads(value)  # noqa: S301 (our own cache, in this process)
+        assert "csrf" not in markup.lower(), key
+        assert "secretpath" not in markup or "gallery-filters" in key, key
+        assert "<script>" not in markup and "<b>" not in markup, key
