@@ -16,9 +16,12 @@ back costs a few microseconds. A page of 24 cards is most of a gallery request.
 """
 
 import hashlib
+from collections.abc import Callable
 from datetime import datetime
 
+from django.core.cache import caches
 from django.utils import timezone
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
 
@@ -56,3 +59,14 @@ def ago(moment: datetime) -> str:
     """The words `{{ moment|timesince }}` writes now: part of a card's digest, since a card
     that says "3 minutes ago" must be rendered again when that changes."""
     return timesince(moment, timezone.now())
+
+
+def kept(key: str, render: Callable[[], str]) -> SafeString:
+    """The markup kept under `key` (a digest of what it shows), rendered and kept if it
+    was not: for markup a template tag writes rather than a {% cache %} block."""
+    store = caches["template_fragments"]
+    markup = store.get(key)
+    if markup is None:
+        markup = str(render())
+        store.set(key, markup)
+    return mark_safe(markup)  # noqa: S308 - markup the template engine escaped when it wrote it

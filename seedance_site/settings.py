@@ -158,8 +158,13 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# ModelBackend that reads a request's user together with their teams (one query).
-AUTHENTICATION_BACKENDS = ["billing.teams.backends.MembershipsBackend"]
+# ModelBackend that reads a request's user together with their teams (one query). Django's
+# own stays listed second so that sessions signed in before it came stay signed in (they
+# name it); the price is that a wrong password is checked by both.
+AUTHENTICATION_BACKENDS = [
+    "billing.teams.backends.MembershipsBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -406,11 +406,16 @@ class GalleryFilterForm(forms.Form):
             queryset = queryset.filter(Exists(made_from))
         return queryset
 
-    @property
-    def digest(self) -> str:
-        """What the rendered form shows, as its cached markup's key: its choices and what
-        was asked (its errors and values follow from these two)."""
-        return fragments.digest(self.lists, sorted(self.data.lists()))
+    def kept_key(self, name: str) -> str | None:
+        """The key one of the long choice lists (project, scene, vendor, member) is kept
+        under, rendered: its choices and its value. None when the value is none of its
+        choices (that field shows an error; it is rendered, never kept), so that no query
+        string can make more entries than there are choices."""
+        values = self.data.getlist(name)
+        value = values[0] if values else ""
+        if len(values) > 1 or (value and value not in dict(self.lists[name])):
+            return None
+        return "gallery-filter:" + fragments.digest(name, self.lists[name], value)
 
     @property
     def active(self) -> bool:

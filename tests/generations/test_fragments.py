@@ -107,7 +107,7 @@ def test_a_cards_button_answered_by_htmx_stays_an_icon(member_client, project):
 def test_the_filters_show_a_new_project_after_they_were_kept(member_client, team, project):
     clip(project)
     member_client.get("/gallery/")
-    assert any("gallery-filters" in key for key in cached_keys())
+    assert any(":gallery-filter:" in key for key in cached_keys())
     ProjectFactory(team=team, name="Lighthouse")
     assert "Lighthouse" in member_client.get("/gallery/").content.decode()
 
@@ -145,3 +145,18 @@ def test_a_finished_job_card_follows_its_row(member_client, project):
     Generation.objects.filter(pk=g.pk).update(prompt="After")
     html = member_client.get("/jobs/").content.decode()
     assert MARKER not in html and "After" in html
+
+
+def test_a_kept_list_shows_the_chosen_value_and_an_invalid_one_its_error(
+    member_client, team, project
+):
+    clip(project)
+    other = ProjectFactory(team=team, name="Lighthouse")
+    member_client.get("/gallery/")
+    html = member_client.get(f"/gallery/?project={other.uuid}").content.decode()
+    assert f'<option value="{other.uuid}" selected>Lighthouse</option>' in html
+    html = member_client.get("/gallery/").content.decode()
+    assert f'<option value="{other.uuid}">Lighthouse</option>' in html
+    html = member_client.get("/gallery/?project=nonsense").content.decode()
+    assert "is not one of the" in html
+    assert not any("nonsense" in str(v) for v in caches["template_fragments"]._cache.values())
