@@ -34,6 +34,7 @@ from billing.money.forms import (
     StatementFilterForm,
     ThresholdForm,
 )
+from billing.money.presenters import statement_row
 from billing.teams.access import role_required, team_required
 from seedance_site import keyset
 from seedance_site.web import money_moved, operator_required
@@ -74,15 +75,15 @@ def billing(request):
 
 def _statement(request, form) -> dict:
     filter_query = _filter_query(request, StatementFilterForm.FIELDS)
-    lines, next_url = [], None
+    rows, next_url = [], None
     if form.is_valid():
         query = ledger.statement(request.team, **form.statement_filters())
         page = keyset.page(query, STATEMENT_PAGE_SIZE, form.cleaned_data["cursor"])
-        lines = list(ledger.statement_lines(request.team, page.rows))
+        rows = [statement_row(line) for line in ledger.statement_lines(request.team, page.rows)]
         next_url = page.next_url(reverse("billing"), filter_query)
     return {
         "filter_form": form,
-        "lines": lines,
+        "rows": rows,
         "next_url": next_url,
         "filter_query": filter_query,
         "paged": bool(request.GET.get("cursor")),

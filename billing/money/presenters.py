@@ -1,0 +1,47 @@
+"""What the Billing page writes for each statement entry, worked out once in Python.
+
+The statement is the page's hot loop: as template filters and lookups (a date twice,
+three signed amounts, a default chain per name), its 50 rows took most of the time
+the page spent rendering.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.utils import dateformat
+
+from billing import ledger
+from billing.templatetags.money import signed_dollars
+
+NONE = "—"
+
+
+@dataclass(frozen=True)
+class StatementRow:
+    created_iso: str  # as the `date:"c"` filter writes it
+    created: str  # "Mar 7, 2026 14:05", in UTC
+    entry: str
+    memo: str
+    member: str
+    project: str
+    vendor: str
+    available: str  # "+$1.20", "-$1.20", or "" for no change
+    on_hold: str
+    spent: str  # "$1.20", or "" for none
+
+
+def statement_row(line: ledger.StatementLine) -> StatementRow:
+    t = line.transfer
+    created = t.created.astimezone(dt.UTC)
+    return StatementRow(
+        created_iso=created.isoformat(),
+        created=dateformat.format(created, "M j, Y H:i"),
+        entry=t.get_kind_display(),
+        memo=t.memo,
+        member=(t.member.username if t.member else "") or NONE,
+        project=t.project_name or NONE,
+        vendor=t.vendor_label or t.vendor or NONE,
+        available=signed_dollars(line.available),
+        on_hold=signed_dollars(line.on_hold),
+        spent=ledger.dollars(line.spent) if line.spent else "",
+    )
