@@ -48,9 +48,11 @@ from billing.ledger.money import MAX_AMOUNT, MICROS, cap_text, dollars, month_st
 from billing.ledger.reconcile import problems, summary
 from billing.ledger.reports import (
     Balances,
+    Overview,
     StatementLine,
     available_balance,
     balances,
+    overview,
     spend_by,
     spend_by_day,
     statement,
@@ -68,6 +70,7 @@ __all__ = [
     "Balances",
     "KeyReused",
     "LedgerError",
+    "Overview",
     "Refused",
     "StatementLine",
     "adjust",
@@ -81,6 +84,7 @@ __all__ = [
     "member_usage_this_month",
     "members_usage_this_month",
     "month_start",
+    "overview",
     "parse_dollars",
     "problems",
     "project_usage",

@@ -61,8 +61,8 @@ def _filter_query(request, fields) -> str:
 def billing(request):
     team = request.team
     form = StatementFilterForm(request.GET, team=team)
-    statement = _statement(request, form)
     if request.htmx:
+        statement = _statement(request, form)
         # The next page's rows replace the "older entries" row; anything else, the whole table.
         if request.GET.get("cursor") and form.is_valid():
             return render(request, "billing/money/billing.html#statement-rows", statement)
@@ -70,16 +70,17 @@ def billing(request):
         # The address bar gets the tidy, shareable form of the filters.
         query = statement["filter_query"]
         return push_url(response, reverse("billing") + (f"?{query}" if query else ""))
-    return render(request, "billing/money/billing.html", _billing_context(request, statement))
+    return render(request, "billing/money/billing.html", _billing_context(request, form))
 
 
-def _statement(request, form) -> dict:
+def _statement(request, form, account_ids=None) -> dict:
     filter_query = _filter_query(request, StatementFilterForm.FIELDS)
     rows, next_url = [], None
     if form.is_valid():
         query = ledger.statement(request.team, **form.statement_filters())
         page = keyset.page(query, STATEMENT_PAGE_SIZE, form.cleaned_data["cursor"])
-        rows = [statement_row(line) for line in ledger.statement_lines(request.team, page.rows)]
+        lines = ledger.statement_lines(request.team, page.rows, account_ids)
+        rows = [statement_row(line) for line in lines]
         next_url = page.next_url(reverse("billing"), filter_query)
     return {
         "filter_form": form,
@@ -90,15 +91,15 @@ def _statement(request, form) -> dict:
     }
 
 
-def _billing_context(request, statement, threshold_form=None) -> dict:
+def _billing_context(request, filter_form, threshold_form=None) -> dict:
     team = request.team
-    balances = ledger.balances(team)
-    by_day = ledger.spend_by_day(team, CHART_DAYS)
+    overview = ledger.overview(team, CHART_DAYS)
+    balances, by_day = overview.balances, overview.by_day
     # The breakdowns cover the same UTC days as the bars, so their totals agree.
     since = dt.datetime.combine(by_day[0][0], dt.time.min, tzinfo=dt.UTC)
     cap = request.membership.monthly_cap
     ctx = {
-        **statement,
+        **_statement(request, filter_form, overview.account_ids),
         "balances": balances,
         "low": balances.available < team.low_balance_threshold,
         "my_cap": cap,
@@ -178,8 +179,8 @@ def statement_csv(request):
 def set_threshold(request):
     form = ThresholdForm(request.POST)
     if not form.is_valid():
-        statement = _statement(request, StatementFilterForm({}, team=request.team))
-        ctx = _billing_context(request, statement, threshold_form=form)
+        filter_form = StatementFilterForm({}, team=request.team)
+        ctx = _billing_context(request, filter_form, threshold_form=form)
         return render(request, "billing/money/billing.html", ctx)
     team = request.team
     audit.save_field(

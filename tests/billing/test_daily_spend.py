@@ -86,3 +86,30 @@ def test_the_billing_page_asks_as_much_after_40_clips_as_after_2(owner_client, f
         q for q in many.captured_queries if "billing_transfer" in q["sql"] and "SUM" in q["sql"]
     ]
     assert "$" in html
+
+
+@pytest.mark.parametrize("today", [dt.date(2026, 3, 31), dt.date(2026, 3, 10)])
+def test_the_overview_is_balances_and_spend_by_day_in_two_queries(
+    funded, member, owner, monkeypatch, today
+):
+    ledger.hold(funded, owner, None, USD, "Running", "gen-running")
+    # The first of the month (outside the chart on the 31st), the chart's first day, the
+    # day before it (last month on the 10th), and today.
+    days = [today.replace(day=1), today - dt.timedelta(days=29), today - dt.timedelta(days=30)]
+    for n, day in enumerate([*days, today]):
+        DailySpend.objects.create(team=funded, day=day, member=member, amount=(n + 1) * USD)
+    now = dt.datetime.combine(today, dt.time(12), tzinfo=dt.UTC)
+    monkeypatch.setattr(timezone, "now", lambda: now)
+
+    with CaptureQueriesContext(connection) as queries:
+        overview = ledger.overview(funded, 30)
+
+    assert len(queries) == 2
+    assert overview.balances == ledger.balances(funded)
+    assert overview.by_day == ledger.spend_by_day(funded, 30)
+    assert overview.balances.spent_this_month == sum(
+        (n + 1) * USD for n, day in enumerate([*days, today]) if day.month == today.month
+    )
+    transfer = Transfer.objects.filter(team=funded).order_by("-pk").first()  # the hold
+    [line] = ledger.statement_lines(funded, [transfer], overview.account_ids)
+    assert (line.available, line.on_hold) == (-USD, USD)
