@@ -53,10 +53,12 @@ from billing.ledger.reports import (
     available_balance,
     balances,
     overview,
+    spend_breakdowns,
     spend_by,
     spend_by_day,
     statement,
     statement_lines,
+    vendor_names,
 )
 from billing.ledger.usage import (
     member_usage_this_month,
@@ -90,9 +92,11 @@ __all__ = [
     "project_usage",
     "refusal",
     "release",
+    "spend_breakdowns",
     "spend_by",
     "spend_by_day",
     "statement",
     "statement_lines",
+    "vendor_names",
     "summary",
 ]

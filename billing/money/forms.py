@@ -108,7 +108,7 @@ class StatementFilterForm(forms.Form):
             ((str(k), name or "(unnamed)") for k, name in projects.items()),
             key=lambda c: c[1].lower(),
         )
-        vendors = (
+        vendors = list(
             Account.objects.filter(kind=AccountKind.VENDOR_SPEND)
             .order_by("vendor_label")
             .values_list("vendor", "vendor_label")
@@ -116,6 +116,8 @@ class StatementFilterForm(forms.Form):
         self.fields["vendor"].choices = [("", "All vendors")] + [
             (vendor, label or vendor) for vendor, label in vendors
         ]
+        # As ledger.vendor_names() has them, for the page's breakdown by vendor.
+        self.vendor_names = {vendor: label for vendor, label in vendors if label}
 
     def clean_member(self):
         value = self.cleaned_data["member"]

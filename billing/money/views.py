@@ -97,6 +97,8 @@ def _billing_context(request, filter_form, threshold_form=None) -> dict:
     balances, by_day = overview.balances, overview.by_day
     # The breakdowns cover the same UTC days as the bars, so their totals agree.
     since = dt.datetime.combine(by_day[0][0], dt.time.min, tzinfo=dt.UTC)
+    # The filter form has read the vendors' names already.
+    breakdowns = ledger.spend_breakdowns(team, since, filter_form.vendor_names)
     cap = request.membership.monthly_cap
     ctx = {
         **_statement(request, filter_form, overview.account_ids),
@@ -105,9 +107,9 @@ def _billing_context(request, filter_form, threshold_form=None) -> dict:
         "my_cap": cap,
         "my_usage": ledger.member_usage_this_month(team, request.user) if cap is not None else None,
         "by_day": by_day,
-        "by_member": ledger.spend_by(team, "member", since),
-        "by_project": ledger.spend_by(team, "project", since),
-        "by_vendor": ledger.spend_by(team, "vendor", since),
+        "by_member": breakdowns["member"],
+        "by_project": breakdowns["project"],
+        "by_vendor": breakdowns["vendor"],
     }
     if request.membership.can_manage:
         ctx["threshold_form"] = threshold_form or ThresholdForm(

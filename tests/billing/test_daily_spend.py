@@ -113,3 +113,35 @@ def test_the_overview_is_balances_and_spend_by_day_in_two_queries(
     transfer = Transfer.objects.filter(team=funded).order_by("-pk").first()  # the hold
     [line] = ledger.statement_lines(funded, [transfer], overview.account_ids)
     assert (line.available, line.on_hold) == (-USD, USD)
+
+
+def test_the_breakdowns_in_one_query_are_spend_by_for_each_dimension(funded, member, owner):
+    trailer, teaser = Project("Trailer"), Project("Teaser")
+    for n, (who, project, amount, vendor, label) in enumerate(
+        [
+            (member, trailer, 3 * USD, "ark", "BytePlus"),
+            (owner, trailer, 2 * USD, "fal", "fal.ai"),
+            (owner, None, USD, "ark", "BytePlus"),
+            (member, teaser, 500_000, "kin", ""),
+        ]
+    ):
+        ledger.capture(
+            ledger.hold(funded, who, project, amount, "Clip", f"g{n}"), amount, vendor, label
+        )
+    since = timezone.now() - dt.timedelta(days=30)
+    names = ledger.vendor_names()
+
+    with CaptureQueriesContext(connection) as queries:
+        breakdowns = ledger.spend_breakdowns(funded, since, names)
+
+    assert len(queries) == 1
+    assert breakdowns == {
+        d: ledger.spend_by(funded, d, since) for d in ("member", "project", "vendor")
+    }
+    assert breakdowns["vendor"] == [
+        ("BytePlus", 4 * USD),
+        ("fal.ai", 2 * USD),
+        ("(unknown)", 500_000),
+    ]
+    assert breakdowns["project"][-1] == ("Teaser", 500_000)
+    assert ledger.spend_breakdowns(funded, since) == breakdowns  # reads the names itself
