@@ -30,12 +30,18 @@ class StatementRow:
     spent: str  # "$1.20", or "" for none
 
 
-def statement_row(line: ledger.StatementLine) -> StatementRow:
+def statement_rows(lines) -> list[StatementRow]:
+    """A StatementRow per StatementLine, each day's words written once for them all."""
+    days = {}  # A page's entries share a few days.
+    return [statement_row(line, days) for line in lines]
+
+
+def statement_row(line: ledger.StatementLine, days: dict | None = None) -> StatementRow:
     t = line.transfer
     created = t.created.astimezone(dt.UTC)
     return StatementRow(
         created_iso=created.isoformat(),
-        created=dateformat.format(created, "M j, Y H:i"),
+        created=_when(created, {} if days is None else days),
         entry=t.get_kind_display(),
         memo=t.memo,
         member=(t.member.username if t.member else "") or NONE,
@@ -45,3 +51,11 @@ def statement_row(line: ledger.StatementLine) -> StatementRow:
         on_hold=signed_dollars(line.on_hold),
         spent=ledger.dollars(line.spent) if line.spent else "",
     )
+
+
+def _when(created: dt.datetime, days: dict) -> str:
+    """As the date filter's "M j, Y H:i"; `days` keeps each day's "M j, Y" for the next."""
+    day = created.date()
+    if day not in days:
+        days[day] = dateformat.format(created, "M j, Y")
+    return f"{days[day]} {created:%H:%M}"

@@ -34,7 +34,7 @@ from billing.money.forms import (
     StatementFilterForm,
     ThresholdForm,
 )
-from billing.money.presenters import statement_row
+from billing.money.presenters import statement_rows
 from billing.teams.access import role_required, team_required
 from seedance_site import keyset
 from seedance_site.web import money_moved, operator_required
@@ -79,8 +79,7 @@ def _statement(request, form, account_ids=None) -> dict:
     if form.is_valid():
         query = ledger.statement(request.team, **form.statement_filters())
         page = keyset.page(query, STATEMENT_PAGE_SIZE, form.cleaned_data["cursor"])
-        lines = ledger.statement_lines(request.team, page.rows, account_ids)
-        rows = [statement_row(line) for line in lines]
+        rows = statement_rows(ledger.statement_lines(request.team, page.rows, account_ids))
         next_url = page.next_url(reverse("billing"), filter_query)
     return {
         "filter_form": form,

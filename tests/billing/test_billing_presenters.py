@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 
 from billing import ledger
 from billing.models import Transfer, TransferKind
-from billing.money.presenters import StatementRow, statement_row
+from billing.money.presenters import StatementRow, statement_row, statement_rows
 
 USD = 1_000_000
 
@@ -61,3 +61,23 @@ def test_a_vendor_without_a_label_is_named_by_its_key_and_times_are_utc():
     assert row.vendor == "ark"
     assert (row.created_iso, row.created) == ("2025-12-31T23:30:00+00:00", "Dec 31, 2025 23:30")
     assert (row.available, row.on_hold) == ("-$1.00", "+$1.00")
+
+
+def test_rows_of_one_page_share_each_days_words_and_keep_their_own_times():
+    times = [
+        dt.datetime(2026, 3, 7, 23, 59, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 7, 0, 1, tzinfo=dt.UTC),
+        dt.datetime(2026, 3, 6, 9, 0, tzinfo=dt.UTC),
+    ]
+    lines = [
+        ledger.StatementLine(Transfer(kind=TransferKind.HOLD, created=t), 0, 0, 0) for t in times
+    ]
+
+    rows = statement_rows(lines)
+
+    assert [r.created for r in rows] == [
+        "Mar 7, 2026 23:59",
+        "Mar 7, 2026 00:01",
+        "Mar 6, 2026 09:00",
+    ]
+    assert rows == [statement_row(line) for line in lines]
