@@ -128,6 +128,10 @@ def test_the_breakdowns_in_one_query_are_spend_by_for_each_dimension(funded, mem
         ledger.capture(
             ledger.hold(funded, who, project, amount, "Clip", f"g{n}"), amount, vendor, label
         )
+    # A deleted member's spend, and spend from before the breakdowns' days.
+    today = timezone.now().astimezone(dt.UTC).date()
+    DailySpend.objects.create(team=funded, day=today, member=None, amount=250_000)
+    DailySpend.objects.create(team=funded, day=today - dt.timedelta(days=31), amount=9 * USD)
     since = timezone.now() - dt.timedelta(days=30)
     names = ledger.vendor_names()
 
@@ -141,7 +145,13 @@ def test_the_breakdowns_in_one_query_are_spend_by_for_each_dimension(funded, mem
     assert breakdowns["vendor"] == [
         ("BytePlus", 4 * USD),
         ("fal.ai", 2 * USD),
-        ("(unknown)", 500_000),
+        ("(unknown)", 500_000),  # "kin" has no name
+        ("(unknown)", 250_000),  # written without a vendor
     ]
-    assert breakdowns["project"][-1] == ("Teaser", 500_000)
+    assert breakdowns["project"] == [
+        ("Trailer", 5 * USD),
+        ("(no project)", USD + 250_000),
+        ("Teaser", 500_000),
+    ]
+    assert breakdowns["member"][-1] == ("(former member)", 250_000)
     assert ledger.spend_breakdowns(funded, since) == breakdowns  # reads the names itself
