@@ -2,18 +2,33 @@
 
 The statement is the page's hot loop: as template filters and lookups (a date twice,
 three signed amounts, a default chain per name), its 50 rows took most of the time
-the page spent rendering.
+the page spent rendering. Each row writes its own <tr> too (`{{ row.html }}` in
+the template), one template node instead of a dozen.
 """
 
 import datetime as dt
 from dataclasses import dataclass
 
 from django.utils import dateformat
+from django.utils.html import format_html
 
 from billing import ledger
 from billing.templatetags.money import signed_dollars
 
 NONE = "—"
+
+# The statement table's row; every value goes in through format_html's escaping.
+ROW = """<tr>
+            <td><time datetime="{created_iso}">{created}</time></td>
+            <td>{entry}{memo}</td>
+            <td>{member}</td>
+            <td>{project}</td>
+            <td>{vendor}</td>
+            <td class="num">{available}</td>
+            <td class="num">{on_hold}</td>
+            <td class="num">{spent}</td>
+          </tr>"""
+MEMO = '<br><small class="muted">{}</small>'
 
 
 @dataclass(frozen=True)
@@ -28,6 +43,11 @@ class StatementRow:
     available: str  # "+$1.20", "-$1.20", or "" for no change
     on_hold: str
     spent: str  # "$1.20", or "" for none
+
+    def html(self) -> str:
+        """The row's <tr>, for `{{ row.html }}`."""
+        memo = format_html(MEMO, self.memo) if self.memo else ""
+        return format_html(ROW, **(vars(self) | {"memo": memo}))
 
 
 def statement_rows(lines) -> list[StatementRow]:

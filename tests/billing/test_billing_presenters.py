@@ -3,6 +3,7 @@
 import datetime as dt
 
 from django.contrib.auth.models import User
+from django.template import Context, Template
 
 from billing import ledger
 from billing.models import Transfer, TransferKind
@@ -81,3 +82,29 @@ def test_rows_of_one_page_share_each_days_words_and_keep_their_own_times():
         "Mar 6, 2026 09:00",
     ]
     assert rows == [statement_row(line) for line in lines]
+
+
+def test_a_row_writes_its_own_table_row_with_every_value_escaped():
+    row = row_for(
+        spent=USD,
+        kind=TransferKind.CAPTURE,
+        member=User(username="<i>mateo</i>"),
+        memo='Drone <shot> & "more"',
+    )
+
+    html = Template("{% for row in rows %}{{ row.html }}{% endfor %}").render(
+        Context({"rows": [row]})
+    )
+
+    assert html.startswith("<tr>\n") and html.endswith("</tr>")
+    assert (
+        '<td><time datetime="2026-03-07T14:05:09.000250+00:00">Mar 7, 2026 14:05</time></td>'
+        in html
+    )
+    assert (
+        '<td>Spend<br><small class="muted">Drone &lt;shot&gt; &amp; &quot;more&quot;</small></td>'
+        in html
+    )
+    assert "<td>&lt;i&gt;mateo&lt;/i&gt;</td>" in html
+    assert '<td class="num"></td>\n            <td class="num">$1.00</td>' in html
+    assert "<br>" not in row_for(kind=TransferKind.GRANT).html()
