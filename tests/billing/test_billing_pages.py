@@ -10,10 +10,8 @@ from django.test import Client
 from django.urls import reverse
 
 from billing import ledger
-from billing.ledger.accounts import system_account
-from billing.models import AccountKind, Membership, Team, Transfer, TransferKind
+from billing.models import Membership, Team, Transfer, TransferKind
 from billing.money import views as money_views
-from billing.money.forms import StatementFilterForm
 from tests.factories import MembershipFactory
 
 USD = 1_000_000
@@ -714,12 +712,3 @@ def test_every_page_header_carries_the_balance_badge_that_refreshes_when_money_m
     html = member_client.get(reverse("team")).content.decode()
     assert 'id="balance-badge"' in html
     assert 'hx-trigger="load, balanceChanged from:body"' in html
-
-
-def test_the_filter_form_reads_the_vendor_names_the_breakdown_uses(team, activity):
-    system_account(AccountKind.VENDOR_SPEND, "unnamed")
-
-    form = StatementFilterForm({}, team=team)
-
-    assert form.vendor_names == ledger.vendor_names() == {"ark": "BytePlus ModelArk"}
-    assert ("unnamed", "unnamed") in form.fields["vendor"].choices

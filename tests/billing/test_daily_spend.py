@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from billing import ledger
 from billing.ledger import reconcile, spend
-from billing.models import DailySpend, Transfer
+from billing.ledger.accounts import system_account
+from billing.models import AccountKind, DailySpend, Transfer
+from billing.money.forms import StatementFilterForm
 
 USD = 1_000_000
 
@@ -155,3 +157,13 @@ def test_the_breakdowns_in_one_query_are_spend_by_for_each_dimension(funded, mem
     ]
     assert breakdowns["member"][-1] == ("(former member)", 250_000)
     assert ledger.spend_breakdowns(funded, since) == breakdowns  # reads the names itself
+
+
+def test_the_filter_form_reads_the_vendor_names_the_breakdowns_use(funded, member):
+    ledger.capture(ledger.hold(funded, member, None, USD, "Clip", "g"), USD, "ark", "BytePlus")
+    system_account(AccountKind.VENDOR_SPEND, "unnamed")
+
+    form = StatementFilterForm({}, team=funded)
+
+    assert form.vendor_names == ledger.vendor_names() == {"ark": "BytePlus"}
+    assert ("unnamed", "unnamed") in form.fields["vendor"].choices
