@@ -48,13 +48,17 @@ from billing.ledger.money import MAX_AMOUNT, MICROS, cap_text, dollars, month_st
 from billing.ledger.reconcile import problems, summary
 from billing.ledger.reports import (
     Balances,
+    Overview,
     StatementLine,
     available_balance,
     balances,
+    overview,
+    spend_breakdowns,
     spend_by,
     spend_by_day,
     statement,
     statement_lines,
+    vendor_names,
 )
 from billing.ledger.usage import (
     member_usage_this_month,
@@ -68,6 +72,7 @@ __all__ = [
     "Balances",
     "KeyReused",
     "LedgerError",
+    "Overview",
     "Refused",
     "StatementLine",
     "adjust",
@@ -81,14 +86,17 @@ __all__ = [
     "member_usage_this_month",
     "members_usage_this_month",
     "month_start",
+    "overview",
     "parse_dollars",
     "problems",
     "project_usage",
     "refusal",
     "release",
+    "spend_breakdowns",
     "spend_by",
     "spend_by_day",
     "statement",
     "statement_lines",
+    "vendor_names",
     "summary",
 ]

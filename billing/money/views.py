@@ -34,6 +34,7 @@ from billing.money.forms import (
     StatementFilterForm,
     ThresholdForm,
 )
+from billing.money.presenters import statement_rows
 from billing.teams.access import role_required, team_required
 from seedance_site import keyset
 from seedance_site.web import money_moved, operator_required
@@ -60,8 +61,8 @@ def _filter_query(request, fields) -> str:
 def billing(request):
     team = request.team
     form = StatementFilterForm(request.GET, team=team)
-    statement = _statement(request, form)
     if request.htmx:
+        statement = _statement(request, form)
         # The next page's rows replace the "older entries" row; anything else, the whole table.
         if request.GET.get("cursor") and form.is_valid():
             return render(request, "billing/money/billing.html#statement-rows", statement)
@@ -69,43 +70,45 @@ def billing(request):
         # The address bar gets the tidy, shareable form of the filters.
         query = statement["filter_query"]
         return push_url(response, reverse("billing") + (f"?{query}" if query else ""))
-    return render(request, "billing/money/billing.html", _billing_context(request, statement))
+    return render(request, "billing/money/billing.html", _billing_context(request, form))
 
 
-def _statement(request, form) -> dict:
+def _statement(request, form, account_ids=None) -> dict:
     filter_query = _filter_query(request, StatementFilterForm.FIELDS)
-    lines, next_url = [], None
+    rows, next_url = [], None
     if form.is_valid():
         query = ledger.statement(request.team, **form.statement_filters())
         page = keyset.page(query, STATEMENT_PAGE_SIZE, form.cleaned_data["cursor"])
-        lines = list(ledger.statement_lines(request.team, page.rows))
+        rows = statement_rows(ledger.statement_lines(request.team, page.rows, account_ids))
         next_url = page.next_url(reverse("billing"), filter_query)
     return {
         "filter_form": form,
-        "lines": lines,
+        "rows": rows,
         "next_url": next_url,
         "filter_query": filter_query,
         "paged": bool(request.GET.get("cursor")),
     }
 
 
-def _billing_context(request, statement, threshold_form=None) -> dict:
+def _billing_context(request, filter_form, threshold_form=None) -> dict:
     team = request.team
-    balances = ledger.balances(team)
-    by_day = ledger.spend_by_day(team, CHART_DAYS)
+    overview = ledger.overview(team, CHART_DAYS)
+    balances, by_day = overview.balances, overview.by_day
     # The breakdowns cover the same UTC days as the bars, so their totals agree.
     since = dt.datetime.combine(by_day[0][0], dt.time.min, tzinfo=dt.UTC)
+    # The filter form has read the vendors' names already.
+    breakdowns = ledger.spend_breakdowns(team, since, filter_form.vendor_names)
     cap = request.membership.monthly_cap
     ctx = {
-        **statement,
+        **_statement(request, filter_form, overview.account_ids),
         "balances": balances,
         "low": balances.available < team.low_balance_threshold,
         "my_cap": cap,
         "my_usage": ledger.member_usage_this_month(team, request.user) if cap is not None else None,
         "by_day": by_day,
-        "by_member": ledger.spend_by(team, "member", since),
-        "by_project": ledger.spend_by(team, "project", since),
-        "by_vendor": ledger.spend_by(team, "vendor", since),
+        "by_member": breakdowns["member"],
+        "by_project": breakdowns["project"],
+        "by_vendor": breakdowns["vendor"],
     }
     if request.membership.can_manage:
         ctx["threshold_form"] = threshold_form or ThresholdForm(
@@ -177,8 +180,8 @@ def statement_csv(request):
 def set_threshold(request):
     form = ThresholdForm(request.POST)
     if not form.is_valid():
-        statement = _statement(request, StatementFilterForm({}, team=request.team))
-        ctx = _billing_context(request, statement, threshold_form=form)
+        filter_form = StatementFilterForm({}, team=request.team)
+        ctx = _billing_context(request, filter_form, threshold_form=form)
         return render(request, "billing/money/billing.html", ctx)
     team = request.team
     audit.save_field(

@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from billing import ledger
 from billing.ledger import reconcile, spend
-from billing.models import DailySpend, Transfer
+from billing.ledger.accounts import system_account
+from billing.models import AccountKind, DailySpend, Transfer
+from billing.money.forms import StatementFilterForm
 
 USD = 1_000_000
 
@@ -86,3 +88,82 @@ def test_the_billing_page_asks_as_much_after_40_clips_as_after_2(owner_client, f
         q for q in many.captured_queries if "billing_transfer" in q["sql"] and "SUM" in q["sql"]
     ]
     assert "$" in html
+
+
+@pytest.mark.parametrize("today", [dt.date(2026, 3, 31), dt.date(2026, 3, 10)])
+def test_the_overview_is_balances_and_spend_by_day_in_two_queries(
+    funded, member, owner, monkeypatch, today
+):
+    ledger.hold(funded, owner, None, USD, "Running", "gen-running")
+    # The first of the month (outside the chart on the 31st), the chart's first day, the
+    # day before it (last month on the 10th), and today.
+    days = [today.replace(day=1), today - dt.timedelta(days=29), today - dt.timedelta(days=30)]
+    for n, day in enumerate([*days, today]):
+        DailySpend.objects.create(team=funded, day=day, member=member, amount=(n + 1) * USD)
+    now = dt.datetime.combine(today, dt.time(12), tzinfo=dt.UTC)
+    monkeypatch.setattr(timezone, "now", lambda: now)
+
+    with CaptureQueriesContext(connection) as queries:
+        overview = ledger.overview(funded, 30)
+
+    assert len(queries) == 2
+    assert overview.balances == ledger.balances(funded)
+    assert overview.by_day == ledger.spend_by_day(funded, 30)
+    assert overview.balances.spent_this_month == sum(
+        (n + 1) * USD for n, day in enumerate([*days, today]) if day.month == today.month
+    )
+    transfer = Transfer.objects.filter(team=funded).order_by("-pk").first()  # the hold
+    [line] = ledger.statement_lines(funded, [transfer], overview.account_ids)
+    assert (line.available, line.on_hold) == (-USD, USD)
+
+
+def test_the_breakdowns_in_one_query_are_spend_by_for_each_dimension(funded, member, owner):
+    trailer, teaser = Project("Trailer"), Project("Teaser")
+    for n, (who, project, amount, vendor, label) in enumerate(
+        [
+            (member, trailer, 3 * USD, "ark", "BytePlus"),
+            (owner, trailer, 2 * USD, "fal", "fal.ai"),
+            (owner, None, USD, "ark", "BytePlus"),
+            (member, teaser, 500_000, "kin", ""),
+        ]
+    ):
+        ledger.capture(
+            ledger.hold(funded, who, project, amount, "Clip", f"g{n}"), amount, vendor, label
+        )
+    # A deleted member's spend, and spend from before the breakdowns' days.
+    today = timezone.now().astimezone(dt.UTC).date()
+    DailySpend.objects.create(team=funded, day=today, member=None, amount=250_000)
+    DailySpend.objects.create(team=funded, day=today - dt.timedelta(days=31), amount=9 * USD)
+    since = timezone.now() - dt.timedelta(days=30)
+    names = ledger.vendor_names()
+
+    with CaptureQueriesContext(connection) as queries:
+        breakdowns = ledger.spend_breakdowns(funded, since, names)
+
+    assert len(queries) == 1
+    assert breakdowns == {
+        d: ledger.spend_by(funded, d, since) for d in ("member", "project", "vendor")
+    }
+    assert breakdowns["vendor"] == [
+        ("BytePlus", 4 * USD),
+        ("fal.ai", 2 * USD),
+        ("(unknown)", 500_000),  # "kin" has no name
+        ("(unknown)", 250_000),  # written without a vendor
+    ]
+    assert breakdowns["project"] == [
+        ("Trailer", 5 * USD),
+        ("(no project)", USD + 250_000),
+        ("Teaser", 500_000),
+    ]
+    assert breakdowns["member"][-1] == ("(former member)", 250_000)
+    assert ledger.spend_breakdowns(funded, since) == breakdowns  # reads the names itself
+
+
+def test_the_filter_form_reads_the_vendor_names_the_breakdowns_use(funded, member):
+    ledger.capture(ledger.hold(funded, member, None, USD, "Clip", "g"), USD, "ark", "BytePlus")
+    system_account(AccountKind.VENDOR_SPEND, "unnamed")
+
+    form = StatementFilterForm({}, team=funded)
+
+    assert form.vendor_names == ledger.vendor_names() == {"ark": "BytePlus"}
+    assert ("unnamed", "unnamed") in form.fields["vendor"].choices

@@ -1,0 +1,81 @@
+"""What the Billing page writes for each statement entry, worked out once in Python.
+
+The statement is the page's hot loop: as template filters and lookups (a date twice,
+three signed amounts, a default chain per name), its 50 rows took most of the time
+the page spent rendering. Each row writes its own <tr> too (`{{ row.html }}` in
+the template), one template node instead of a dozen.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.utils import dateformat
+from django.utils.html import format_html
+
+from billing import ledger
+from billing.templatetags.money import signed_dollars
+
+NONE = "—"
+
+# The statement table's row; every value goes in through format_html's escaping.
+ROW = """<tr>
+            <td><time datetime="{created_iso}">{created}</time></td>
+            <td>{entry}{memo}</td>
+            <td>{member}</td>
+            <td>{project}</td>
+            <td>{vendor}</td>
+            <td class="num">{available}</td>
+            <td class="num">{on_hold}</td>
+            <td class="num">{spent}</td>
+          </tr>"""
+MEMO = '<br><small class="muted">{}</small>'
+
+
+@dataclass(frozen=True)
+class StatementRow:
+    created_iso: str  # as the `date:"c"` filter writes it
+    created: str  # "Mar 7, 2026 14:05", in UTC
+    entry: str
+    memo: str
+    member: str
+    project: str
+    vendor: str
+    available: str  # "+$1.20", "-$1.20", or "" for no change
+    on_hold: str
+    spent: str  # "$1.20", or "" for none
+
+    def html(self) -> str:
+        """The row's <tr>, for `{{ row.html }}`."""
+        memo = format_html(MEMO, self.memo) if self.memo else ""
+        return format_html(ROW, **(vars(self) | {"memo": memo}))
+
+
+def statement_rows(lines) -> list[StatementRow]:
+    """A StatementRow per StatementLine, each day's words written once for them all."""
+    days = {}  # A page's entries share a few days.
+    return [statement_row(line, days) for line in lines]
+
+
+def statement_row(line: ledger.StatementLine, days: dict | None = None) -> StatementRow:
+    t = line.transfer
+    created = t.created.astimezone(dt.UTC)
+    return StatementRow(
+        created_iso=created.isoformat(),
+        created=_when(created, {} if days is None else days),
+        entry=t.get_kind_display(),
+        memo=t.memo,
+        member=(t.member.username if t.member else "") or NONE,
+        project=t.project_name or NONE,
+        vendor=t.vendor_label or t.vendor or NONE,
+        available=signed_dollars(line.available),
+        on_hold=signed_dollars(line.on_hold),
+        spent=ledger.dollars(line.spent) if line.spent else "",
+    )
+
+
+def _when(created: dt.datetime, days: dict) -> str:
+    """As the date filter's "M j, Y H:i"; `days` keeps each day's "M j, Y" for the next."""
+    day = created.date()
+    if day not in days:
+        days[day] = dateformat.format(created, "M j, Y")
+    return f"{days[day]} {created:%H:%M}"
