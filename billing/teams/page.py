@@ -8,7 +8,7 @@ from uuid import UUID
 
 from django.utils.html import format_html_join
 
-from billing.models import Role
+from billing.models import Invitation, Membership, Role
 from billing.teams.forms import InvitationForm
 from seedance_site import fragments
 from seedance_site.web import uuid_path
@@ -40,8 +40,10 @@ class InvitationRow:
 def member_rows(request) -> list[MemberRow]:
     """The team's members by username; the `<select>`s and forms only for a manager."""
     manage = request.membership.can_manage
-    rows = request.team.memberships.order_by("user__username").values_list(
-        "uuid", "role", "user_id", "user__username"
+    rows = (
+        Membership.objects.filter(team_id=request.membership.team_id)
+        .order_by("user__username")
+        .values_list("uuid", "role", "user_id", "user__username")
     )
     options = _role_options() if manage else {}
     members = []
@@ -80,7 +82,11 @@ def _role_options() -> dict:
 
 def invitation_rows(team) -> list[InvitationRow]:
     """The team's open invitations, newest first."""
-    rows = team.invitations.pending().values_list("uuid", "role", "note", "expires")
+    rows = (
+        Invitation.objects.filter(team_id=team.pk)
+        .pending()
+        .values_list("uuid", "role", "note", "expires")
+    )
     return [
         InvitationRow(
             uuid=uuid,

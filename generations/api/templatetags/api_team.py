@@ -47,7 +47,7 @@ def token_rows(team) -> list[TokenRow]:
     """The team's live tokens, newest first: only the values the section shows."""
     rows = (
         ApiToken.objects.live()
-        .filter(team=team)
+        .filter(team_id=team.pk)
         .values_list("uuid", "name", "prefix", "scope", "created_by__username", "last_used_at")
     )
     return [
