@@ -15,9 +15,14 @@ class InvitationForm(forms.Form):
 
     def __init__(self, *args, inviter=None, **kwargs):
         super().__init__(*args, **kwargs)
-        # Only an owner may hand out ownership.
+        self.fields["role"].choices = self.role_choices(inviter)
+
+    @staticmethod
+    def role_choices(inviter) -> list[tuple[str, str]]:
+        """The roles `inviter` may hand out: only an owner may hand out ownership."""
         if inviter is not None and not inviter.has_role(Role.OWNER):
-            self.fields["role"].choices = [c for c in Role.choices if c[0] != Role.OWNER]
+            return [c for c in Role.choices if c[0] != Role.OWNER]
+        return Role.choices
 
 
 class RoleForm(forms.Form):

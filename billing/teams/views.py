@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from billing import audit
 from billing.models import AuditAction, AuditEntry, Invitation, Role, Team
+from billing.teams import page
 from billing.teams.access import (
     get_membership_for_admin,
     role_required,
@@ -50,13 +51,13 @@ def switch(request):
 @never_cache
 @team_required
 def team(request):
-    memberships = request.team.memberships.select_related("user").order_by("user__username")
-    invitations = request.team.invitations.pending().select_related("invited_by")
+    manage = request.membership.can_manage
+    invite_form, invite_fields = page.invite_form(request.membership)
     ctx = {
-        "memberships": memberships,
-        "invitations": invitations,
-        "invite_form": InvitationForm(inviter=request.membership),
-        "roles": Role.choices,
+        "members": page.member_rows(request),
+        "invitations": page.invitation_rows(request.team) if manage else [],
+        "invite_form": invite_form,
+        "invite_fields": invite_fields,
         "new_link": request.session.pop("new_invitation_link", None),
     }
     return render(request, "billing/team.html", ctx)

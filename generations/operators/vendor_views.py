@@ -13,9 +13,9 @@ import httpx
 from django.contrib import messages
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
-from django.db.models import Count, OuterRef, Q, Subquery, UUIDField
+from django.db.models import F, Func, IntegerField, OuterRef, Q, Subquery, UUIDField
 from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Coalesce
+from django.db.models.functions import Cast
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -27,7 +27,7 @@ from billing import audit
 from generations.models import Generation, GenerationEvent, GenerationsAuditAction, VendorAccount
 from generations.operators.vendor_forms import VendorAccountForm
 from generations.vendors import REGISTRY, ErrorKind, VendorError, make_client
-from seedance_site.web import operator_required
+from seedance_site.web import operator_required, uuid_path
 
 logger = logging.getLogger(__name__)
 
@@ -42,9 +42,11 @@ HEALTH_WINDOW = timedelta(hours=24)
 KEY_CHECK_TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 
 
-def _count(events, group_by):
-    rows = events.order_by().values(group_by).annotate(n=Count("pk")).values("n")
-    return Coalesce(Subquery(rows[:1]), 0)
+def _count(events):
+    # COUNT with no GROUP BY: one row, 0 when nothing matches (and less for the ORM to build
+    # than values().annotate(Count()) and a Coalesce, on a page that asks this per account).
+    rows = events.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")
+    return Subquery(rows, output_field=IntegerField())
 
 
 def with_health(accounts):
@@ -54,8 +56,11 @@ def with_health(accounts):
     error of the events and the account's own last error.
     """
     since = timezone.now() - HEALTH_WINDOW
+    # Within the window too: the newest error of all time could lie behind every other
+    # account's errors of a long history. Older trouble shows as the account's last_error
+    # (Generation.log keeps it for job errors, note_error for refusals).
     linked = GenerationEvent.objects.filter(
-        generation__vendor_account=OuterRef("pk"), kind__in=ERROR_EVENTS
+        generation__vendor_account=OuterRef("pk"), kind__in=ERROR_EVENTS, created__gte=since
     )
     refused = (
         GenerationEvent.objects.filter(kind=REFUSAL_EVENT, created__gte=since)
@@ -65,14 +70,11 @@ def with_health(accounts):
     at_vendor = Generation.objects.filter(
         vendor_account=OuterRef("pk"), state__in=Generation.AT_VENDOR
     )
-    # Within the window too: the newest error of all time could lie behind every other
-    # account's errors of a long history. Older trouble shows as the account's last_error
-    # (Generation.log keeps it for job errors, note_error for refusals).
-    newest = linked.filter(created__gte=since).order_by("-created", "-pk")
+    newest = linked.order_by("-created", "-pk")
     return accounts.annotate(
-        in_flight_count=_count(at_vendor, "vendor_account"),
-        linked_errors=_count(linked.filter(created__gte=since), "generation__vendor_account"),
-        refusals=_count(refused, "kind"),
+        in_flight_count=_count(at_vendor),
+        linked_errors=_count(linked),
+        refusals=_count(refused),
         event_error=Subquery(newest.values("message")[:1]),
         event_error_at=Subquery(newest.values("created")[:1]),
     )
@@ -92,6 +94,10 @@ def note_health(account) -> VendorAccount:
         if at
     ]
     account.last_problem_at, account.last_problem = max(problems, default=(None, ""))
+    # Its row's addresses, each worked out once.
+    account.edit_url = uuid_path("vendor_edit", account.uuid)
+    account.test_url = uuid_path("vendor_test", account.uuid)
+    account.toggle_url = uuid_path("vendor_toggle", account.uuid)
     return account
 
 

@@ -1,22 +1,64 @@
 """The Team page's API sections, rendered by the API app so billing's view stays its own."""
 
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
 from django import template
 
 from generations.api.forms import TokenForm
-from generations.api.models import ApiToken
+from generations.api.models import ApiToken, Scope
 from generations.api.views import NEW_TOKEN_SESSION_KEY
+from seedance_site import fragments
+from seedance_site.web import uuid_path
 
 register = template.Library()
+
+SCOPE_LABELS = dict(Scope.choices)
+
+
+@dataclass(frozen=True)
+class TokenRow:
+    uuid: UUID
+    name: str
+    prefix: str
+    scope_label: str
+    made_by: str
+    last_used_at: datetime | None
+    revoke_url: str
 
 
 @register.inclusion_tag("api/team_tokens.html", takes_context=True)
 def api_tokens_section(context):
     request = context["request"]
-    tokens = ApiToken.objects.live().filter(team=request.team).select_related("created_by")
     return {
         "request": request,
         "csrf_token": context.get("csrf_token"),
-        "tokens": tokens,
-        "token_form": TokenForm(),
+        "tokens": token_rows(request.team),
+        # The form's fields are kept as markup under the digest of the choices they offer;
+        # the template calls the class (makes the form) only when they are not kept yet.
+        "token_form": TokenForm,
+        "token_fields": fragments.digest(Scope.choices),
         "new_token": request.session.pop(NEW_TOKEN_SESSION_KEY, None),
     }
+
+
+def token_rows(team) -> list[TokenRow]:
+    """The team's live tokens, newest first: only the values the section shows."""
+    rows = (
+        ApiToken.objects.live()
+        .filter(team_id=team.pk)
+        .values_list("uuid", "name", "prefix", "scope", "created_by__username", "last_used_at")
+    )
+    return [
+        TokenRow(
+            uuid=uuid,
+            name=name,
+            prefix=prefix,
+            scope_label=SCOPE_LABELS.get(scope, scope),
+            made_by=made_by,
+            last_used_at=last_used_at,
+            revoke_url=uuid_path("revoke_api_token", uuid),
+        )
+        for uuid, name, prefix, scope, made_by, last_used_at in rows
+    ]
