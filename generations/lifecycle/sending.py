@@ -52,6 +52,7 @@ def submit(
     variants=1,
     remix_of=None,
     inputs=(),
+    accounts=None,
 ) -> list[Generation]:
     """Create `variants` generations with their holds, all or none, and queue them.
 
@@ -59,11 +60,13 @@ def submit(
     then keeps its mode but no addresses (they are signed afresh when the job is sent).
     Without inputs, the addresses the request carries are sent as they are.
     Raises SubmitRefused (no vendor can take it) or ledger.Refused (no money).
+    `accounts`: the enabled vendor accounts when the caller has just read them (the
+    Generate form has), so they are not read again.
     """
     now = timezone.now()
     deadline = now + timedelta(minutes=settings.GENERATION_DEADLINE_MINUTES)
     as_sent = asset_inputs.with_urls(request, inputs, asset_inputs.url_deadline(deadline))
-    offer = routing.route(team, as_sent, pinned)
+    offer = routing.route(team, as_sent, pinned, accounts=accounts)
     if offer.first is None:
         # Before anything is created or held: a refusal costs the member nothing.
         raise SubmitRefused(refusal(offer, pinned))
@@ -113,9 +116,8 @@ def _hold_and_queue(generation, offer, member, inputs) -> None:
     """Save a new job with its inputs, its secret, its hold and its first event; queue
     it once all of it commits."""
     request = generation.video_request
-    generation.save()
-    asset_inputs.record(generation, inputs)
-    generation.callback_token_hash = hash_token(callback_token(generation))
+    # The hold's key and the callback secret come from the job's uuid, not its row: the
+    # hold is placed first so the row is written once, with both (no UPDATE after it).
     generation.hold = ledger.hold(
         generation.team,
         member,
@@ -125,7 +127,9 @@ def _hold_and_queue(generation, offer, member, inputs) -> None:
         key=f"generation:{generation.uuid}",
         reference=f"generation:{generation.uuid}",
     )
-    generation.save(update_fields=["callback_token_hash", "hold"])
+    generation.callback_token_hash = hash_token(callback_token(generation))
+    generation.save()
+    asset_inputs.record(generation, inputs)
     generation.log(
         "submitted",
         f"Submitted {generation.family_label}, {request.duration} s at "

@@ -280,9 +280,8 @@ def quote_for(form, inputs=None) -> QuoteSummary:
             dataclasses.replace(request, mode=inputs.mode_value), inputs.chosen_now(), until
         )
     # The form already read the enabled accounts: the quote routes among the same rows.
-    accounts = [form.pinned] if form.pinned is not None else form.accounts
     return QuoteSummary.build(
-        routing.route(form.team, request, form.pinned, accounts=accounts),
+        routing.route(form.team, request, form.pinned, accounts=form.accounts),
         team=form.team,
         user=form.user,
         project=form.project_value,
