@@ -207,7 +207,7 @@ class QuoteSummary:
 
     @classmethod
     def build(cls, routing, *, team, user, project, variants) -> "QuoteSummary":
-        available = ledger.balances(team).available
+        available = ledger.available_balance(team)  # not balances(): no month's spend sum
         summary = cls(routing=routing, variants=variants, available=available)
         if not summary.priced:
             summary.reasons.append("No vendor can take this request as it is.")

@@ -178,3 +178,16 @@ def test_submitting_reads_the_vendor_accounts_once_and_writes_the_job_row_once(
 # row and its event; three savepoints and their releases. 26 before the accounts were
 # read once and the job's row written once.
 SUBMIT_QUERIES = 24
+
+
+def test_the_generate_page_asks_for_what_its_form_and_quote_show(member_client, world):
+    """The form's accounts and projects, the team's routing policy, the available balance
+    (not the month's spend, which the quote does not show) and the member's cap, after
+    the session, user and membership."""
+    member_client.get("/generate/")
+    with CaptureQueriesContext(connection) as captured:
+        assert member_client.get("/generate/").status_code == 200
+    sql = [q["sql"] for q in captured]
+    assert not [s for s in sql if "billing_dailyspend" in s]
+    assert sum('FROM "generations_vendoraccount"' in s for s in sql) == 1
+    assert len(sql) == 8  # 9 while the quote read the month's spend too
