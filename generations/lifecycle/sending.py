@@ -6,12 +6,13 @@ from datetime import timedelta
 from uuid import uuid4
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.dispatch import Signal
 from django.utils import timezone
 
 from billing import ledger
+from billing.ledger import rows
 from generations import routing
 from generations.assets import inputs as asset_inputs
 from generations.lifecycle.callbacks import callback_token, callback_url
@@ -128,7 +129,7 @@ def _hold_and_queue(generation, offer, member, inputs) -> None:
         reference=f"generation:{generation.uuid}",
     )
     generation.callback_token_hash = hash_token(callback_token(generation))
-    generation.save()
+    _insert(generation)
     asset_inputs.record(generation, inputs)
     generation.log(
         "submitted",
@@ -137,6 +138,14 @@ def _hold_and_queue(generation, offer, member, inputs) -> None:
         f"{offer.first.account.label}; {ledger.dollars(offer.hold_micros)} held.",
     )
     transaction.on_commit(lambda pk=generation.pk: queued.send(Generation, pk=pk))
+
+
+def _insert(generation) -> None:
+    """generation.save() for a new job, with its INSERT of some forty columns built once
+    per process (as the ledger writes a hold) instead of compiled by the ORM per submit."""
+    with connection.cursor() as cursor:
+        generation.pk = rows.insert(cursor, generation, returning=True)
+    generation._state.adding, generation._state.db = False, connection.alias
 
 
 @guarded
