@@ -236,9 +236,9 @@ class QuoteSummary:
     def after(self) -> int:
         return self.available - self.hold_total
 
-    @property
+    @cached_property
     def money(self) -> dict:
-        """The amounts as the page writes them."""
+        """The amounts as the page writes them (worked out once: the page reads six)."""
         first = self.first
         return {
             "each": ledger.dollars(first.micros if first else 0),
