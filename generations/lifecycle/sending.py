@@ -54,6 +54,7 @@ def submit(
     remix_of=None,
     inputs=(),
     accounts=None,
+    savepoint=True,
 ) -> list[Generation]:
     """Create `variants` generations with their holds, all or none, and queue them.
 
@@ -62,7 +63,9 @@ def submit(
     Without inputs, the addresses the request carries are sent as they are.
     Raises SubmitRefused (no vendor can take it) or ledger.Refused (no money).
     `accounts`: the enabled vendor accounts when the caller has just read them (the
-    Generate form has), so they are not read again.
+    Generate form has), so they are not read again. `savepoint=False` when the caller's
+    transaction is left by any exception raised here (a refusal undoes it all), so a
+    savepoint of its own would only cost two round trips.
     """
     now = timezone.now()
     deadline = now + timedelta(minutes=settings.GENERATION_DEADLINE_MINUTES)
@@ -74,7 +77,7 @@ def submit(
     if inputs:
         request = asset_inputs.without_urls(request)
     created = []
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         gone = asset_inputs.lock_chosen(inputs)
         if gone:
             raise SubmitRefused(

@@ -48,7 +48,8 @@ def create_generations(
     team, user, data: dict, inputs: dict | None = None, accounts=None
 ) -> list[Generation]:
     """submit_generations without the member's rate: for a batch a member confirmed as a
-    whole, whose jobs the workers start in turn. Call it inside a transaction."""
+    whole, whose jobs the workers start in turn. Call it inside a transaction that any
+    exception from here leaves (it is all or nothing with the caller's other rows)."""
     project = data["project"]
     if project is None:
         project = create_project(team, user, name=data["new_project"].strip())
@@ -79,4 +80,7 @@ def create_generations(
         remix_of=data["remix_of"],
         inputs=inputs["chosen"] if inputs else (),
         accounts=accounts,
+        # Inside the caller's transaction (the rate check's, a batch's), which every
+        # refusal raised here leaves whole: nothing to keep, so no savepoint.
+        savepoint=False,
     )

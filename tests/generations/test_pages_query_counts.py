@@ -175,9 +175,10 @@ def test_submitting_reads_the_vendor_accounts_once_and_writes_the_job_row_once(
 # savepoint too): the session, user and membership; the form's accounts, projects,
 # scenes and the project's assets; the member's lock and rate; the team's routing
 # policy; the hold (its row, the usage rows, the two balances, its transfer); the job's
-# row and its event; three savepoints and their releases. 26 before the accounts were
-# read once and the job's row written once.
-SUBMIT_QUERIES = 24
+# row and its event; two savepoints (the rate check's transaction, the hold's) and their
+# releases. 26 before the accounts were read once and the job's row written once; 24
+# before the jobs shared the rate check's transaction with no savepoint of their own.
+SUBMIT_QUERIES = 22
 
 
 def test_the_generate_page_asks_for_what_its_form_and_quote_show(member_client, world):
