@@ -100,6 +100,9 @@ def verdict(account: VendorAccount, request) -> Verdict:
 def route(team, request, pinned: VendorAccount | None = None, accounts=None) -> Routing:
     """Every enabled account that can serve `request` as asked, in the team's order.
 
+    `accounts`, when given, are the enabled accounts as the caller read them, so a page
+    that already listed them routes among the same rows without reading them again.
+
     Only accounts that accept the request as given are routes; the others' reasons are
     the routing's problems. Cooling-down and busy accounts stay in the list: the worker
     skips them at submit time, when it knows the state of the moment.
@@ -108,6 +111,9 @@ def route(team, request, pinned: VendorAccount | None = None, accounts=None) -> 
         accounts = VendorAccount.objects.filter(enabled=True)
         if pinned is not None:
             accounts = accounts.filter(pk=pinned.pk)
+    elif pinned is not None:
+        # `accounts` are enabled accounts the caller has read already (the Generate form's).
+        accounts = [account for account in accounts if account.pk == pinned.pk]
     routing = Routing()
     for found in verdicts(request, accounts):
         if found.accepts:

@@ -6,6 +6,7 @@ projects, scenes and jobs in services.
 
 import uuid
 from datetime import date, datetime, time, timedelta
+from functools import cached_property
 
 from django import forms
 from django.contrib.auth import get_user_model
@@ -18,6 +19,7 @@ from billing.money.forms import DollarsField
 from generations.assets.forms import MODES
 from generations.assets.models import GenerationInput
 from generations.models import Generation, Project, Scene, VendorAccount
+from generations.studio.generate_html import FieldsHtml
 from generations.studio.presenters import (
     ALL_ASPECT_RATIOS,
     ALL_DURATIONS,
@@ -122,6 +124,11 @@ class GenerateForm(forms.Form):
         self.fields["scene"].choices = [("", "No scene")] + [
             (str(s.uuid), str(s)) for s in self.scenes
         ]
+
+    @cached_property
+    def html(self) -> FieldsHtml:
+        """`{{ form.html.family }}`: a field as the page shows it, written in Python."""
+        return FieldsHtml(self)
 
     def hush(self):
         """Show the form as typed without judging it: for the live quote and a refresh."""

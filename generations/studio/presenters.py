@@ -207,7 +207,7 @@ class QuoteSummary:
 
     @classmethod
     def build(cls, routing, *, team, user, project, variants) -> "QuoteSummary":
-        available = ledger.balances(team).available
+        available = ledger.available_balance(team)  # not balances(): no month's spend sum
         summary = cls(routing=routing, variants=variants, available=available)
         if not summary.priced:
             summary.reasons.append("No vendor can take this request as it is.")
@@ -236,9 +236,9 @@ class QuoteSummary:
     def after(self) -> int:
         return self.available - self.hold_total
 
-    @property
+    @cached_property
     def money(self) -> dict:
-        """The amounts as the page writes them."""
+        """The amounts as the page writes them (worked out once: the page reads six)."""
         first = self.first
         return {
             "each": ledger.dollars(first.micros if first else 0),
@@ -280,9 +280,8 @@ def quote_for(form, inputs=None) -> QuoteSummary:
             dataclasses.replace(request, mode=inputs.mode_value), inputs.chosen_now(), until
         )
     # The form already read the enabled accounts: the quote routes among the same rows.
-    accounts = [form.pinned] if form.pinned is not None else form.accounts
     return QuoteSummary.build(
-        routing.route(form.team, request, form.pinned, accounts=accounts),
+        routing.route(form.team, request, form.pinned, accounts=form.accounts),
         team=form.team,
         user=form.user,
         project=form.project_value,

@@ -28,22 +28,28 @@ def add_scene(project: Project, title: str, notes: str = "") -> Scene:
     raise IntegrityError("Could not number the new scene; try again.")
 
 
-def submit_generations(team, user, data: dict, inputs: dict | None = None) -> list[Generation]:
+def submit_generations(
+    team, user, data: dict, inputs: dict | None = None, accounts=None
+) -> list[Generation]:
     """Create the project or scene typed in, and the generations, all or nothing.
 
     `data` is a valid GenerateForm's cleaned_data, `inputs` a valid InputsForm's (the
-    mode and the (role, asset) pairs it chose). Raises ratelimit.TooFast,
+    mode and the (role, asset) pairs it chose), `accounts` the form's enabled vendor
+    accounts (read again when not given). Raises ratelimit.TooFast,
     lifecycle.SubmitRefused or ledger.Refused with a member-readable message.
     """
     # One transaction: the rate check's own (it holds the member's place until the
     # rows exist), which the project, scene and jobs below share.
     with ratelimit.starting(user, data["variants"]):
-        return create_generations(team, user, data, inputs)
+        return create_generations(team, user, data, inputs, accounts=accounts)
 
 
-def create_generations(team, user, data: dict, inputs: dict | None = None) -> list[Generation]:
+def create_generations(
+    team, user, data: dict, inputs: dict | None = None, accounts=None
+) -> list[Generation]:
     """submit_generations without the member's rate: for a batch a member confirmed as a
-    whole, whose jobs the workers start in turn. Call it inside a transaction."""
+    whole, whose jobs the workers start in turn. Call it inside a transaction that any
+    exception from here leaves (it is all or nothing with the caller's other rows)."""
     project = data["project"]
     if project is None:
         project = create_project(team, user, name=data["new_project"].strip())
@@ -73,4 +79,8 @@ def create_generations(team, user, data: dict, inputs: dict | None = None) -> li
         variants=data["variants"],
         remix_of=data["remix_of"],
         inputs=inputs["chosen"] if inputs else (),
+        accounts=accounts,
+        # Inside the caller's transaction (the rate check's, a batch's), which every
+        # refusal raised here leaves whole: nothing to keep, so no savepoint.
+        savepoint=False,
     )

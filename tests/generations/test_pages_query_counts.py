@@ -150,3 +150,45 @@ def test_submitting_writes_no_session_and_the_jobs_page_still_says_so(
     assert not any(sql.lstrip().upper().startswith(("UPDATE", "INSERT")) for sql in writes)
     page = member_client.get(reverse("jobs"))
     assert "queued with Seedance 2.0" in page.content.decode()
+
+
+def test_submitting_reads_the_vendor_accounts_once_and_writes_the_job_row_once(
+    member_client, world, monkeypatch
+):
+    """The form's enabled accounts are the ones the submission routes among, and the hold
+    is placed before the job's row, which is then inserted with it (no UPDATE after)."""
+    monkeypatch.setattr("generations.tasks.enqueue_submit", lambda pk: None)
+    data = form_data(world["projects"][0])
+    member_client.post(reverse("generate"), data)  # the first hold creates the usage rows
+    with CaptureQueriesContext(connection) as captured:
+        response = member_client.post(reverse("generate"), data)
+    assert response.status_code == 302
+    sql = [q["sql"] for q in captured]
+    assert sum('FROM "generations_vendoraccount"' in s for s in sql) == 1
+    assert not [s for s in sql if s.startswith('UPDATE "generations_generation"')]
+    writes = [s for s in sql if s.startswith("INSERT INTO") and 'generations_generation"' in s]
+    assert len(writes) == 1
+    assert len(captured) == SUBMIT_QUERIES
+
+
+# What a submission asks (inside a test's transaction, so its own transaction is a
+# savepoint too): the session, user and membership; the form's accounts, projects,
+# scenes and the project's assets; the member's lock and rate; the team's routing
+# policy; the hold (its row, the usage rows, the two balances, its transfer); the job's
+# row and its event; two savepoints (the rate check's transaction, the hold's) and their
+# releases. 26 before the accounts were read once and the job's row written once; 24
+# before the jobs shared the rate check's transaction with no savepoint of their own.
+SUBMIT_QUERIES = 22
+
+
+def test_the_generate_page_asks_for_what_its_form_and_quote_show(member_client, world):
+    """The form's accounts and projects, the team's routing policy, the available balance
+    (not the month's spend, which the quote does not show) and the member's cap, after
+    the session, user and membership."""
+    member_client.get("/generate/")
+    with CaptureQueriesContext(connection) as captured:
+        assert member_client.get("/generate/").status_code == 200
+    sql = [q["sql"] for q in captured]
+    assert not [s for s in sql if "billing_dailyspend" in s]
+    assert sum('FROM "generations_vendoraccount"' in s for s in sql) == 1
+    assert len(sql) == 8  # 9 while the quote read the month's spend too

@@ -32,7 +32,11 @@ def generate(request):
         elif all([form.is_valid(), inputs.is_valid()]):
             try:
                 created = services.submit_generations(
-                    request.team, request.user, form.cleaned_data, inputs.cleaned_data
+                    request.team,
+                    request.user,
+                    form.cleaned_data,
+                    inputs.cleaned_data,
+                    accounts=form.accounts,
                 )
             except (ratelimit.TooFast, lifecycle.SubmitRefused, ledger.Refused) as exc:
                 form.add_error(None, str(exc))
