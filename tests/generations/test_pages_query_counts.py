@@ -178,7 +178,7 @@ def test_submitting_reads_the_vendor_accounts_once_and_writes_the_job_row_once(
 # row and its event; two savepoints (the rate check's transaction, the hold's) and their
 # releases. 26 before the accounts were read once and the job's row written once; 24
 # before the jobs shared the rate check's transaction with no savepoint of their own.
-SUBMIT_QUERIES = 22
+SUBMIT_QUERIES = 21
 
 
 def test_the_generate_page_asks_for_what_its_form_and_quote_show(member_client, world):
