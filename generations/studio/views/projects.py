@@ -1,11 +1,7 @@
 """Projects and scenes: the list, one project's scenes and takes, its spending cap."""
 
-from itertools import groupby
-
 from django.contrib import messages
-from django.db import connection
-from django.db.models import Count, F, OuterRef, Subquery, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,8 +12,9 @@ from billing.models import Role
 from billing.teams.access import demand_role, role_required, team_required
 from generations import access
 from generations.models import Generation, GenerationsAuditAction, Project, State
-from generations.studio import services
+from generations.studio import services, takes
 from generations.studio.forms import ProjectCapForm, ProjectForm, SceneForm
+from generations.studio.takes import SCENE_TAKES  # noqa: F401 (how many takes a scene shows)
 
 
 @team_required
@@ -43,51 +40,6 @@ def projects(request):
     return render(request, "generations/projects.html", {"projects": rows, "form": form})
 
 
-# A scene shows its chosen take and its newest takes; the gallery shows the rest.
-SCENE_TAKES = 6
-NOT_SHOWN = [State.FAILED, State.CANCELLED, State.EXPIRED]
-
-
-def _newest_take_ids(scenes) -> list[int]:
-    """The ids of each scene's SCENE_TAKES newest takes, in one query.
-
-    PostgreSQL reads each scene's newest rows from its index (a UNION ALL of LIMITs);
-    SQLite, which allows no LIMIT inside a UNION, numbers each scene's takes instead.
-    """
-    takes = Generation.objects.exclude(state__in=NOT_SHOWN).order_by("-created", "-pk")
-    if connection.features.supports_slicing_ordering_in_compound:
-        parts = [takes.filter(scene=s).values_list("pk", flat=True)[:SCENE_TAKES] for s in scenes]
-        return list(parts[0].union(*parts[1:], all=True)) if parts else []
-    ranked = takes.filter(scene__in=scenes).annotate(
-        rank=Window(
-            RowNumber(), partition_by=F("scene_id"), order_by=[F("created").desc(), F("pk").desc()]
-        )
-    )
-    return list(ranked.filter(rank__lte=SCENE_TAKES).values_list("pk", flat=True))
-
-
-def _attach_takes(scenes) -> None:
-    """Give each scene `.takes` (its newest, oldest first) and `.more_takes` (clips not shown)."""
-    ids = _newest_take_ids(scenes)
-    takes = (
-        Generation.objects.filter(pk__in=ids)
-        .select_related("clip", "created_by")
-        .order_by("scene_id", "created", "pk")
-    )
-    by_scene = {
-        scene_id: list(group) for scene_id, group in groupby(takes, key=lambda g: g.scene_id)
-    }
-    for scene in scenes:
-        scene.takes = by_scene.get(scene.pk, [])
-        finished = [t for t in scene.takes if t.state == State.SUCCEEDED]
-        # Finished takes are numbered in the scene's history; the counter knows how many.
-        for number, take in enumerate(finished, start=scene.clip_count - len(finished) + 1):
-            take.number = number
-        scene.more_takes = max(scene.clip_count - len(finished), 0)
-        shown = {t.pk for t in scene.takes}
-        scene.chosen_apart = scene.chosen_take if scene.chosen_take_id not in shown else None
-
-
 @team_required
 def project(request, uuid):
     p = access.get_project(request, uuid)
@@ -95,10 +47,8 @@ def project(request, uuid):
 
 
 def _project_context(request, p, cap_form=None) -> dict:
-    scenes = list(
-        p.scenes.select_related("chosen_take__clip", "chosen_take__created_by").order_by("number")
-    )
-    _attach_takes(scenes)
+    scenes = list(p.scenes.order_by("number"))
+    takes.attach(scenes)
     for scene in scenes:
         scene.project = p
         scene.edit_form = SceneForm(instance=scene, prefix=f"scene-{scene.uuid}")
@@ -156,7 +106,7 @@ def create_scene(request, uuid):
 
 
 def _render_scene(request, scene, edit_form=None, chosen_count=None):
-    _attach_takes([scene])
+    takes.attach([scene])
     scene.edit_form = edit_form or SceneForm(instance=scene, prefix=f"scene-{scene.uuid}")
     # A form sent back with errors stays open, with what was typed in it.
     scene.edit_open = edit_form is not None
