@@ -115,6 +115,15 @@ class Take:
         return self.row["progress"]
 
 
+def present(scenes) -> None:
+    """What each scene's section shows besides its takes (see attach): its edit form's
+    address, and the digest its kept head and form fields are read back by."""
+    for scene in scenes:
+        scene.edit_url = uuid_path("edit_scene", scene.uuid)
+        scene.digest = fragments.digest(scene.uuid, scene.number, scene.title, scene.notes)
+    attach(scenes)
+
+
 def attach(scenes) -> None:
     """Give each scene `.takes` (its newest, oldest first), `.chosen_apart` (its chosen take
     when that is not among them) and `.more_takes` (its finished clips not shown)."""

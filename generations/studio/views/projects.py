@@ -15,6 +15,7 @@ from generations.models import Generation, GenerationsAuditAction, Project, Stat
 from generations.studio import services, takes
 from generations.studio.forms import ProjectCapForm, ProjectForm, SceneForm
 from generations.studio.takes import SCENE_TAKES  # noqa: F401 (how many takes a scene shows)
+from seedance_site import fragments
 
 
 @team_required
@@ -48,7 +49,7 @@ def project(request, uuid):
 
 def _project_context(request, p, cap_form=None) -> dict:
     scenes = list(p.scenes.order_by("number"))
-    takes.attach(scenes)
+    takes.present(scenes)
     for scene in scenes:
         scene.project = p
         scene.edit_form = SceneForm(instance=scene, prefix=f"scene-{scene.uuid}")
@@ -64,6 +65,8 @@ def _project_context(request, p, cap_form=None) -> dict:
         "cap_text": ledger.dollars(p.spend_cap) if p.spend_cap is not None else "",
         "chosen_count": sum(1 for s in scenes if s.chosen_take_id),
         "cap_form": cap_form or ProjectCapForm(initial={"spend_cap": p.spend_cap}),
+        # An empty cap form shows the cap and nothing else: its markup is kept by it.
+        "cap_digest": "" if cap_form else fragments.digest(p.spend_cap),
     }
 
 
@@ -106,7 +109,7 @@ def create_scene(request, uuid):
 
 
 def _render_scene(request, scene, edit_form=None, chosen_count=None):
-    takes.attach([scene])
+    takes.present([scene])
     scene.edit_form = edit_form or SceneForm(instance=scene, prefix=f"scene-{scene.uuid}")
     # A form sent back with errors stays open, with what was typed in it.
     scene.edit_open = edit_form is not None
