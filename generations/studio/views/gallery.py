@@ -19,7 +19,7 @@ from generations.models import Favourite, Generation, State
 from generations.studio import search
 from generations.studio.forms import GalleryFilterForm
 from generations.studio.presenters import card, present
-from seedance_site import keyset
+from seedance_site import fragments, keyset
 from seedance_site.web import back_to, uuid_path
 
 GALLERY_PAGE = 24
@@ -137,14 +137,43 @@ def clip(request, uuid):
     )
     if generation.state != State.SUCCEEDED or not hasattr(generation, "clip"):
         return redirect("job", uuid=generation.uuid)
+    # A text-to-video clip has no inputs (as on the gallery's cards): no query for them.
+    made_from_inputs = ((generation.request or {}).get("mode") or "text") != "text"
+    inputs = list(
+        generation.inputs.select_related("asset").order_by("role", "position")
+        if made_from_inputs
+        else []
+    )
     context = {
         "g": present(generation, request.membership),
         "c": generation.clip,
-        "inputs": generation.inputs.select_related("asset").order_by("role", "position"),
+        "inputs": inputs,
         "is_favourite": generation.is_favourite,
         "remixes": generation.remix_count,
+        "details_digest": _details_digest(generation, inputs),
     }
     return render(request, "generations/clip.html", context)
+
+
+def _details_digest(g, inputs) -> str:
+    """What the clip page's kept details show (templates/generations/clip.html): the job's
+    row and the rows read with it, its accounts' names, its inputs and the time zone its
+    dates are written in. Nothing about who is looking: the details are the same for all."""
+    accounts = tuple(
+        (account.pk, account.label, account.protocol) if account else None
+        for account in (
+            g.vendor_account if g.vendor_account_id else None,
+            g.pinned_account if g.pinned_account_id else None,
+        )
+    )
+    shown_inputs = tuple(
+        (row.role, row.position, fragments.row(row.asset) if row.asset_id else None)
+        for row in inputs
+    )
+    zone = timezone.get_current_timezone_name()
+    return fragments.digest(
+        fragments.row(g, skip=("vendor_account", "pinned_account")), accounts, shown_inputs, zone
+    )
 
 
 @team_required
