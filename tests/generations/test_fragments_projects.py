@@ -3,10 +3,12 @@ each take, each scene's head and edit fields and the cap's field are read back b
 they show, render again when that changes, and hold nothing personal."""
 
 import pickle
+from datetime import timedelta
 
 import pytest
 from django.core.cache import caches
 from django.test import Client
+from django.utils import timezone
 
 from generations.models import Generation, Project, Scene
 from tests.generations.factories import GenerationFactory, ProjectFactory, SceneFactory
@@ -137,3 +139,36 @@ def test_the_cap_field_follows_the_cap(owner_client, project):
     html = owner_client.post(url, {"spend_cap": "-4"}).content.decode()
     assert 'value="-4"' in html and 'id="id_spend_cap_error"' in html
     assert 'value="4.50"' in page(owner_client, project)
+
+
+def test_the_project_list_is_read_back_until_a_project_changes(member_client, project, scene):
+    assert "Orchard" in member_client.get("/projects/").content.decode()
+    assert overwrite_every_fragment("project-list") == 1
+    assert MARKER in member_client.get("/projects/").content.decode()
+
+    take(scene)  # a new clip: the counter and the last activity change
+    html = member_client.get("/projects/").content.decode()
+    assert MARKER not in html and "1 scene · 1 clip\n" in html and "last clip" in html
+
+    overwrite_every_fragment("project-list")
+    Project.objects.filter(pk=project.pk).update(name="Vineyard")
+    html = member_client.get("/projects/").content.decode()
+    assert MARKER not in html and "Vineyard" in html
+
+
+def test_the_project_list_says_how_long_ago_as_time_passes(member_client, scene, monkeypatch):
+    g = take(scene)
+    Generation.objects.filter(pk=g.pk).update(created=timezone.now() - timedelta(minutes=3))
+    assert "last clip 3\xa0minutes ago" in member_client.get("/projects/").content.decode()
+    later = timezone.now() + timedelta(hours=2)
+    monkeypatch.setattr("django.utils.timezone.now", lambda: later)
+    assert "last clip 2\xa0hours" in member_client.get("/projects/").content.decode()
+
+
+def test_a_new_project_sent_back_with_errors_shows_them_not_the_kept_fields(member_client):
+    member_client.get("/projects/")
+    assert any("new-project-fields" in key for key in caches["template_fragments"]._cache)
+    html = member_client.post("/projects/", {"name": "", "description": "Kept"}).content.decode()
+    assert "This field is required." in html and ">\nKept</textarea>" in html
+    html = member_client.get("/projects/").content.decode()
+    assert "This field is required." not in html and "Kept</textarea>" not in html

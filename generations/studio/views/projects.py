@@ -28,17 +28,32 @@ def projects(request):
             project = services.create_project(request.team, request.user, **form.cleaned_data)
             messages.success(request, f"Project “{project.name}” created. Add its first scene.")
             return redirect("project", uuid=project.uuid)
-    # Counters and one index probe per project: the history is never counted row by row.
+    rows = _project_rows(request.team)
+    for row in rows:  # "3 minutes": the list's words, and its digest's
+        row["ago"] = fragments.ago(row["last_activity"]) if row["last_activity"] else ""
+    # The list's markup is kept by what it shows; the new project's empty fields too.
+    context = {
+        "projects": rows,
+        "list_digest": fragments.digest(tuple(tuple(row.items()) for row in rows)),
+        "form": form,
+        "form_kept": not form.is_bound,
+    }
+    return render(request, "generations/projects.html", context)
+
+
+def _project_rows(team) -> list[dict]:
+    """What the list shows of each project, as plain values: counters and one index probe
+    per project; the history is never counted row by row."""
     newest = Generation.objects.filter(project=OuterRef("pk")).order_by("-created", "-pk")
-    rows = (
-        Project.objects.filter(team=request.team)
+    return list(
+        Project.objects.filter(team=team)
         .annotate(
             scene_count=Count("scenes"),
             last_activity=Subquery(newest.values("created")[:1]),
         )
         .order_by("name")
+        .values("uuid", "name", "description", "clip_count", "scene_count", "last_activity")
     )
-    return render(request, "generations/projects.html", {"projects": rows, "form": form})
 
 
 @team_required
