@@ -1,8 +1,8 @@
 """Gallery and clips: the team's finished clips, one clip's page, its files, favourites."""
 
-from django.db.models import Count, Exists, OuterRef, Subquery
+from django.db.models import BooleanField, Exists, IntegerField, OuterRef
+from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
-from django.db.models.functions import Coalesce
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -117,22 +117,28 @@ def _clips_page(request, form):
     return page, found
 
 
+# The clip page's two annotations, written out: as Exists() and Subquery() the ORM took
+# longer to build them than the database took to answer them.
+IS_FAVOURITE = """EXISTS (
+    SELECT 1 FROM generations_favourite AS mine
+    WHERE mine.generation_id = generations_generation.id AND mine.user_id = %s
+)"""
+REMIX_COUNT = """(
+    SELECT count(*) FROM generations_generation AS remix
+    WHERE remix.remix_of_id = generations_generation.id AND remix.team_id = %s
+)"""
+
+
 @team_required
 def clip(request, uuid):
     # The favourite and the remix count come with the row: one query for the three.
-    mine = Favourite.objects.filter(user=request.user, generation=OuterRef("pk"))
-    remixes = (
-        Generation.objects.filter(remix_of=OuterRef("pk"), team=request.team)
-        .order_by()
-        .values("remix_of")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
     generation = access.get_generation(
         request,
         uuid,
         access.generations(request).annotate(
-            is_favourite=Exists(mine), remix_count=Coalesce(Subquery(remixes), 0)
+            # Constant SQL; the two ids go as parameters.
+            is_favourite=RawSQL(IS_FAVOURITE, [request.user.pk], BooleanField()),  # noqa: S611
+            remix_count=RawSQL(REMIX_COUNT, [request.team.pk], IntegerField()),  # noqa: S611
         ),
     )
     if generation.state != State.SUCCEEDED or not hasattr(generation, "clip"):
