@@ -1,10 +1,13 @@
 """Projects and scenes: the list, one project's scenes and takes, its spending cap."""
 
+from functools import partial
+
 from django.contrib import messages
 from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.http import require_POST
 
 from billing import audit, ledger
@@ -67,7 +70,10 @@ def _project_context(request, p, cap_form=None) -> dict:
     takes.present(scenes)
     for scene in scenes:
         scene.project = p
-        scene.edit_form = SceneForm(instance=scene, prefix=f"scene-{scene.uuid}")
+        # Built only if its fields are rendered: they are mostly read back (takes.present).
+        scene.edit_form = SimpleLazyObject(
+            partial(SceneForm, instance=scene, prefix=f"scene-{scene.uuid}")
+        )
     # A deleted scene's clips stay counted in the project: they are the loose ones.
     loose = max(p.clip_count - sum(s.clip_count for s in scenes), 0)
     spent = ledger.project_usage(request.team, p.uuid)
