@@ -6,7 +6,7 @@ from django.core.cache import caches
 
 from generations.assets import services
 from generations.assets.models import Asset, GenerationInput, Role
-from generations.models import Favourite, Generation, Project, VendorAccount
+from generations.models import Favourite, Generation, GenerationEvent, Project, VendorAccount
 from tests.assets.media import image_bytes, upload
 from tests.generations.factories import GenerationFactory, ProjectFactory, VendorAccountFactory
 from tests.generations.test_fragments import MARKER, overwrite_every_fragment
@@ -82,3 +82,20 @@ def test_what_is_personal_stays_outside_the_details(
     assert 'aria-pressed="false"' in theirs
     assert "Remix" not in theirs and "Use this clip" not in theirs
     assert 'aria-pressed="false"' in page(owner_client, g)
+
+
+def test_the_head_and_the_timeline_follow_the_clip(member_client, g):
+    GenerationEvent.objects.create(generation=g, kind="succeeded", message="Clip saved.")
+    page(member_client, g)
+    assert overwrite_every_fragment("clip-head") == 1
+    assert overwrite_every_fragment("clip-details") == 1
+    assert page(member_client, g).count(MARKER) == 2
+
+    GenerationEvent.objects.create(generation=g, kind="running", message="Looked at again.")
+    html = page(member_client, g)
+    assert html.count(MARKER) == 0 and "Clip saved." in html and "Looked at again." in html
+
+    overwrite_every_fragment("clip-head")
+    Generation.objects.filter(pk=g.pk).update(prompt="Lanterns over the river")
+    html = page(member_client, g)
+    assert MARKER not in html and '<h1 class="clip-title">Lanterns over the river</h1>' in html

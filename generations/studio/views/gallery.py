@@ -1,6 +1,6 @@
 """Gallery and clips: the team's finished clips, one clip's page, its files, favourites."""
 
-from django.db.models import BooleanField, Exists, IntegerField, OuterRef
+from django.db.models import BooleanField, Exists, IntegerField, OuterRef, prefetch_related_objects
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 from django.shortcuts import redirect, render
@@ -162,9 +162,11 @@ def clip(request, uuid):
 
 
 def _details_digest(g, inputs) -> str:
-    """What the clip page's kept details show (templates/generations/clip.html): the job's
-    row and the rows read with it, its accounts' names, its inputs and the time zone its
-    dates are written in. Nothing about who is looking: the details are the same for all."""
+    """What the clip page's kept markup shows (templates/generations/clip.html): the job's
+    row and the rows read with it, its accounts' names, its events, its inputs and the time
+    zone its dates are written in. Nothing about who is looking: it is the same for all."""
+    prefetch_related_objects([g], "events")  # the timeline's, read once for both
+    events = tuple((e.pk, e.created, e.kind, e.message) for e in g.events.all())
     accounts = tuple(
         (account.pk, account.label, account.protocol) if account else None
         for account in (
@@ -178,7 +180,11 @@ def _details_digest(g, inputs) -> str:
     )
     zone = timezone.get_current_timezone_name()
     return fragments.digest(
-        fragments.row(g, skip=("vendor_account", "pinned_account")), accounts, shown_inputs, zone
+        fragments.row(g, skip=("vendor_account", "pinned_account")),
+        accounts,
+        events,
+        shown_inputs,
+        zone,
     )
 
 
