@@ -14,7 +14,7 @@ from billing import audit, ledger
 from billing.models import Role
 from billing.teams.access import demand_role, role_required, team_required
 from generations import access
-from generations.models import Generation, GenerationsAuditAction, Project, State
+from generations.models import Generation, GenerationsAuditAction, Project, Scene, State
 from generations.studio import services, takes
 from generations.studio.forms import ProjectCapForm, ProjectForm, SceneForm
 from generations.studio.takes import SCENE_TAKES  # noqa: F401 (how many takes a scene shows)
@@ -65,8 +65,15 @@ def project(request, uuid):
     return render(request, "generations/project.html", _project_context(request, p))
 
 
+PROJECT_SCENES = """
+SELECT id, uuid, project_id, number, title, notes, chosen_take_id, clip_count
+FROM generations_scene WHERE project_id = %s ORDER BY number
+"""
+
+
 def _project_context(request, p, cap_form=None) -> dict:
-    scenes = list(p.scenes.order_by("number"))
+    # Read as written: built by the ORM, this plain query took twice as long.
+    scenes = list(Scene.objects.raw(PROJECT_SCENES, [p.pk]))
     takes.present(scenes)
     for scene in scenes:
         scene.project = p
