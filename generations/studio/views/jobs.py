@@ -3,8 +3,10 @@
 import uuid as uuid_module
 
 from django.contrib import messages
+from django.db.models import prefetch_related_objects
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -12,7 +14,7 @@ from billing.teams.access import team_required
 from generations import access, lifecycle
 from generations.models import Generation
 from generations.studio.presenters import job_card_digest, present
-from seedance_site import keyset
+from seedance_site import fragments, keyset
 from seedance_site.web import back_to, money_moved
 
 RECENT_JOBS = 15
@@ -102,6 +104,16 @@ def _card_context(request, generation):
 def job(request, uuid):
     generation = access.get_generation(request, uuid)
     context = _card_context(request, generation) | {"open_timeline": True}
+    if generation.finished:
+        # A finished job's card, its timeline open, is kept by what it shows: the card's
+        # values and its events (read here, once, for the digest and the card alike).
+        prefetch_related_objects([generation], "events")
+        events = tuple((e.pk, e.created, e.kind, e.message) for e in generation.events.all())
+        context["card_digest"] = fragments.digest(
+            job_card_digest(generation, request.user, request.membership),
+            events,
+            timezone.get_current_timezone_name(),
+        )
     return render(request, "generations/job.html", context)
 
 
