@@ -1,6 +1,13 @@
 """Gallery and clips: the team's finished clips, one clip's page, its files, favourites."""
 
-from django.db.models import BooleanField, Exists, IntegerField, OuterRef, prefetch_related_objects
+from django.db.models import (
+    BooleanField,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Subquery,
+    prefetch_related_objects,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.fields.json import KT
 from django.shortcuts import redirect, render
