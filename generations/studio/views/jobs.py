@@ -13,7 +13,8 @@ from django.views.decorators.vary import vary_on_headers
 from billing.teams.access import team_required
 from generations import access, lifecycle
 from generations.models import Generation
-from generations.studio.presenters import job_card_digest, present
+from generations.studio.cards import job_card_digest
+from generations.studio.presenters import present
 from seedance_site import fragments, keyset
 from seedance_site.web import back_to, money_moved
 

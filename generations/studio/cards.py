@@ -1,0 +1,127 @@
+"""The cards of the gallery and the jobs page: what each shows, and the digest its kept
+markup is keyed by (seedance_site/fragments.py)."""
+
+from functools import cached_property
+
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.text import Truncator
+
+from generations.vendors import family_label
+from seedance_site import fragments
+from seedance_site.web import uuid_path
+
+
+def job_card_digest(g, user, membership) -> str:
+    """What a finished job's card (templates/generations/jobs.html#job-card) shows, as its
+    cached markup's key: the job's row and the rows read with it, its accounts' names, how
+    long ago it was made, and who is looking (is it theirs, may they run it again, are they
+    staff). Vendor accounts are reduced to what a card shows of them: their health
+    columns change with every error and would only make the card render again."""
+    accounts = tuple(
+        (account.pk, account.label, account.protocol) if account else None
+        for account in (
+            g.vendor_account if g.vendor_account_id else None,
+            g.pinned_account if g.pinned_account_id else None,
+        )
+    )
+    return fragments.digest(
+        fragments.row(g, skip=("vendor_account", "pinned_account")),
+        accounts,
+        g.ago,
+        g.created_by_id == user.pk,
+        bool(membership and membership.can_generate),
+        user.is_staff,
+    )
+
+
+class Card:
+    """A gallery card: its row, and the words and addresses it shows, each worked out in
+    Python (as template filters, 24 cards cost twice as much to render) and only when the
+    card's markup is rendered: a card whose markup is cached by `digest` needs none."""
+
+    def __init__(self, row: dict):
+        self.row = row  # gallery.CARD_FIELDS and is_favourite, as values() gives them
+        self.uuid = str(row["uuid"])
+        self.is_favourite = row["is_favourite"]
+        self.mode = row.get("mode") or "text"
+        # (role label, thumbnail address, asset name) of each input: assets.inputs.on_cards.
+        self.inputs = []
+
+    @property
+    def pk(self) -> int:
+        return self.row["pk"]
+
+    @property
+    def created(self):
+        return self.row["created"]
+
+    @property
+    def digest(self) -> str:
+        """What the card shows, as its cached markup's key (seedance_site/fragments.py):
+        its row, its inputs, and the time zone its date is written in."""
+        zone = timezone.get_current_timezone_name()
+        return fragments.digest(tuple(self.row.items()), self.inputs, zone)
+
+    @cached_property
+    def href(self) -> str:
+        return uuid_path("clip", self.uuid)
+
+    @cached_property
+    def video_url(self) -> str:
+        return uuid_path("clip_video", self.uuid)
+
+    @cached_property
+    def poster_url(self) -> str:
+        return uuid_path("clip_poster", self.uuid)
+
+    @cached_property
+    def favourite_url(self) -> str:
+        return uuid_path("favourite", self.uuid)
+
+    @property
+    def width(self) -> int:
+        return self.row["clip__width"]
+
+    @property
+    def height(self) -> int:
+        return self.row["clip__height"]
+
+    @property
+    def seconds(self) -> str:
+        return str(int(self.row["clip__duration"] + 0.5))  # as floatformat:0 rounds
+
+    @property
+    def prompt(self) -> str:
+        return Truncator(self.row["prompt"]).chars(90)
+
+    @property
+    def where(self) -> str:
+        row = self.row
+        place = [row["project__name"], row["scene__title"] or "", family_label(row["family"])]
+        return " · ".join(part for part in place if part)
+
+    @property
+    def who(self) -> str:
+        return self.row["created_by__username"] or "someone"
+
+    @cached_property
+    def _created(self):
+        return timezone.localtime(self.row["created"])
+
+    @property
+    def created_iso(self) -> str:
+        return self._created.isoformat()
+
+    @property
+    def created_day(self) -> str:
+        return date_format(self._created, "M j")
+
+    @property
+    def vendor(self) -> str:
+        return self.row["vendor_account__label"] or ""
+
+
+def card(row: dict) -> Card:
+    """`row` holds gallery.CARD_FIELDS and is_favourite, as values() gives them."""
+    return Card(row)
