@@ -57,16 +57,12 @@ def submit(
     savepoint=True,
 ) -> list[Generation]:
     """Create `variants` generations with their holds, all or none, and queue them.
-
-    `inputs` are the (role, asset) pairs the request is made from; the stored request
-    then keeps its mode but no addresses (they are signed afresh when the job is sent).
-    Without inputs, the addresses the request carries are sent as they are.
     Raises SubmitRefused (no vendor can take it) or ledger.Refused (no money).
-    `accounts`: the enabled vendor accounts when the caller has just read them (the
-    Generate form has), so they are not read again. `savepoint=False` when the caller's
-    transaction is left by any exception raised here (a refusal undoes it all), so a
-    savepoint of its own would only cost two round trips.
-    """
+
+    `inputs`: the (role, asset) pairs the request is made from; the stored request keeps
+    its mode but no addresses (signed afresh when the job is sent). `accounts`: the
+    enabled vendor accounts when the caller has just read them. `savepoint=False` when
+    any exception raised here leaves the caller's transaction (a refusal undoes it all)."""
     now = timezone.now()
     deadline = now + timedelta(minutes=settings.GENERATION_DEADLINE_MINUTES)
     as_sent = asset_inputs.with_urls(request, inputs, asset_inputs.url_deadline(deadline))
