@@ -54,6 +54,17 @@ def empty_cache(request, django_db_blocker):
             cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def fresh_fragments():
+    """Each test starts with no kept markup (seedance_site/fragments.py): the cache lives
+    in this process, from one test to the next."""
+    from django.core.cache import caches
+
+    caches["template_fragments"].clear()
+    yield
+    caches["template_fragments"].clear()
+
+
 @pytest.fixture
 def team(db):
     return TeamFactory(name="Northwind Pictures")

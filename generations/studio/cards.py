@@ -35,7 +35,43 @@ def job_card_digest(g, user, membership) -> str:
     )
 
 
-class Card:
+class ClipRow:
+    """A clip read as a row of values() (`row`: its uuid, clip__width, clip__height,
+    clip__duration, created_by__username): what every card of a clip writes of it."""
+
+    row: dict
+    uuid: str
+
+    @property
+    def href(self) -> str:
+        return uuid_path("clip", self.uuid)
+
+    @property
+    def video_url(self) -> str:
+        return uuid_path("clip_video", self.uuid)
+
+    @property
+    def poster_url(self) -> str:
+        return uuid_path("clip_poster", self.uuid)
+
+    @property
+    def width(self) -> int:
+        return self.row["clip__width"]
+
+    @property
+    def height(self) -> int:
+        return self.row["clip__height"]
+
+    @property
+    def seconds(self) -> str:
+        return str(int(self.row["clip__duration"] + 0.5))  # as floatformat:0 rounds
+
+    @property
+    def who(self) -> str:
+        return self.row["created_by__username"] or "someone"
+
+
+class Card(ClipRow):
     """A gallery card: its row, and the words and addresses it shows, each worked out in
     Python (as template filters, 24 cards cost twice as much to render) and only when the
     card's markup is rendered: a card whose markup is cached by `digest` needs none."""
@@ -64,32 +100,8 @@ class Card:
         return fragments.digest(tuple(self.row.items()), self.inputs, zone)
 
     @cached_property
-    def href(self) -> str:
-        return uuid_path("clip", self.uuid)
-
-    @cached_property
-    def video_url(self) -> str:
-        return uuid_path("clip_video", self.uuid)
-
-    @cached_property
-    def poster_url(self) -> str:
-        return uuid_path("clip_poster", self.uuid)
-
-    @cached_property
     def favourite_url(self) -> str:
         return uuid_path("favourite", self.uuid)
-
-    @property
-    def width(self) -> int:
-        return self.row["clip__width"]
-
-    @property
-    def height(self) -> int:
-        return self.row["clip__height"]
-
-    @property
-    def seconds(self) -> str:
-        return str(int(self.row["clip__duration"] + 0.5))  # as floatformat:0 rounds
 
     @property
     def prompt(self) -> str:
@@ -100,10 +112,6 @@ class Card:
         row = self.row
         place = [row["project__name"], row["scene__title"] or "", family_label(row["family"])]
         return " · ".join(part for part in place if part)
-
-    @property
-    def who(self) -> str:
-        return self.row["created_by__username"] or "someone"
 
     @cached_property
     def _created(self):

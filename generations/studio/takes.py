@@ -16,6 +16,7 @@ from django.utils.formats import date_format
 from django.utils.text import Truncator
 
 from generations.models import Generation, State
+from generations.studio.cards import ClipRow
 from seedance_site import fragments
 from seedance_site.web import uuid_path
 
@@ -39,7 +40,7 @@ TAKE_FIELDS = [
 ]
 
 
-class Take:
+class Take(ClipRow):
     """One take as the project page shows it: its row (TAKE_FIELDS, from values())."""
 
     def __init__(self, row: dict, scene, chosen: bool):
@@ -63,18 +64,6 @@ class Take:
         return str(self.row["uuid"])
 
     @property
-    def href(self) -> str:
-        return uuid_path("clip", self.uuid)
-
-    @property
-    def video_url(self) -> str:
-        return uuid_path("clip_video", self.uuid)
-
-    @property
-    def poster_url(self) -> str:
-        return uuid_path("clip_poster", self.uuid)
-
-    @property
     def job_url(self) -> str:
         return uuid_path("job", self.uuid)
 
@@ -87,24 +76,8 @@ class Take:
         return Truncator(self.row["prompt"]).chars(80)
 
     @property
-    def width(self) -> int:
-        return self.row["clip__width"]
-
-    @property
-    def height(self) -> int:
-        return self.row["clip__height"]
-
-    @property
-    def seconds(self) -> str:
-        return str(int(self.row["clip__duration"] + 0.5))  # as floatformat:0 rounds
-
-    @property
     def day(self) -> str:
         return date_format(timezone.localtime(self.row["created"]), "M j")
-
-    @property
-    def who(self) -> str:
-        return self.row["created_by__username"] or "someone"
 
     @property
     def state_label(self) -> str:

@@ -18,13 +18,6 @@ from tests.factories import MembershipFactory
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
-@pytest.fixture(autouse=True)
-def fresh_fragments():
-    caches["template_fragments"].clear()
-    yield
-    caches["template_fragments"].clear()
-
-
 @pytest.fixture
 def admin(team, owner):
     return MembershipFactory(team=team, admin=True, user__username="ada").user

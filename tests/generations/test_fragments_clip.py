@@ -2,7 +2,6 @@
 by what they show, rendered again when any of it changes, and the same for everyone."""
 
 import pytest
-from django.core.cache import caches
 
 from generations.assets import services
 from generations.assets.models import Asset, GenerationInput, Role
@@ -15,13 +14,6 @@ from tests.generations.test_fragments import MARKER, overwrite_every_fragment
 @pytest.fixture(autouse=True)
 def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
-
-
-@pytest.fixture(autouse=True)
-def fresh_fragments():
-    caches["template_fragments"].clear()
-    yield
-    caches["template_fragments"].clear()
 
 
 @pytest.fixture

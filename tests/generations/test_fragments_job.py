@@ -14,13 +14,6 @@ def media(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
 
 
-@pytest.fixture(autouse=True)
-def fresh_fragments():
-    caches["template_fragments"].clear()
-    yield
-    caches["template_fragments"].clear()
-
-
 @pytest.fixture
 def project(team, owner):
     return ProjectFactory(team=team, name="Orchard")
