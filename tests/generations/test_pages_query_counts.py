@@ -191,4 +191,4 @@ def test_the_generate_page_asks_for_what_its_form_and_quote_show(member_client, 
     sql = [q["sql"] for q in captured]
     assert not [s for s in sql if "billing_dailyspend" in s]
     assert sum('FROM "generations_vendoraccount"' in s for s in sql) == 1
-    assert len(sql) == 8  # 9 while the quote read the month's spend too
+    assert len(sql) == 7  # 9 while the quote read the month's spend and the user was read alone
