@@ -25,7 +25,10 @@ class MembershipsBackend(ModelBackend):
     def get_user(self, user_id):
         memberships = teams_of(user_id)
         if not memberships:
-            return super().get_user(user_id)
+            user = super().get_user(user_id)
+            if user is not None:
+                user.team_memberships = []  # known to be none: not asked again
+            return user
         user = memberships[0].user
         for membership in memberships:
             membership.user = user

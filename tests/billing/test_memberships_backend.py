@@ -78,3 +78,12 @@ def test_signing_in_with_the_form(db, password):
     response = client.post("/login/", {"username": "nadia", "password": password})
     signed_in = response.status_code == 302
     assert signed_in == (password == "right")
+
+
+def test_a_user_with_no_team_is_read_once(db):
+    operator = UserFactory(username="ops-only", is_staff=True)
+    client = Client()
+    client.force_login(operator)
+    response, sqls = read(client, "/vendors/")
+    assert response.status_code == 200
+    assert sum("billing_membership" in s and "WHERE" in s for s in sqls) == 1
