@@ -271,6 +271,12 @@ def check_outcome(started_at) -> None:
     assert ledger.problems() == []
 
 
+def sandbox_task_id(generation) -> str:
+    """The sandbox's id of a job's task: fal's task id also carries its request's
+    addresses ("id|status|response|cancel")."""
+    return generation.vendor_task_id.split("|", 1)[0]
+
+
 def report_latency() -> dict:
     tasks = {t.task_id: t for t in SandboxTask.objects.all()}
     latency = {"callback": [], "polling": []}
@@ -278,7 +284,7 @@ def report_latency() -> dict:
     saving = []
     last_done = last_stored = 0.0
     for generation in Generation.objects.select_related("vendor_account"):
-        done = vendor_done(tasks[generation.vendor_task_id])
+        done = vendor_done(tasks[sandbox_task_id(generation)])
         last_done = max(last_done, done)
         last_stored = max(last_stored, generation.finished_at.timestamp())
         kind = kind_of(generation.vendor_account.protocol)
@@ -327,7 +333,7 @@ def report_callback_lateness(web_calls) -> None:
     done = {
         str(uuid): vendor_done(task)
         for uuid, task in (
-            (g.uuid, SandboxTask.objects.get(task_id=g.vendor_task_id))
+            (g.uuid, SandboxTask.objects.get(task_id=sandbox_task_id(g)))
             for g in Generation.objects.filter(vendor_account__protocol__in=CALLBACK_VENDORS)
         )
     }
