@@ -195,8 +195,7 @@ def build_storyboard_export(project_pk: int, user_pk: int) -> str:
     """The background task: join the chosen takes into one MP4 under exports/.
 
     One function on purpose: every stage writes the status file the page polls, with the
-    same `common` facts and the progress shown so far; split up, they would travel along.
-    """
+    same `common` facts and the progress shown so far; split up, they would travel along."""
     project = Project.objects.get(pk=project_pk)
     user = get_user_model().objects.filter(pk=user_pk).first()
     scenes = storyboard_scenes(project)
@@ -242,16 +241,9 @@ def build_storyboard_export(project_pk: int, user_pk: int) -> str:
         )
         raise
     _remove_older_exports(project, keep=name)
-    write_status(
-        project,
-        state="done",
-        progress=100,
-        file=name,
-        bytes=size,
-        duration=round(duration, 2),
-        finished=timezone.now().isoformat(),
-        **common,
-    )
+    made = {"file": name, "bytes": size, "duration": round(duration, 2)}
+    finished = timezone.now().isoformat()
+    write_status(project, state="done", progress=100, finished=finished, **made, **common)
     return name
 
 
