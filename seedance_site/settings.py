@@ -245,7 +245,7 @@ if REDIS_URL:
     }
     # Sessions read from Redis, written through to the database: a page costs no session
     # query, and a flushed Redis loses nobody's sign-in.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    SESSION_ENGINE = "seedance_site.sessions_cached"
 else:
     CACHES = {
         "default": {
@@ -253,6 +253,8 @@ else:
             "LOCATION": "django_cache",
         }
     }
+    # Django's database sessions, the lookup on every request written out.
+    SESSION_ENGINE = "seedance_site.sessions"
 
 # Rendered cards, kept by a digest of exactly what they show (seedance_site/fragments.py):
 # a changed row is a new key, so nothing cached is ever stale and each process may keep

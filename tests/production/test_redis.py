@@ -29,11 +29,17 @@ def test_the_cache_the_login_throttle_counts_in_is_redis():
 
 
 def test_sessions_are_read_from_redis_and_kept_in_the_database(client, django_user_model):
+    from importlib import import_module
+
+    from django.contrib.sessions.backends.cached_db import SessionStore as CachedDb
     from django.contrib.sessions.models import Session
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    assert settings.SESSION_ENGINE == "django.contrib.sessions.backends.cached_db"
+    from seedance_site.sessions import WrittenLookup
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    assert issubclass(store, CachedDb) and issubclass(store, WrittenLookup)
     user = django_user_model.objects.create_user("rina", password="not used")
     client.force_login(user)
     assert Session.objects.count() == 1  # written through: a Redis flush signs nobody out
