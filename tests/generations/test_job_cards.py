@@ -6,6 +6,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+from django.http import Http404
 from django.template.loader import get_template
 from django.test import RequestFactory
 from django.utils import timezone
@@ -39,8 +40,8 @@ def page_request(team, user):
     return SimpleNamespace(team=team, user=user, membership=membership)
 
 
-def card_markup(g, request) -> str:
-    context = {"g": g, "user": request.user, "membership": request.membership, "listed": True}
+def card_markup(g, request, **more) -> str:
+    context = {"g": g, "user": request.user, "membership": request.membership} | more
     context["request"] = RequestFactory().get("/jobs/")
     return get_template("generations/jobs.html#job-card").render(context)
 
@@ -93,8 +94,23 @@ def test_each_card_is_the_markup_a_generation_makes(team, project, member, owner
         assert len(cards) == len(made)
         for g in made:
             read = access.with_accounts([Generation.objects.get(pk=g.pk)])[0]
-            expected = card_markup(present(read, request.membership), request)
-            assert card_markup(cards[g.uuid], request) == expected
+            expected = card_markup(present(read, request.membership), request, listed=True)
+            assert card_markup(cards[g.uuid], request, listed=True) == expected
+            # A job's own page: its card, its timeline open.
+            g.log("running", f"Step of {g.prompt}")
+            g.log("submitted", "Another <step>")
+            read = access.with_accounts([Generation.objects.get(pk=g.pk)])[0]
+            expected = card_markup(present(read, request.membership), request, open_timeline=True)
+            found = job_cards.one(request, str(g.uuid))
+            assert card_markup(found, request, open_timeline=True) == expected
+            assert "Another &lt;step&gt;" in expected
+
+
+def test_a_job_of_another_team_or_none_is_not_found(team, project, member, other_team):
+    theirs = GenerationFactory(project=ProjectFactory(team=other_team))
+    for uuid in (str(theirs.uuid), "not-a-uuid", "00000000-0000-0000-0000-000000000000"):
+        with pytest.raises(Http404):
+            job_cards.one(page_request(team, member), uuid)
 
 
 def test_finished_cards_differ_in_digest_by_what_they_show_and_who_looks(

@@ -3,10 +3,8 @@
 import uuid as uuid_module
 
 from django.contrib import messages
-from django.db.models import prefetch_related_objects
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
@@ -14,7 +12,6 @@ from billing.teams.access import team_required
 from generations import access, lifecycle
 from generations.models import Generation
 from generations.studio import job_cards
-from generations.studio.cards import job_card_digest
 from generations.studio.presenters import present
 from seedance_site import fragments, keyset
 from seedance_site.web import back_to, money_moved
@@ -104,18 +101,12 @@ def _card_context(request, generation):
 
 @team_required
 def job(request, uuid):
-    generation = access.get_generation(request, uuid)
-    context = _card_context(request, generation) | {"open_timeline": True}
-    if generation.finished:
+    g = job_cards.one(request, uuid)  # its card and its events, in one query
+    context = {"g": g, "open_timeline": True}
+    if g.finished:
         # A finished job's card, its timeline open, is kept by what it shows: the card's
-        # values and its events (read here, once, for the digest and the card alike).
-        prefetch_related_objects([generation], "events")
-        events = tuple((e.pk, e.created, e.kind, e.message) for e in generation.events.all())
-        context["card_digest"] = fragments.digest(
-            job_card_digest(generation, request.user, request.membership),
-            events,
-            timezone.get_current_timezone_name(),
-        )
+        # values and its events.
+        context["card_digest"] = fragments.digest(g.digest_for(request.user), tuple(g.events))
     return render(request, "generations/job.html", context)
 
 
