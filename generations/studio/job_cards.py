@@ -128,7 +128,7 @@ def one(request, uuid):
         raise Http404("No such object.")
     card = JobCard(rows[0][:CARD_WIDTH], request.membership)
     card.events = Events(
-        Event(pk, _aware(created), kind, message)
+        Event(pk, stored_time(created), kind, message)
         for pk, created, kind, message in (row[CARD_WIDTH:] for row in rows)
         if pk is not None
     )
@@ -167,8 +167,9 @@ class _Account(_Shown):
         return REGISTRY[self.protocol]
 
 
-def _aware(value):
-    """A stored time as the ORM gives it: SQLite's cursor has no time zone (or no type)."""
+def stored_time(value):
+    """A stored time as the ORM gives it, from a cursor: SQLite's has no time zone (and
+    none for an expression's value, a string)."""
     if value is None or isinstance(value, datetime) and value.tzinfo is not None:
         return value
     if isinstance(value, str):
@@ -192,7 +193,7 @@ class JobCard:
         self.row = row
         self.membership = membership
         (self.pk, uuid, self.state, self.progress, self.prompt, self.family) = row[:6]
-        self.created = _aware(row[7])
+        self.created = stored_time(row[7])
         self.created_by_id = row[8]
         self.uuid = _uuid(uuid)
 
@@ -244,7 +245,7 @@ class JobCard:
 
     @property
     def vendor_done_at(self):
-        return _aware(self.row[11])
+        return stored_time(self.row[11])
 
     @property
     def quote_micros(self) -> int:
@@ -310,7 +311,7 @@ class JobCard:
     def settle_by(self):
         if self.state != State.NEEDS_ATTENTION:
             return None
-        return _aware(self.row[12]) + lifecycle.grace()
+        return stored_time(self.row[12]) + lifecycle.grace()
 
     @cached_property
     def vendor_cancels(self) -> bool:
