@@ -130,6 +130,8 @@ def needs_attention(request):
     shown = [StuckJob(row) for row in rows]
     total = rows[0][-1] if rows else 0
     context = {"jobs": shown, "total": total, "limit": LIST_LIMIT}
+    # The count beside the page's own link in the nav is this one.
+    context["needs_attention_total"] = total
     return render(request, "generations/attention/list.html", context)
 
 

@@ -208,6 +208,16 @@ def test_the_list_shows_the_longest_waiting_and_counts_them_all(
     assert row.count(f'href="{page_url(bare)}"') == 2
 
 
+def test_the_list_and_the_count_beside_its_link_read_the_jobs_once(operator_client, stuck):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        html = body(operator_client.get(reverse("needs_attention")))
+    assert 'title="1 job waiting">1<' in html and "1 job waiting" in html
+    assert sum("generations_generation" in q["sql"] for q in captured.captured_queries) == 1
+
+
 def test_the_list_says_when_nothing_needs_attention(operator_client, db):
     html = body(operator_client.get(reverse("needs_attention")))
     assert "Nothing needs attention." in html
