@@ -1,5 +1,6 @@
 """The jobs page's cards, read in one hand-written query: the jobs in flight and a page of
-finished ones, each with what its card shows (templates/generations/jobs.html#job-card).
+finished ones, each with what its card shows (templates/generations/jobs.html#job-card);
+and a job's own page, its card and its events in one query too.
 
 Built by the ORM, the page's three queries (the jobs in flight, the finished page, then the
 cards by id, and their accounts) cost more to compile than PostgreSQL took to answer them.
@@ -27,7 +28,7 @@ from seedance_site import fragments
 # What a card shows of a job and of the rows beside it. The rows beside it are read by
 # subqueries, not joins: PostgreSQL weighs every order of eight joined tables, and planned
 # so the query took 3 to 7 ms to plan against half a millisecond this way.
-CARD_COLUMNS = (
+_CARD_COLUMNS = (
     *("g.id", "g.uuid", "g.state", "g.progress", "g.prompt", "g.family", "g.request"),
     *("g.created", "g.created_by_id", "g.error_message", "g.error_kind", "g.vendor_done_at"),
     *("g.expires_at", "g.quote_micros", "g.quote_credits", "g.charge_micros"),
@@ -43,8 +44,8 @@ CARD_COLUMNS = (
     "(SELECT protocol FROM generations_vendoraccount WHERE id = g.vendor_account_id)",
     "(SELECT label FROM generations_vendoraccount WHERE id = g.pinned_account_id)",
 )
-CARD_WIDTH = len(CARD_COLUMNS)  # where what is read with a card starts
-CARD_COLUMNS = ", ".join(CARD_COLUMNS)
+CARD_WIDTH = len(_CARD_COLUMNS)  # where what is read with a card starts
+CARD_COLUMNS = ", ".join(_CARD_COLUMNS)
 
 CARD_JOINS = "LEFT JOIN generations_clip c ON c.generation_id = g.id "
 
@@ -170,11 +171,11 @@ class _Account(_Shown):
 def stored_time(value):
     """A stored time as the ORM gives it, from a cursor: SQLite's has no time zone (and
     none for an expression's value, a string)."""
-    if value is None or isinstance(value, datetime) and value.tzinfo is not None:
-        return value
     if isinstance(value, str):
         value = parse_datetime(value)
-    return value.replace(tzinfo=UTC)
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)  # Django keeps times in UTC there
 
 
 def _uuid(value):
