@@ -1,5 +1,5 @@
-"""The cards of the gallery and the jobs page: what each shows, and the digest its kept
-markup is keyed by (seedance_site/fragments.py)."""
+"""The cards of the gallery: what each shows, and the digest its kept markup is keyed by
+(seedance_site/fragments.py). The jobs page's cards are in job_cards.py."""
 
 from functools import cached_property
 
@@ -10,29 +10,6 @@ from django.utils.text import Truncator
 from generations.vendors import family_label
 from seedance_site import fragments
 from seedance_site.web import uuid_path
-
-
-def job_card_digest(g, user, membership) -> str:
-    """What a finished job's card (templates/generations/jobs.html#job-card) shows, as its
-    cached markup's key: the job's row and the rows read with it, its accounts' names, how
-    long ago it was made, and who is looking (is it theirs, may they run it again, are they
-    staff). Vendor accounts are reduced to what a card shows of them: their health
-    columns change with every error and would only make the card render again."""
-    accounts = tuple(
-        (account.pk, account.label, account.protocol) if account else None
-        for account in (
-            g.vendor_account if g.vendor_account_id else None,
-            g.pinned_account if g.pinned_account_id else None,
-        )
-    )
-    return fragments.digest(
-        fragments.row(g, skip=("vendor_account", "pinned_account")),
-        accounts,
-        g.ago,
-        g.created_by_id == user.pk,
-        bool(membership and membership.can_generate),
-        user.is_staff,
-    )
 
 
 class ClipRow:

@@ -182,6 +182,42 @@ def test_the_list_shows_every_teams_stuck_jobs_oldest_first(
     assert html.index(f'id="job-{older.uuid}"') < html.index(f'id="job-{newer.uuid}"')
 
 
+def test_the_list_shows_the_longest_waiting_and_counts_them_all(
+    operator_client, funded, member, kinovi, monkeypatch
+):
+    from generations.operators import attention_views
+
+    monkeypatch.setattr(attention_views, "LIST_LIMIT", 2)
+    now = timezone.now()
+    waiting = stuck_job(funded, member, kinovi, since=now - timedelta(minutes=30))
+    newest = stuck_job(funded, member, kinovi, since=now - timedelta(minutes=1))
+    # No account chosen, its hold gone back, no event: it waits since it was made.
+    bare = stuck_job(funded, member, None, error_message="")
+    bare.events.all().delete()
+    ledger.release(bare.hold, "test")
+    Generation.objects.filter(pk=bare.pk).update(created=now - timedelta(hours=3))
+    response = operator_client.get(reverse("needs_attention"))
+    html = body(response)
+    assert [g.pk for g in response.context["jobs"]] == [bare.pk, waiting.pk]
+    assert f'id="job-{newest.uuid}"' not in html
+    assert "3 jobs waiting" in html and "the oldest 2 shown" in html
+    row = html.split(f'id="job-{bare.uuid}"')[1].split("</tr>")[0]
+    assert '<span class="muted">none chosen</span>' in row
+    assert '<td class="num">—</td>' in row and "No message was recorded." in row
+    assert "3\xa0hours ago" in row
+    assert row.count(f'href="{page_url(bare)}"') == 2
+
+
+def test_the_list_and_the_count_beside_its_link_read_the_jobs_once(operator_client, stuck):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as captured:
+        html = body(operator_client.get(reverse("needs_attention")))
+    assert 'title="1 job waiting">1<' in html and "1 job waiting" in html
+    assert sum("generations_generation" in q["sql"] for q in captured.captured_queries) == 1
+
+
 def test_the_list_says_when_nothing_needs_attention(operator_client, db):
     html = body(operator_client.get(reverse("needs_attention")))
     assert "Nothing needs attention." in html

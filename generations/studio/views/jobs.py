@@ -3,17 +3,15 @@
 import uuid as uuid_module
 
 from django.contrib import messages
-from django.db.models import prefetch_related_objects
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from billing.teams.access import team_required
 from generations import access, lifecycle
 from generations.models import Generation
-from generations.studio.cards import job_card_digest
+from generations.studio import job_cards
 from generations.studio.presenters import present
 from seedance_site import fragments, keyset
 from seedance_site.web import back_to, money_moved
@@ -27,24 +25,24 @@ ACTIVE_SHOWN = 30
 def jobs(request):
     # Timelines are fetched when a card's is opened (job_timeline): a page of cards
     # would otherwise read every event of thirty jobs to show none of them.
-    # Which jobs are read from the bare table; their cards then in one query by id.
-    bare = Generation.objects.filter(team=request.team).only("pk", "created")
     mine = request.GET.get("mine") == "1"
-    if mine:
-        bare = bare.filter(created_by=request.user)
-    # The cards in flight (the page polls for them all at once): the newest ACTIVE_SHOWN, and how
-    # many more there are (the count reads the small index of jobs in flight).
-    in_flight = bare.active().order_by("-created", "-pk")
-    flying = list(in_flight[: ACTIVE_SHOWN + 1])
-    active_total = len(flying)
+    position = keyset.decode(request.GET.get("before", ""))
+    # The cards in flight (the page polls for them all at once): the newest ACTIVE_SHOWN,
+    # and a page of finished ones, one more of each to know if there are more; one query.
+    active, recent = job_cards.listing(request, mine, position, ACTIVE_SHOWN + 1, RECENT_JOBS + 1)
+    active_total = len(active)
     if active_total > ACTIVE_SHOWN:
-        flying, active_total = flying[:ACTIVE_SHOWN], in_flight.count()
-    finished = bare.filter(state__in=Generation.FINISHED)
-    page = keyset.page(finished, RECENT_JOBS, keyset.decode(request.GET.get("before", "")))
-    cards = _cards(request, [row.pk for row in flying + page.rows])
-    active, recent = cards[: len(flying)], cards[len(flying) :]
+        # How many are in flight in all: the count reads the small index of jobs in flight.
+        in_flight = Generation.objects.filter(team=request.team).active()
+        if mine:
+            in_flight = in_flight.filter(created_by=request.user)
+        active, active_total = active[:ACTIVE_SHOWN], in_flight.count()
+    page = keyset.Page(recent[:RECENT_JOBS], None, position is not None)
+    if len(recent) > RECENT_JOBS:
+        page.next_cursor = keyset.encode(page.rows[-1])
+    recent = page.rows
     for g in recent:  # finished: their markup is kept by what it shows
-        g.digest = job_card_digest(g, request.user, request.membership)
+        g.digest = g.digest_for(request.user)
     context = {
         "active": active,
         "active_total": active_total,
@@ -103,18 +101,12 @@ def _card_context(request, generation):
 
 @team_required
 def job(request, uuid):
-    generation = access.get_generation(request, uuid)
-    context = _card_context(request, generation) | {"open_timeline": True}
-    if generation.finished:
+    g = job_cards.one(request, uuid)  # its card and its events, in one query
+    context = {"g": g, "open_timeline": True}
+    if g.finished:
         # A finished job's card, its timeline open, is kept by what it shows: the card's
-        # values and its events (read here, once, for the digest and the card alike).
-        prefetch_related_objects([generation], "events")
-        events = tuple((e.pk, e.created, e.kind, e.message) for e in generation.events.all())
-        context["card_digest"] = fragments.digest(
-            job_card_digest(generation, request.user, request.membership),
-            events,
-            timezone.get_current_timezone_name(),
-        )
+        # values and its events.
+        context["card_digest"] = fragments.digest(g.digest_for(request.user), tuple(g.events))
     return render(request, "generations/job.html", context)
 
 
