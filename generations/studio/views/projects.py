@@ -87,6 +87,7 @@ def _project_context(request, p, cap_form=None) -> dict:
     return {
         "project": p,
         "scenes": scenes,
+        "scenes_digest": takes.page_digest(scenes),
         "scene_form": SceneForm(prefix="new"),
         "loose": loose,
         "spent_text": ledger.dollars(spent),
