@@ -8,6 +8,7 @@ from django import forms
 from generations.assets import checks, limits, services
 from generations.assets.inputs import chosen_for
 from generations.assets.models import Kind, Role
+from seedance_site import fragments
 
 MODES = [
     ("text", "Text to video"),
@@ -133,6 +134,19 @@ class InputsForm(forms.Form):
             )
         return shown
 
+    def kept_key(self) -> str | None:
+        """The key templates/assets/inputs.html is kept under: a digest of all it shows,
+        the mode and each slot with its assets and the chosen ones (never the values as
+        sent, so no query string makes more entries than a project has assets). None
+        when the slots show an error or a refusal: that markup is rendered, never kept."""
+        if self.refused or self.errors:
+            return None
+        slots = [
+            slot | {"assets": _shown(slot["assets"]), "chosen": _shown(slot["chosen"])}
+            for slot in self.slots()
+        ]
+        return "generate-inputs:" + fragments.digest(self.mode_value, MODES, slots)
+
     def clean(self):
         data = super().clean()
         mode = data.get("mode") or "text"
@@ -186,6 +200,10 @@ class InputsForm(forms.Form):
                     f"These last {seconds:.1f} s in all; vendors take "
                     f"{limits.MAX_REFERENCE_SECONDS:.0f} s at most.",
                 )
+
+
+def _shown(assets) -> list[tuple]:
+    return [(a.uuid, a.name, a.size_text) for a in assets]
 
 
 def _accept(kind) -> str:

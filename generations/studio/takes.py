@@ -97,6 +97,24 @@ def present(scenes) -> None:
     attach(scenes)
 
 
+def page_digest(scenes) -> str:
+    """What a project page's scenes show (templates/generations/project.html#scene), once
+    present() has run: each scene's head and fields, its takes, its count of finished
+    takes. The page's scenes are kept whole by it."""
+    return fragments.digest(
+        [
+            (
+                scene.digest,
+                scene.clip_count,
+                scene.more_takes,
+                [take.digest for take in scene.takes],
+                scene.chosen_apart.digest if scene.chosen_apart else None,
+            )
+            for scene in scenes
+        ]
+    )
+
+
 def attach(scenes) -> None:
     """Give each scene `.takes` (its newest, oldest first), `.chosen_apart` (its chosen take
     when that is not among them) and `.more_takes` (its finished clips not shown)."""

@@ -3,10 +3,12 @@ each take, each scene's head and edit fields and the cap's field are read back b
 they show, render again when that changes, and hold nothing personal."""
 
 import pickle
+import re
 from datetime import timedelta
 
 import pytest
 from django.core.cache import caches
+from django.template import Context, Template
 from django.test import Client
 from django.utils import timezone
 
@@ -50,10 +52,18 @@ def kept_markup() -> list[str]:
     return [pickle.loads(value) for value in kept]  # noqa: S301 (this process's own cache)
 
 
+def forget_the_scenes():
+    """Drop the page's scenes kept whole, so that the markup kept inside them is read."""
+    kept = caches["template_fragments"]
+    for key in [k for k in kept._cache if "template.cache.project-scenes." in k]:
+        kept._delete(key)
+
+
 def test_a_take_is_read_back_by_what_it_shows(member_client, project, scene):
     g = take(scene, prompt="Boats at dawn")
     assert "Boats at dawn" in page(member_client, project)
     assert overwrite_every_fragment("project-take") == 1
+    forget_the_scenes()
     assert MARKER in section(page(member_client, project), scene)
 
     Generation.objects.filter(pk=g.pk).update(prompt="Boats at dusk")
@@ -87,6 +97,7 @@ def test_the_scene_head_and_fields_follow_the_scene(member_client, project, scen
     page(member_client, project)
     assert overwrite_every_fragment("scene-head") == 1
     assert overwrite_every_fragment("scene-fields") == 1
+    forget_the_scenes()
     assert page(member_client, project).count(MARKER) == 2
 
     Scene.objects.filter(pk=scene.pk).update(title="Lighthouse", notes="Storm")
@@ -101,10 +112,41 @@ def test_kept_markup_holds_no_csrf_token(project, scene, member):
     client = Client(enforce_csrf_checks=True)
     client.force_login(member)
     html = page(client, project)
-    assert kept_markup() and not any("csrfmiddlewaretoken" in m for m in kept_markup())
+    tokens = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', html))
+    assert kept_markup() and tokens
+    assert not any(t in m for t in tokens for m in kept_markup())
     # Every form of the page still carries the token.
     forms = html.count('<form method="post"')
     assert forms >= 3 and html.count('name="csrfmiddlewaretoken"') >= forms
+
+
+def test_the_scenes_are_read_back_whole_until_a_take_changes(member_client, project, scene):
+    g = take(scene, prompt="Boats at dawn")
+    page(member_client, project)
+    assert overwrite_every_fragment("project-scenes") == 1
+    assert MARKER in page(member_client, project)
+
+    Generation.objects.filter(pk=g.pk).update(prompt="Boats at dusk")
+    html = page(member_client, project)
+    assert MARKER not in html and "Boats at dusk" in html
+
+    overwrite_every_fragment("project-scenes")
+    take(scene, prompt="A second take")
+    html = page(member_client, project)
+    assert MARKER not in html and "A second take" in html
+
+
+def test_scenes_read_back_carry_the_token_of_whoever_is_looking(project, scene, member, owner):
+    g = take(scene)
+    first, second = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    first.force_login(member)
+    second.force_login(owner)
+    page(first, project)  # kept, with the first member's tokens written in after
+    html = section(page(second, project), scene)
+    [token] = set(re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', html))
+    data = {"csrfmiddlewaretoken": token, "take": str(g.uuid)}
+    assert second.post(f"/scenes/{scene.uuid}/take/", data).status_code == 302
+    assert Scene.objects.get(pk=scene.pk).chosen_take_id == g.pk
 
 
 def test_a_viewer_never_sees_a_members_forms(member_client, viewer_client, project, scene):
@@ -165,3 +207,14 @@ def test_a_new_project_sent_back_with_errors_shows_them_not_the_kept_fields(memb
     assert "This field is required." in html and ">\nKept</textarea>" in html
     html = member_client.get("/projects/").content.decode()
     assert "This field is required." not in html and "Kept</textarea>" not in html
+
+
+@pytest.mark.parametrize("token", [None, "NOTPROVIDED"])
+def test_kept_forms_without_a_token_have_no_token_field(token):
+    """As {% csrf_token %} writes nothing without a token, so does {% csrfkept %}."""
+    kept = Template(
+        "{% load csrf_kept %}{% csrfkept %}<form>{% csrf_token %}</form>{% endcsrfkept %}"
+    )
+    context = {"csrf_token": token} if token else {}
+    assert kept.render(Context(context)) == "<form></form>"
+    assert 'value="abc"' in kept.render(Context({"csrf_token": "abc"}))

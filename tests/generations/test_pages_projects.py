@@ -2,6 +2,8 @@
 
 import pytest
 
+from billing import ledger
+from billing.models import ProjectUsage
 from generations.models import Project, Scene
 from tests.generations.factories import GenerationFactory, ProjectFactory, SceneFactory
 
@@ -301,3 +303,17 @@ def test_recount_repairs_the_counters_from_the_generations(project):
     project.refresh_from_db()
     scene.refresh_from_db()
     assert (project.clip_count, scene.clip_count) == (2, 1)
+
+
+def test_the_project_page_says_what_counts_against_its_cap(member_client, project, team):
+    """All the project spent plus its pending holds, as ledger.project_usage counts it."""
+    assert "spent $0.00" in member_client.get(f"/projects/{project.uuid}/").content.decode()
+    ProjectUsage.objects.create(
+        team=team, project_uuid=project.uuid, pending=1_000_000, spent=500_000
+    )
+    assert ledger.project_usage(team, project.uuid) == 1_500_000
+    assert "spent $1.50" in member_client.get(f"/projects/{project.uuid}/").content.decode()
+
+
+def test_a_project_address_that_is_no_uuid_is_not_found(member_client, project):
+    assert member_client.get("/projects/not-a-project/").status_code == 404

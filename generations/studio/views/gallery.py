@@ -1,14 +1,6 @@
 """Gallery and clips: the team's finished clips, one clip's page, its files, favourites."""
 
-from django.db.models import (
-    BooleanField,
-    Exists,
-    IntegerField,
-    OuterRef,
-    Subquery,
-    prefetch_related_objects,
-)
-from django.db.models.expressions import RawSQL
+from django.db.models import Exists, OuterRef, Subquery
 from django.db.models.fields.json import KT
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,7 +15,7 @@ from generations import access
 from generations.assets import inputs as asset_inputs
 from generations.media.files import stored_file_response
 from generations.models import Favourite, Generation, State
-from generations.studio import search
+from generations.studio import clip_row, search
 from generations.studio.cards import card
 from generations.studio.forms import GalleryFilterForm
 from generations.studio.presenters import present
@@ -147,28 +139,10 @@ def _clips_page(request, form):
 
 # The clip page's two annotations, written out: as Exists() and Subquery() the ORM took
 # longer to build them than the database took to answer them.
-IS_FAVOURITE = """EXISTS (
-    SELECT 1 FROM generations_favourite AS mine
-    WHERE mine.generation_id = generations_generation.id AND mine.user_id = %s
-)"""
-REMIX_COUNT = """(
-    SELECT count(*) FROM generations_generation AS remix
-    WHERE remix.remix_of_id = generations_generation.id AND remix.team_id = %s
-)"""
-
-
 @team_required
 def clip(request, uuid):
-    # The favourite and the remix count come with the row: one query for the three.
-    generation = access.get_generation(
-        request,
-        uuid,
-        access.generations(request).annotate(
-            # Constant SQL; the two ids go as parameters.
-            is_favourite=RawSQL(IS_FAVOURITE, [request.user.pk], BooleanField()),  # noqa: S611
-            remix_count=RawSQL(REMIX_COUNT, [request.team.pk], IntegerField()),  # noqa: S611
-        ),
-    )
+    # The clip's row with its favourite and remix count: one statement (clip_row.py).
+    generation = clip_row.clip_row(request, uuid)
     if generation.state != State.SUCCEEDED or not hasattr(generation, "clip"):
         return redirect("job", uuid=generation.uuid)
     # A text-to-video clip has no inputs (as on the gallery's cards): no query for them.
@@ -193,7 +167,7 @@ def _details_digest(g, inputs) -> str:
     """What the clip page's kept markup shows (templates/generations/clip.html): the job's
     row and the rows read with it, its accounts' names, its events, its inputs and the time
     zone its dates are written in. Nothing about who is looking: it is the same for all."""
-    prefetch_related_objects([g], "events")  # the timeline's, read once for both
+    clip_row.attach_events(g)  # the timeline's, read once for both
     events = tuple((e.pk, e.created, e.kind, e.message) for e in g.events.all())
     accounts = tuple(
         (account.pk, account.label, account.protocol) if account else None

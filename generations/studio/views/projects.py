@@ -3,6 +3,7 @@
 from functools import partial
 
 from django.contrib import messages
+from django.db import connection
 from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -61,8 +62,32 @@ def _project_rows(team) -> list[dict]:
 
 @team_required
 def project(request, uuid):
-    p = access.get_project(request, uuid)
+    p = _project_with_usage(request, uuid)
     return render(request, "generations/project.html", _project_context(request, p))
+
+
+# One of the team's projects and what counts against its cap (as ledger.project_usage
+# counts it: all it has spent plus its pending holds; one usage row per project), read
+# as written: built by the ORM, the two lookups cost the page more than running them.
+PROJECT_AND_USAGE = """
+SELECT p.*, COALESCE(u.pending + u.spent, 0) AS cap_used
+FROM generations_project p
+LEFT JOIN billing_projectusage u ON u.team_id = p.team_id AND u.project_uuid = p.uuid
+WHERE p.team_id = %s AND p.uuid = %s
+"""
+
+
+def _project_with_usage(request, uuid) -> Project:
+    """access.get_project, with `cap_used`: the project of the request's team, or 404."""
+    public_id = access.parse_uuid(uuid)
+    if public_id is None:
+        raise Http404("No such object.")
+    uuid_field = Project._meta.get_field("uuid")
+    params = [request.team.pk, uuid_field.get_db_prep_value(public_id, connection)]
+    found = list(Project.objects.raw(PROJECT_AND_USAGE, params))
+    if not found:
+        raise Http404("No such object.")
+    return found[0]
 
 
 PROJECT_SCENES = """
@@ -83,10 +108,13 @@ def _project_context(request, p, cap_form=None) -> dict:
         )
     # A deleted scene's clips stay counted in the project: they are the loose ones.
     loose = max(p.clip_count - sum(s.clip_count for s in scenes), 0)
-    spent = ledger.project_usage(request.team, p.uuid)
+    spent = getattr(p, "cap_used", None)
+    if spent is None:
+        spent = ledger.project_usage(request.team, p.uuid)
     return {
         "project": p,
         "scenes": scenes,
+        "scenes_digest": takes.page_digest(scenes),
         "scene_form": SceneForm(prefix="new"),
         "loose": loose,
         "spent_text": ledger.dollars(spent),
