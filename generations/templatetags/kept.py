@@ -1,8 +1,9 @@
-"""{% list_field form.scene %}: a filter's long choice list, kept by what it shows."""
+"""The gallery filters' fields: {% list_field form.scene %}, a long choice list kept by
+what it shows, and {% form_field form.since %}, any other field."""
 
 from django import template
-from django.template.loader import render_to_string
 
+from generations.studio import generate_html
 from seedance_site import fragments
 
 register = template.Library()
@@ -15,7 +16,14 @@ def list_field(field):
     rendered with its error and not kept (GalleryFilterForm.kept_key)."""
 
     def render():
-        return render_to_string("partials/field.html", {"field": field})
+        return generate_html.field(field)
 
     key = field.form.kept_key(field.name)
     return render() if key is None else fragments.kept(key, render)
+
+
+@register.simple_tag
+def form_field(field):
+    """partials/field.html for one field, written in Python (generate_html.field): an
+    {% include %} per field was a good part of the gallery's rendering."""
+    return generate_html.field(field)
