@@ -192,3 +192,18 @@ def test_a_failing_page_query_keeps_its_own_error_and_the_settings_go_back(proje
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SHOW enable_sort")
         assert cursor.fetchone()[0] == "on"
+
+
+@on_postgres
+def test_the_probe_also_says_whether_any_word_is_searchable(project, django_assert_num_queries):
+    from generations.models import Generation
+
+    clip(project, "The end of the pier")
+    clips = Generation.objects.filter(team=project.team)
+    with django_assert_num_queries(1):
+        found = search.matching(clips, "the of")
+    assert found.problem == "“the of” is too common to search for: add a word that says more."
+    with django_assert_num_queries(2):  # the probe, then the ranked matches
+        found = search.matching(clips, "pier")
+    assert [g.pk for g in found.clips] == list(clips.values_list("pk", flat=True))
+    assert found.order == search.Order.BEST
