@@ -104,6 +104,10 @@ def with_cards(request, rows) -> list:
     return asset_inputs.on_cards(cards)
 
 
+def _newest_first(row: dict) -> tuple:
+    return row["created"], row["pk"]
+
+
 def cards_after(request, clips, position) -> keyset.Page:
     """A page of cards of `clips` after `position`, newest first, in one query: the page is
     chosen on the bare table in a subquery (its LIMIT has the database pick the rows
@@ -114,7 +118,10 @@ def cards_after(request, clips, position) -> keyset.Page:
     except EmptyResultSet:  # filters that select nothing (an invalid form, no words)
         rows = []
     else:
-        rows = _card_rows(request, sql, list(params), "ORDER BY g.created DESC, g.id DESC")
+        rows = _card_rows(request, sql, list(params))
+    # Newest first, sorted here: an ORDER BY could have a search's planner fence
+    # (search.reading_newest_first: no sorts) walk every clip to avoid sorting 25 rows.
+    rows.sort(key=_newest_first, reverse=True)
     cards = asset_inputs.on_cards([card(row) for row in rows[:GALLERY_PAGE]])
     more = len(rows) > GALLERY_PAGE
     return keyset.Page(cards, keyset.encode(cards[-1]) if more else None, position is not None)
@@ -166,11 +173,10 @@ def _clips_page(request, form):
         page = search.ranked_page(found.clips, GALLERY_PAGE, start)
     elif ranked_cursor is not None:
         page = keyset.Page([], None, True)  # a ranked cursor outside a search
-    elif found.read_newest_first:
-        with search.reading_newest_first(found):
-            page = keyset.page(found.clips, GALLERY_PAGE, position)
     else:
-        return cards_after(request, found.clips, position), found
+        # For common words the planner is held to the newest-first walk (nothing otherwise).
+        with search.reading_newest_first(found):
+            return cards_after(request, found.clips, position), found
     page.rows = with_cards(request, page.rows) if page.rows else []
     return page, found
 
