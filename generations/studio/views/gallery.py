@@ -52,7 +52,7 @@ def gallery_queryset(request):
 
 # What a card shows (CARD_FIELDS, is_favourite and the job's mode), as one constant query:
 # the ORM took longer to build it (the Exists, the JSON key, five joins) than the
-# database took to answer it. Rows are chosen by the WHERE appended to it.
+# database took to answer it. {chosen} is the SQL of the ids of the clips to show.
 CARDS = """
 SELECT g.id, EXISTS (
            SELECT 1 FROM generations_favourite AS mine
@@ -73,10 +73,10 @@ MODE = {"postgresql": "g.request ->> 'mode'", "sqlite": "json_extract(g.request,
 CARD_COLUMNS = ["pk", "is_favourite", *CARD_FIELDS, "mode"]
 
 
-def _card_rows(request, chosen: str, params: list, order: str = "") -> list[dict]:
-    """The cards of the clips `chosen` (SQL of their ids, with its `params`) as the dicts
-    values() gave: each Card and its digest read them so."""
-    sql = CARDS.format(mode=MODE[connection.vendor], chosen=chosen) + order
+def _card_rows(request, chosen: str, params: list) -> list[dict]:
+    """The cards of the clips `chosen` (SQL of their ids, with its `params`), in no order,
+    as the dicts values() gave: each Card and its digest read them so."""
+    sql = CARDS.format(mode=MODE[connection.vendor], chosen=chosen)
     with connection.cursor() as cursor:
         cursor.execute(sql, [request.user.pk, *params])
         rows = [dict(zip(CARD_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
