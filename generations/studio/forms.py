@@ -9,11 +9,11 @@ from datetime import date, datetime, time, timedelta
 from functools import cached_property
 
 from django import forms
-from django.contrib.auth import get_user_model
-from django.db.models import CharField, Exists, F, OuterRef, Q, Value
-from django.db.models.functions import Cast
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q
 from django.forms.utils import ErrorDict
 from django.utils import timezone
+from django.utils.choices import BaseChoiceIterator
 
 from billing.money.forms import DollarsField
 from generations.assets.forms import MODES
@@ -300,46 +300,35 @@ class SceneForm(forms.ModelForm):
 # --- the gallery's filters ---------------------------------------------------------
 
 
-def _listed(queryset, kind, key, label, group=None, number=None):
-    """One filter list as rows of (kind, key, label, group, number), for a UNION ALL."""
-    return (
-        queryset.order_by()
-        .annotate(
-            f_kind=Value(kind),
-            f_key=Cast(key, CharField()),
-            f_label=F(label),
-            f_group=F(group) if group else Value(""),
-            f_number=F(number) if number else Value(0),
-        )
-        .values_list("f_kind", "f_key", "f_label", "f_group", "f_number")
-    )
+# The four lists in one constant query (the ORM took longer to build its UNION than the
+# database took to answer it). A uuid is cast to text so that the four SELECTs' columns
+# agree on PostgreSQL; SQLite keeps it as 32 hex digits, PostgreSQL dashed.
+FILTER_LISTS = """
+SELECT 'project' AS f_kind, CAST(uuid AS varchar) AS f_key, name AS f_label,
+       '' AS f_group, 0 AS f_number
+FROM generations_project WHERE team_id = %s
+UNION ALL
+SELECT 'scene', CAST(scene.uuid AS varchar), scene.title, project.name, scene.number
+FROM generations_scene AS scene
+JOIN generations_project AS project ON project.id = scene.project_id
+WHERE project.team_id = %s
+UNION ALL
+SELECT 'account', CAST(uuid AS varchar), label, '', 0 FROM generations_vendoraccount
+UNION ALL
+SELECT 'member', member.username, member.username, '', 0
+FROM auth_user AS member
+JOIN billing_membership AS membership ON membership.user_id = member.id
+WHERE membership.team_id = %s
+ORDER BY f_kind, f_group, f_number, f_label
+"""
 
 
 def filter_lists(team) -> dict[str, list[tuple[str, str]]]:
     """The gallery filters' choices (projects, scenes, vendor accounts, members), in one
     query: they are on every gallery page, and four round trips were a third of it."""
-    rows = (
-        _listed(Project.objects.filter(team=team), "project", "uuid", "name")
-        .union(
-            _listed(
-                Scene.objects.filter(project__team=team),
-                "scene",
-                "uuid",
-                "title",
-                "project__name",
-                "number",
-            ),
-            _listed(VendorAccount.objects.all(), "account", "uuid", "label"),
-            _listed(
-                get_user_model().objects.filter(memberships__team=team),
-                "member",
-                "username",
-                "username",
-            ),
-            all=True,
-        )
-        .order_by("f_kind", "f_group", "f_number", "f_label")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(FILTER_LISTS, [team.pk, team.pk, team.pk])
+        rows = cursor.fetchall()
     lists = {"project": [], "scene": [], "account": [], "member": []}
     for kind, key, label, group, number in rows:
         if kind == "scene":
@@ -349,6 +338,21 @@ def filter_lists(team) -> dict[str, list[tuple[str, str]]]:
             key = str(uuid.UUID(key))
         lists[kind].append((key, label))
     return lists
+
+
+class Listed(BaseChoiceIterator):
+    """Choices already in Django's normal form, (value, label) pairs: a ChoiceField and its
+    widget take an iterator of this kind as it is. A plain list would be normalized again,
+    pair by pair, by each of them on every gallery page (hundreds of scenes)."""
+
+    def __init__(self, choices: list):
+        self.choices = choices
+
+    def __iter__(self):
+        return iter(self.choices)
+
+    def __len__(self):
+        return len(self.choices)
 
 
 def _start_of(day) -> datetime:
@@ -382,10 +386,10 @@ class GalleryFilterForm(forms.Form):
         super().__init__(data)
         self.team = team
         self.lists = lists = filter_lists(team)
-        self.fields["project"].choices = [("", "Any project")] + lists["project"]
-        self.fields["scene"].choices = [("", "Any scene")] + lists["scene"]
-        self.fields["account"].choices = [("", "Any vendor")] + lists["account"]
-        self.fields["member"].choices = [("", "Anyone")] + lists["member"]
+        self.fields["project"].choices = Listed([("", "Any project")] + lists["project"])
+        self.fields["scene"].choices = Listed([("", "Any scene")] + lists["scene"])
+        self.fields["account"].choices = Listed([("", "Any vendor")] + lists["account"])
+        self.fields["member"].choices = Listed([("", "Anyone")] + lists["member"])
 
     # Each filled-in field narrows the clips by its own lookup; the search box is
     # generations.studio.search's.

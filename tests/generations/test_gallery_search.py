@@ -192,3 +192,39 @@ def test_a_failing_page_query_keeps_its_own_error_and_the_settings_go_back(proje
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SHOW enable_sort")
         assert cursor.fetchone()[0] == "on"
+
+
+@on_postgres
+def test_the_probe_also_says_whether_any_word_is_searchable(project, django_assert_num_queries):
+    from generations.models import Generation
+
+    clip(project, "The end of the pier")
+    clips = Generation.objects.filter(team=project.team)
+    with django_assert_num_queries(1):
+        found = search.matching(clips, "the of")
+    assert found.problem == "“the of” is too common to search for: add a word that says more."
+    with django_assert_num_queries(2):  # the probe, then the ranked matches
+        found = search.matching(clips, "pier")
+    assert [g.pk for g in found.clips] == list(clips.values_list("pk", flat=True))
+    assert found.order == search.Order.BEST
+
+
+@on_postgres
+def test_a_common_words_page_is_read_cards_and_all_in_one_query_behind_the_fence(
+    member_client, project, monkeypatch
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(search, "PROBE", 2)
+    for n in range(3):
+        clip(project, f"Fox {n}", minutes_ago=n)
+    with CaptureQueriesContext(connection) as queries:
+        prompts, html = shown(member_client, "fox")
+    assert prompts == ["Fox 0", "Fox 1", "Fox 2"]
+    assert "Newest first: more clips match than can be ranked." in html
+    sql = [query["sql"] for query in queries.captured_queries]
+    fence = next(i for i, text in enumerate(sql) if "set_config" in text)
+    assert "generations_favourite" in sql[fence + 1]  # the page's rows are its cards
+    # Then the fence is lifted: COMMIT, or inside a test's transaction the settings reset.
+    assert sql[fence + 2] == "COMMIT" or "reset_val" in sql[fence + 2]

@@ -307,3 +307,33 @@ def test_a_plain_page_picks_and_reads_its_cards_in_one_query(member_client, proj
     reads = [q["sql"] for q in captured if 'FROM "generations_generation"' in q["sql"]]
     assert len(reads) == 1 and "LIMIT 25" in reads[0]
     assert cards(html) == 5
+
+
+def test_a_cards_row_read_by_hand_is_the_row_values_gave(rf, owner, project, team):
+    """The cards' constant SQL answers what the ORM's values() did, with the same types on
+    both databases (uuid, aware time, a real bool): a card and its kept markup's digest
+    read them so."""
+    from types import SimpleNamespace
+
+    from django.db.models import Exists, OuterRef
+    from django.db.models.fields.json import KT
+
+    from generations.models import Generation
+    from generations.studio.views.gallery import CARD_FIELDS, _card_rows
+
+    mine = clip(project, created_by=owner, request={"mode": "image"})
+    other = clip(project, scene=SceneFactory(project=project), request={})
+    Favourite.objects.create(user=owner, generation=mine)
+    request = SimpleNamespace(user=owner, team=team)
+    favourite = Favourite.objects.filter(user=owner, generation=OuterRef("pk"))
+    expected = list(
+        Generation.objects.filter(pk__in=[mine.pk, other.pk])
+        .annotate(is_favourite=Exists(favourite))
+        .values("pk", "is_favourite", *CARD_FIELDS, mode=KT("request__mode"))
+        .order_by("pk")
+    )
+    rows = sorted(_card_rows(request, "%s, %s", [mine.pk, other.pk]), key=lambda row: row["pk"])
+    assert rows == expected
+    assert [type(value) for value in rows[0].values()] == [
+        type(value) for value in expected[0].values()
+    ]
