@@ -58,18 +58,36 @@ def statement_rows(lines) -> list[StatementRow]:
 
 def statement_row(line: ledger.StatementLine, days: dict | None = None) -> StatementRow:
     t = line.transfer
-    created = t.created.astimezone(dt.UTC)
+    return make_row(
+        t.created,
+        t.get_kind_display(),
+        t.memo,
+        t.member.username if t.member else "",
+        t.project_name,
+        t.vendor_label or t.vendor,
+        line.available,
+        line.on_hold,
+        line.spent,
+        {} if days is None else days,
+    )
+
+
+def make_row(
+    created, entry, memo, member, project, vendor, available, on_hold, spent, days
+) -> StatementRow:
+    """The row of an entry, from its parts (billing/money/statement.py reads them as SQL rows)."""
+    created = created.astimezone(dt.UTC)
     return StatementRow(
         created_iso=created.isoformat(),
-        created=_when(created, {} if days is None else days),
-        entry=t.get_kind_display(),
-        memo=t.memo,
-        member=(t.member.username if t.member else "") or NONE,
-        project=t.project_name or NONE,
-        vendor=t.vendor_label or t.vendor or NONE,
-        available=signed_dollars(line.available),
-        on_hold=signed_dollars(line.on_hold),
-        spent=ledger.dollars(line.spent) if line.spent else "",
+        created=_when(created, days),
+        entry=entry,
+        memo=memo,
+        member=member or NONE,
+        project=project or NONE,
+        vendor=vendor or NONE,
+        available=signed_dollars(available),
+        on_hold=signed_dollars(on_hold),
+        spent=ledger.dollars(spent) if spent else "",
     )
 
 

@@ -27,6 +27,7 @@ from billing.models import (
     Transfer,
     TransferKind,
 )
+from billing.money import statement
 from billing.money.forms import (
     AdjustForm,
     CapForm,
@@ -34,7 +35,6 @@ from billing.money.forms import (
     StatementFilterForm,
     ThresholdForm,
 )
-from billing.money.presenters import statement_rows
 from billing.teams.access import role_required, team_required
 from seedance_site import keyset
 from seedance_site.web import money_moved, operator_required
@@ -73,14 +73,16 @@ def billing(request):
     return render(request, "billing/money/billing.html", _billing_context(request, form))
 
 
-def _statement(request, form, account_ids=None) -> dict:
+def _statement(request, form) -> dict:
     filter_query = _filter_query(request, StatementFilterForm.FIELDS)
     rows, next_url = [], None
     if form.is_valid():
-        query = ledger.statement(request.team, **form.statement_filters())
-        page = keyset.page(query, STATEMENT_PAGE_SIZE, form.cleaned_data["cursor"])
-        rows = statement_rows(ledger.statement_lines(request.team, page.rows, account_ids))
-        next_url = page.next_url(reverse("billing"), filter_query)
+        rows, cursor = statement.page(
+            request.team, form.statement_filters(), STATEMENT_PAGE_SIZE, form.cleaned_data["cursor"]
+        )
+        if cursor is not None:
+            page = keyset.Page(rows, cursor, paged=True)
+            next_url = page.next_url(reverse("billing"), filter_query)
     return {
         "filter_form": form,
         "rows": rows,
@@ -100,7 +102,7 @@ def _billing_context(request, filter_form, threshold_form=None) -> dict:
     breakdowns = ledger.spend_breakdowns(team, since, filter_form.vendor_names)
     cap = request.membership.monthly_cap
     ctx = {
-        **_statement(request, filter_form, overview.account_ids),
+        **_statement(request, filter_form),
         "balances": balances,
         "low": balances.available < team.low_balance_threshold,
         "my_cap": cap,
