@@ -27,7 +27,7 @@ from billing.models import (
     Transfer,
     TransferKind,
 )
-from billing.money import statement
+from billing.money import reads, statement
 from billing.money.forms import (
     AdjustForm,
     CapForm,
@@ -59,9 +59,8 @@ def _filter_query(request, fields) -> str:
 @team_required
 @require_GET
 def billing(request):
-    team = request.team
-    form = StatementFilterForm(request.GET, team=team)
     if request.htmx:
+        form = StatementFilterForm(request.GET, team=request.team)
         statement = _statement(request, form)
         # The next page's rows replace the "older entries" row; anything else, the whole table.
         if request.GET.get("cursor") and form.is_valid():
@@ -70,7 +69,7 @@ def billing(request):
         # The address bar gets the tidy, shareable form of the filters.
         query = statement["filter_query"]
         return push_url(response, reverse("billing") + (f"?{query}" if query else ""))
-    return render(request, "billing/money/billing.html", _billing_context(request, form))
+    return render(request, "billing/money/billing.html", _billing_context(request, request.GET))
 
 
 def _statement(request, form) -> dict:
@@ -92,14 +91,12 @@ def _statement(request, form) -> dict:
     }
 
 
-def _billing_context(request, filter_form, threshold_form=None) -> dict:
+def _billing_context(request, filters, threshold_form=None) -> dict:
+    """The whole page, its statement filtered by `filters` (a query string's data)."""
     team = request.team
-    overview = ledger.overview(team, CHART_DAYS)
-    balances, by_day = overview.balances, overview.by_day
-    # The breakdowns cover the same UTC days as the bars, so their totals agree.
-    since = dt.datetime.combine(by_day[0][0], dt.time.min, tzinfo=dt.UTC)
-    # The filter form has read the vendors' names already.
-    breakdowns = ledger.spend_breakdowns(team, since, filter_form.vendor_names)
+    found = reads.billing_reads(team, CHART_DAYS)
+    filter_form = StatementFilterForm(filters, team=team, choices=found.choices)
+    balances, breakdowns = found.overview.balances, found.breakdowns
     cap = request.membership.monthly_cap
     ctx = {
         **_statement(request, filter_form),
@@ -107,7 +104,7 @@ def _billing_context(request, filter_form, threshold_form=None) -> dict:
         "low": balances.available < team.low_balance_threshold,
         "my_cap": cap,
         "my_usage": ledger.member_usage_this_month(team, request.user) if cap is not None else None,
-        "by_day": by_day,
+        "by_day": found.overview.by_day,
         "by_member": breakdowns["member"],
         "by_project": breakdowns["project"],
         "by_vendor": breakdowns["vendor"],
@@ -182,8 +179,7 @@ def statement_csv(request):
 def set_threshold(request):
     form = ThresholdForm(request.POST)
     if not form.is_valid():
-        filter_form = StatementFilterForm({}, team=request.team)
-        ctx = _billing_context(request, filter_form, threshold_form=form)
+        ctx = _billing_context(request, {}, threshold_form=form)
         return render(request, "billing/money/billing.html", ctx)
     team = request.team
     audit.save_field(
