@@ -35,6 +35,7 @@ from billing.money.forms import (
     StatementFilterForm,
     ThresholdForm,
 )
+from billing.money.presenters import rows_html
 from billing.teams.access import role_required, team_required
 from seedance_site import keyset
 from seedance_site.web import money_moved, operator_required
@@ -85,6 +86,7 @@ def _statement(request, form) -> dict:
     return {
         "filter_form": form,
         "rows": rows,
+        "rows_html": rows_html(rows),
         "next_url": next_url,
         "filter_query": filter_query,
         "paged": bool(request.GET.get("cursor")),
