@@ -37,7 +37,7 @@ from billing.money.forms import (
 )
 from billing.money.presenters import rows_html
 from billing.teams.access import role_required, team_required
-from seedance_site import keyset
+from seedance_site import fragments, keyset
 from seedance_site.web import money_moved, operator_required
 
 STATEMENT_PAGE_SIZE = 50
@@ -111,11 +111,30 @@ def _billing_context(request, filters, threshold_form=None) -> dict:
         "by_project": breakdowns["project"],
         "by_vendor": breakdowns["vendor"],
     }
+    ctx["kept"] = _kept(ctx, filter_form)
     if request.membership.can_manage:
         ctx["threshold_form"] = threshold_form or ThresholdForm(
             initial={"threshold": team.low_balance_threshold}
         )
     return ctx
+
+
+def _kept(ctx, filter_form) -> dict:
+    """The keys of the page's kept fragments: a digest of all each shows.
+
+    The charts show only their rows. The filters' fields, when none is filled in, show
+    only the choices; filled in, they show what the query string says, so they are
+    rendered afresh (a key per query string would be unbounded).
+    """
+    fields = filter_form.fields
+    choices = (fields["member"].widget.choices, fields["project"].choices, fields["vendor"].choices)
+    return {
+        "by_day": fragments.digest(ctx["by_day"]),
+        "by_member": fragments.digest(ctx["by_member"]),
+        "by_project": fragments.digest(ctx["by_project"]),
+        "by_vendor": fragments.digest(ctx["by_vendor"]),
+        "filter_fields": None if filter_form.is_filtered() else fragments.digest(choices),
+    }
 
 
 class Echo:

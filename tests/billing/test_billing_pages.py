@@ -182,6 +182,38 @@ def test_the_statement_filters_by_date(owner_client, activity, team):
     assert "Welcome credits" not in later and "Drone shot" in later
 
 
+def test_the_kept_filters_and_charts_show_new_projects_vendors_and_spend(
+    owner_client, activity, member, team
+):
+    before = body(owner_client.get(reverse("billing")))
+    teaser = Project("Teaser")
+    held = ledger.hold(team, member, teaser, 4 * USD, "Close-up", "gen-3")
+    ledger.capture(held, 4 * USD, "fal", "fal.ai")
+
+    after = body(owner_client.get(reverse("billing")))
+
+    assert "Teaser" not in before and "fal.ai" not in before
+    assert f'<option value="{teaser.uuid}">Teaser</option>' in after
+    assert '<option value="fal">fal.ai</option>' in after
+    assert "<title>Teaser: $4.00</title>" in after and "<title>fal.ai: $4.00</title>" in after
+    assert "$6.50 in the last 30 days" in after  # the day chart: 2.50 + 4.00
+
+
+def test_filled_in_filters_are_shown_around_the_kept_empty_ones(owner_client, activity):
+    def since_field(html):
+        return html.split('name="since"')[1].split(">")[0]
+
+    empty = body(owner_client.get(reverse("billing")))
+    filled = body(owner_client.get(reverse("billing"), {"since": "2020-01-01", "vendor": "ark"}))
+    again = body(owner_client.get(reverse("billing")))
+
+    assert 'value="2020-01-01"' in since_field(filled)
+    assert '<option value="ark" selected>' in filled
+    assert "value=" not in since_field(empty) and "value=" not in since_field(again)
+    assert '<option value="ark" selected>' not in again
+    assert '<option value="" selected>All vendors</option>' in again
+
+
 def test_an_htmx_filter_request_gets_only_the_statement_partial(member_client, activity):
     response = member_client.get(reverse("billing"), {"vendor": "ark"}, **HX)
 
