@@ -12,14 +12,18 @@ export still streams through the ORM.
 import datetime as dt
 from typing import NamedTuple
 
+from django.core.cache import caches
 from django.db import connection
 from django.utils.dateparse import parse_datetime
+from django.utils.safestring import mark_safe
 
 from billing.models import SPEND_KINDS, AccountKind, Transfer, TransferKind
-from billing.money.presenters import StatementRow, make_row
-from seedance_site import keyset
+from billing.money.presenters import StatementRow, make_row, rows_html
+from seedance_site import fragments, keyset
 
 KIND_LABELS = dict(TransferKind.choices)
+KEPT = "template_fragments"  # the cache {% cache %} keeps the page's other fragments in
+KEEP_SECONDS = 86400
 AVAILABLE, HOLDS = AccountKind.AVAILABLE.value, AccountKind.HOLDS.value
 
 # Each row's change to the team's AVAILABLE and HOLDS accounts: the amount if one of
@@ -84,8 +88,8 @@ def _params(filters: dict) -> tuple[str, list]:
     return sql, params
 
 
-def page(team, filters: dict, size: int, position=None) -> tuple[list[StatementRow], str | None]:
-    """The rows of one page and the next page's cursor (None on the last page).
+def read(team, filters: dict, size: int, position=None) -> tuple[list[tuple], str | None]:
+    """The SQL rows of one page and the next page's cursor (None on the last page).
 
     `filters` are StatementFilterForm.statement_filters(); `position` a decoded cursor.
     """
@@ -98,11 +102,40 @@ def page(team, filters: dict, size: int, position=None) -> tuple[list[StatementR
     with connection.cursor() as cursor:
         cursor.execute(SELECT + where + ORDER, [team.pk] * 5 + params + [size + 1])
         found = cursor.fetchall()
+    if len(found) <= size:
+        return found, None
+    last = found[size - 1]
+    return found[:size], keyset.encode(Position(_aware(last[1]), last[0]))
+
+
+def rows(found: list[tuple]) -> list[StatementRow]:
     days = {}  # A page's entries share a few days.
-    rows = [_row(found_row, days) for found_row in found[:size]]
-    more = len(found) > size
-    last = found[size - 1] if more else None
-    return rows, keyset.encode(Position(_aware(last[1]), last[0])) if more else None
+    return [_row(row, days) for row in found]
+
+
+def page(team, filters: dict, size: int, position=None) -> tuple[list[StatementRow], str | None]:
+    """read(), each row as the page writes it."""
+    found, cursor = read(team, filters, size, position)
+    return rows(found), cursor
+
+
+def html(found: list[tuple], keep: bool) -> str:
+    """The rows' <tr>s; with `keep`, from the copy kept for exactly these SQL rows.
+
+    A transfer never changes once written, and each SQL row holds all its <tr> shows
+    (the member's name too), so a digest of them keys the markup. Only the newest
+    page without filters is kept (callers say so with `keep`): one entry per state of
+    a team's statement, never one per cursor or filter a query string could name.
+    """
+    if not keep:
+        return rows_html(rows(found))
+    key = f"statement-rows:{fragments.digest(found)}"
+    cache = caches[KEPT]
+    kept = cache.get(key)
+    if kept is None:
+        kept = rows_html(rows(found))
+        cache.set(key, str(kept), KEEP_SECONDS)
+    return mark_safe(kept)  # noqa: S308 (rows_html()'s markup, every value escaped)
 
 
 def _row(row, days) -> StatementRow:

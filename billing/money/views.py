@@ -35,7 +35,6 @@ from billing.money.forms import (
     StatementFilterForm,
     ThresholdForm,
 )
-from billing.money.presenters import rows_html
 from billing.teams.access import role_required, team_required
 from seedance_site import fragments, keyset
 from seedance_site.web import money_moved, operator_required
@@ -75,18 +74,20 @@ def billing(request):
 
 def _statement(request, form) -> dict:
     filter_query = _filter_query(request, StatementFilterForm.FIELDS)
-    rows, next_url = [], None
+    rows, html, next_url = [], "", None
     if form.is_valid():
-        rows, cursor = statement.page(
-            request.team, form.statement_filters(), STATEMENT_PAGE_SIZE, form.cleaned_data["cursor"]
+        position = form.cleaned_data["cursor"]
+        rows, cursor = statement.read(
+            request.team, form.statement_filters(), STATEMENT_PAGE_SIZE, position
         )
+        html = statement.html(rows, keep=position is None and not form.is_filtered())
         if cursor is not None:
             page = keyset.Page(rows, cursor, paged=True)
             next_url = page.next_url(reverse("billing"), filter_query)
     return {
         "filter_form": form,
         "rows": rows,
-        "rows_html": rows_html(rows),
+        "rows_html": html,
         "next_url": next_url,
         "filter_query": filter_query,
         "paged": bool(request.GET.get("cursor")),
