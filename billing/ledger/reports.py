@@ -145,13 +145,24 @@ class Overview:
 
 def overview(team, days=30) -> Overview:
     today = timezone.now().astimezone(dt.UTC).date()
-    month = today.replace(day=1)  # month_start()'s day
     accounts = Account.objects.filter(team=team, kind__in=TEAM_ACCOUNT_KINDS)
     rows = list(accounts.values_list("kind", "pk", "balance"))
-    ids = {kind: pk for kind, pk, _ in rows}
-    balance = {kind: amount for kind, _, amount in rows}
     # The chart's days and the month's (which starts at most one day earlier), in one query.
-    totals = _spend_per_day(team, min(month, today - dt.timedelta(days=days - 1)))
+    totals = _spend_per_day(team, overview_first_day(today, days))
+    return overview_of(rows, totals, days, today)
+
+
+def overview_first_day(today: dt.date, days: int) -> dt.date:
+    """The first day overview() reads the spend of: the chart's or the month's."""
+    return min(today.replace(day=1), today - dt.timedelta(days=days - 1))
+
+
+def overview_of(accounts, totals: dict, days: int, today: dt.date) -> Overview:
+    """The Overview of the team's (kind, pk, balance) accounts and {day: spend} totals
+    since overview_first_day(), however they were read."""
+    month = today.replace(day=1)  # month_start()'s day
+    ids = {kind: pk for kind, pk, _ in accounts}
+    balance = {kind: amount for kind, _, amount in accounts}
     return Overview(
         balances=Balances(
             available=balance.get(AccountKind.AVAILABLE, 0),
@@ -226,7 +237,11 @@ def spend_breakdowns(team, since, names=None) -> dict[str, list[tuple[str, int]]
     with connection.cursor() as cursor:
         cursor.execute(BREAKDOWNS, {"team": team.pk, "since": since_day})
         rows = cursor.fetchall()
-    names = vendor_names() if names is None else names
+    return breakdowns_of(rows, vendor_names() if names is None else names)
+
+
+def breakdowns_of(rows, names) -> dict[str, list[tuple[str, int]]]:
+    """spend_breakdowns() of (dimension, group, name, total) rows as BREAKDOWNS reads them."""
     grouped = {dimension: [] for dimension in DIMENSIONS}
     # Largest first, as spend_by() orders them (PostgreSQL's SUM is a Decimal).
     for dimension, group, name, total in sorted(rows, key=lambda row: -row[3]):

@@ -9,7 +9,8 @@ from django.core.validators import EMPTY_VALUES
 from django.http import Http404
 
 from billing import ledger
-from billing.models import Account, AccountKind, Membership, ProjectUsage, Team
+from billing.models import Membership, Team
+from billing.money import reads
 from seedance_site import keyset
 
 
@@ -93,31 +94,22 @@ class StatementFilterForm(forms.Form):
 
     FIELDS = ("since", "until", "member", "project", "vendor")
 
-    def __init__(self, *args, team, **kwargs):
+    def __init__(self, *args, team, choices: "reads.FilterChoices | None" = None, **kwargs):
+        """`choices` are reads.filter_choices(team), if the caller has read them already."""
         super().__init__(*args, **kwargs)
         self.team = team
-        members = team.memberships.order_by("user__username").values_list("uuid", "user__username")
-        self.fields["member"].widget.choices = [("", "Everyone")] + [
-            (str(key), username) for key, username in members
-        ]
+        choices = choices or reads.filter_choices(team)
+        self.fields["member"].widget.choices = [("", "Everyone"), *choices.members]
         # One row per project a hold ever named: not the team's every hold.
-        projects = dict(
-            ProjectUsage.objects.filter(team=team).values_list("project_uuid", "project_name")
-        )
         self.fields["project"].choices = [("", "All projects")] + sorted(
-            ((str(k), name or "(unnamed)") for k, name in projects.items()),
+            ((key, name or "(unnamed)") for key, name in choices.projects.items()),
             key=lambda c: c[1].lower(),
         )
-        vendors = list(
-            Account.objects.filter(kind=AccountKind.VENDOR_SPEND)
-            .order_by("vendor_label")
-            .values_list("vendor", "vendor_label")
-        )
         self.fields["vendor"].choices = [("", "All vendors")] + [
-            (vendor, label or vendor) for vendor, label in vendors
+            (vendor, label or vendor) for vendor, label in choices.vendors
         ]
         # As ledger.vendor_names() has them, for the page's breakdown by vendor.
-        self.vendor_names = {vendor: label for vendor, label in vendors if label}
+        self.vendor_names = {vendor: label for vendor, label in choices.vendors if label}
 
     def clean_member(self):
         value = self.cleaned_data["member"]

@@ -27,6 +27,7 @@ from billing.models import (
     Transfer,
     TransferKind,
 )
+from billing.money import reads, statement
 from billing.money.forms import (
     AdjustForm,
     CapForm,
@@ -34,9 +35,8 @@ from billing.money.forms import (
     StatementFilterForm,
     ThresholdForm,
 )
-from billing.money.presenters import statement_rows
 from billing.teams.access import role_required, team_required
-from seedance_site import keyset
+from seedance_site import fragments, keyset
 from seedance_site.web import money_moved, operator_required
 
 STATEMENT_PAGE_SIZE = 50
@@ -59,9 +59,8 @@ def _filter_query(request, fields) -> str:
 @team_required
 @require_GET
 def billing(request):
-    team = request.team
-    form = StatementFilterForm(request.GET, team=team)
     if request.htmx:
+        form = StatementFilterForm(request.GET, team=request.team)
         statement = _statement(request, form)
         # The next page's rows replace the "older entries" row; anything else, the whole table.
         if request.GET.get("cursor") and form.is_valid():
@@ -70,51 +69,73 @@ def billing(request):
         # The address bar gets the tidy, shareable form of the filters.
         query = statement["filter_query"]
         return push_url(response, reverse("billing") + (f"?{query}" if query else ""))
-    return render(request, "billing/money/billing.html", _billing_context(request, form))
+    return render(request, "billing/money/billing.html", _billing_context(request, request.GET))
 
 
-def _statement(request, form, account_ids=None) -> dict:
+def _statement(request, form) -> dict:
     filter_query = _filter_query(request, StatementFilterForm.FIELDS)
-    rows, next_url = [], None
+    rows, html, next_url = [], "", None
     if form.is_valid():
-        query = ledger.statement(request.team, **form.statement_filters())
-        page = keyset.page(query, STATEMENT_PAGE_SIZE, form.cleaned_data["cursor"])
-        rows = statement_rows(ledger.statement_lines(request.team, page.rows, account_ids))
-        next_url = page.next_url(reverse("billing"), filter_query)
+        position = form.cleaned_data["cursor"]
+        rows, cursor = statement.read(
+            request.team, form.statement_filters(), STATEMENT_PAGE_SIZE, position
+        )
+        html = statement.html(rows, keep=position is None and not form.is_filtered())
+        if cursor is not None:
+            page = keyset.Page(rows, cursor, paged=True)
+            next_url = page.next_url(reverse("billing"), filter_query)
     return {
         "filter_form": form,
         "rows": rows,
+        "rows_html": html,
         "next_url": next_url,
         "filter_query": filter_query,
         "paged": bool(request.GET.get("cursor")),
     }
 
 
-def _billing_context(request, filter_form, threshold_form=None) -> dict:
+def _billing_context(request, filters, threshold_form=None) -> dict:
+    """The whole page, its statement filtered by `filters` (a query string's data)."""
     team = request.team
-    overview = ledger.overview(team, CHART_DAYS)
-    balances, by_day = overview.balances, overview.by_day
-    # The breakdowns cover the same UTC days as the bars, so their totals agree.
-    since = dt.datetime.combine(by_day[0][0], dt.time.min, tzinfo=dt.UTC)
-    # The filter form has read the vendors' names already.
-    breakdowns = ledger.spend_breakdowns(team, since, filter_form.vendor_names)
+    found = reads.billing_reads(team, CHART_DAYS)
+    filter_form = StatementFilterForm(filters, team=team, choices=found.choices)
+    balances, breakdowns = found.overview.balances, found.breakdowns
     cap = request.membership.monthly_cap
     ctx = {
-        **_statement(request, filter_form, overview.account_ids),
+        **_statement(request, filter_form),
         "balances": balances,
         "low": balances.available < team.low_balance_threshold,
         "my_cap": cap,
         "my_usage": ledger.member_usage_this_month(team, request.user) if cap is not None else None,
-        "by_day": by_day,
+        "by_day": found.overview.by_day,
         "by_member": breakdowns["member"],
         "by_project": breakdowns["project"],
         "by_vendor": breakdowns["vendor"],
     }
+    ctx["kept"] = _kept(ctx, filter_form)
     if request.membership.can_manage:
         ctx["threshold_form"] = threshold_form or ThresholdForm(
             initial={"threshold": team.low_balance_threshold}
         )
     return ctx
+
+
+def _kept(ctx, filter_form) -> dict:
+    """The keys of the page's kept fragments: a digest of all each shows.
+
+    The charts show only their rows. The filters' fields, when none is filled in, show
+    only the choices; filled in, they show what the query string says, so they are
+    rendered afresh (a key per query string would be unbounded).
+    """
+    fields = filter_form.fields
+    choices = (fields["member"].widget.choices, fields["project"].choices, fields["vendor"].choices)
+    return {
+        "by_day": fragments.digest(ctx["by_day"]),
+        "by_member": fragments.digest(ctx["by_member"]),
+        "by_project": fragments.digest(ctx["by_project"]),
+        "by_vendor": fragments.digest(ctx["by_vendor"]),
+        "filter_fields": None if filter_form.is_filtered() else fragments.digest(choices),
+    }
 
 
 class Echo:
@@ -180,8 +201,7 @@ def statement_csv(request):
 def set_threshold(request):
     form = ThresholdForm(request.POST)
     if not form.is_valid():
-        filter_form = StatementFilterForm({}, team=request.team)
-        ctx = _billing_context(request, filter_form, threshold_form=form)
+        ctx = _billing_context(request, {}, threshold_form=form)
         return render(request, "billing/money/billing.html", ctx)
     team = request.team
     audit.save_field(

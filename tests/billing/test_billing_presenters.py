@@ -4,10 +4,18 @@ import datetime as dt
 
 from django.contrib.auth.models import User
 from django.template import Context, Template
+from django.utils.html import format_html
 
 from billing import ledger
 from billing.models import Transfer, TransferKind
-from billing.money.presenters import StatementRow, statement_row, statement_rows
+from billing.money.presenters import (
+    MEMO,
+    ROW,
+    StatementRow,
+    rows_html,
+    statement_row,
+    statement_rows,
+)
 
 USD = 1_000_000
 
@@ -108,3 +116,21 @@ def test_a_row_writes_its_own_table_row_with_every_value_escaped():
     assert "<td>&lt;i&gt;mateo&lt;/i&gt;</td>" in html
     assert '<td class="num"></td>\n            <td class="num">$1.00</td>' in html
     assert "<br>" not in row_for(kind=TransferKind.GRANT).html()
+
+
+def test_rows_html_is_the_template_loop_over_the_rows_with_format_html():
+    rows = [
+        row_for(available=USD, kind=TransferKind.GRANT, memo='It\'s <b>"free"</b> & more'),
+        row_for(on_hold=-USD, spent=USD, kind=TransferKind.CAPTURE, vendor="a&b", memo=""),
+    ]
+
+    def by_format_html(row):
+        memo = format_html(MEMO, row.memo) if row.memo else ""
+        return format_html(ROW, **(vars(row) | {"memo": memo}))
+
+    looped = Template("{% for row in rows %}\n          {{ row }}\n        {% endfor %}").render(
+        Context({"rows": [by_format_html(row) for row in rows]})
+    )
+    assert rows_html(rows) == looped
+    assert "It&#x27;s &lt;b&gt;&quot;free&quot;&lt;/b&gt; &amp; more" in looped
+    assert rows_html([]) == ""
