@@ -20,6 +20,9 @@ def encode(row) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
+BIGGEST_ID = 2**63 - 1
+
+
 def decode(cursor: str) -> tuple[datetime, int] | None:
     """(created, pk) of the last row seen; None for a cursor that does not parse."""
     if not cursor:
@@ -37,6 +40,10 @@ def decode(cursor: str) -> tuple[datetime, int] | None:
         return None
     # str.isdigit() also accepts "²", which int() refuses.
     if not (pk.isascii() and pk.isdigit()):
+        return None
+    # No row's id is past a 64-bit integer; a written query handed a larger one would
+    # fail in the driver (SQLite's refuses it) rather than find nothing.
+    if int(pk) > BIGGEST_ID:
         return None
     return created, int(pk)
 

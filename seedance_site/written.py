@@ -28,18 +28,27 @@ def instances(sql: str, params, *models) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
-    readers = [_reader(model, connection.vendor) for model in models]
+    widths = [len(model._meta.concrete_fields) for model in models]
     built = []
     for row in rows:
         start, one = 0, []
-        for model, (names, converters) in zip(models, readers, strict=True):
-            values = list(row[start : start + len(names)])
-            for index, convert in converters:
-                values[index] = convert(values[index])
-            one.append(model.from_db(connection.alias, names, values))
-            start += len(names)
+        for model, width in zip(models, widths, strict=True):
+            one.append(instance(model, row[start : start + width]))
+            start += width
         built.append(tuple(one))
     return built
+
+
+def instance(model, values):
+    """`model` from its columns() values, as the ORM reads it; None when its primary key is
+    NULL (a LEFT JOIN that found no row)."""
+    names, converters, pk = _reader(model, connection.vendor)
+    values = list(values)
+    if values[pk] is None:
+        return None
+    for index, convert in converters:
+        values[index] = convert(values[index])
+    return model.from_db(connection.alias, names, values)
 
 
 @cache
@@ -54,7 +63,7 @@ def _reader(model, vendor):
         steps = connection.ops.get_db_converters(column) + field.get_db_converters(connection)
         if steps:
             converters.append((index, _chain(steps, column)))
-    return [f.attname for f in fields], converters
+    return [f.attname for f in fields], converters, fields.index(model._meta.pk)
 
 
 def _chain(steps, column):

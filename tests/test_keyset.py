@@ -91,3 +91,11 @@ def test_a_mangled_cursor_is_none(cursor):
 def test_decode_never_raises(text):
     result = keyset.decode(text)
     assert result is None or (result[0].tzinfo == UTC and result[1] >= 0)
+
+
+def test_a_cursor_whose_id_is_past_64_bits_does_not_parse():
+    """No row has such an id, and a written query handed one fails in SQLite's driver."""
+    stamp = "2026-01-01T00:00:00+00:00"
+    raw = lambda pk: base64.urlsafe_b64encode(f"{stamp}|{pk}".encode()).decode()  # noqa: E731
+    assert keyset.decode(raw(2**63 - 1)) is not None
+    assert keyset.decode(raw(2**63)) is None

@@ -9,8 +9,6 @@ become the same instances select_related() makes, so templates, presenters and
 fragments.row() read them as before.
 """
 
-from functools import cache
-
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.http import Http404
@@ -18,6 +16,7 @@ from django.http import Http404
 from billing.models import Hold
 from generations import access
 from generations.models import Clip, Generation, GenerationEvent, Project, Scene
+from seedance_site import written
 
 # (the generation's attribute, its model, the alias and join in CLIP_ROW)
 JOINED = (
@@ -27,10 +26,6 @@ JOINED = (
     ("hold", Hold, "h", "LEFT JOIN {hold} h ON h.id = g.hold_id"),
     ("clip", Clip, "c", "LEFT JOIN generations_clip c ON c.generation_id = g.id"),
 )
-
-
-def _columns(model, alias) -> str:
-    return ", ".join(f'{alias}."{f.column}"' for f in model._meta.concrete_fields)
 
 
 # Column and table names come from the models (below); the ids and the uuid are parameters.
@@ -50,7 +45,8 @@ WHERE g.team_id = %s AND g.uuid = %s
 """
 CLIP_ROW = _CLIP_ROW.format(
     columns=",\n    ".join(
-        [_columns(Generation, "g")] + [_columns(model, alias) for _, model, alias, _ in JOINED]
+        [written.columns(Generation, "g")]
+        + [written.columns(model, alias) for _, model, alias, _ in JOINED]
     ),
     joins="\n".join(join for _, _, _, join in JOINED).format(
         user=get_user_model()._meta.db_table, hold=Hold._meta.db_table
@@ -58,34 +54,9 @@ CLIP_ROW = _CLIP_ROW.format(
 )
 
 EVENTS = f"""
-SELECT {_columns(GenerationEvent, "e")} FROM generations_generationevent e
+SELECT {written.columns(GenerationEvent, "e")} FROM generations_generationevent e
 WHERE e.generation_id = %s ORDER BY e.created, e.id
 """  # noqa: S608 (the columns are the model's; the id is a parameter)
-
-
-@cache
-def _readers(model, alias, vendor) -> tuple:
-    """Per field: its attribute name and the converters the ORM would apply to its value
-    on this database (`vendor` keys the cache: tests run on SQLite and PostgreSQL)."""
-    readers = []
-    for field in model._meta.concrete_fields:
-        col = field.get_col(alias)
-        converters = connection.ops.get_db_converters(col) + field.get_db_converters(connection)
-        readers.append((field.attname, col, tuple(converters)))
-    return tuple(readers)
-
-
-def _instance(model, alias, values):
-    """`model` from its columns' values, as the ORM reads it; None for a row not joined."""
-    readers = _readers(model, alias, connection.vendor)
-    converted = []
-    for (_, col, converters), value in zip(readers, values, strict=True):
-        for convert in converters:
-            value = convert(value, col, connection)
-        converted.append(value)
-    if converted[0] is None:  # the primary key: the LEFT JOIN found no row
-        return None
-    return model.from_db(connection.alias, [name for name, _, _ in readers], converted)
 
 
 def clip_row(request, uuid) -> Generation:
@@ -101,10 +72,10 @@ def clip_row(request, uuid) -> Generation:
     if row is None:
         raise Http404("No such object.")
     start = len(Generation._meta.concrete_fields)
-    generation = _instance(Generation, "g", row[:start])
-    for name, model, alias, _ in JOINED:
+    generation = written.instance(Generation, row[:start])
+    for name, model, _, _ in JOINED:
         end = start + len(model._meta.concrete_fields)
-        related = _instance(model, alias, row[start:end])
+        related = written.instance(model, row[start:end])
         generation._state.fields_cache[name] = related
         if name == "clip" and related is not None:
             related._state.fields_cache["generation"] = generation
@@ -119,7 +90,7 @@ def attach_events(generation) -> None:
     with connection.cursor() as cursor:
         cursor.execute(EVENTS, [generation.pk])
         rows = cursor.fetchall()
-    events = [_instance(GenerationEvent, "e", values) for values in rows]
+    events = [written.instance(GenerationEvent, values) for values in rows]
     for event in events:
         event._state.fields_cache["generation"] = generation
     queryset = generation.events.all()
