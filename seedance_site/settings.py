@@ -260,10 +260,11 @@ else:
 # a changed row is a new key, so nothing cached is ever stale and each process may keep
 # its own copy in memory. Django's {% cache %} tag reads this alias by its name.
 CACHES["template_fragments"] = {
-    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "BACKEND": "seedance_site.fragment_cache.BoundedLocMemCache",
     "LOCATION": "template-fragments",
     "TIMEOUT": 24 * 3600,
-    "OPTIONS": {"MAX_ENTRIES": 5000},
+    # At most 5,000 fragments and 64 MB of them a process; one over 2 MB is never kept.
+    "OPTIONS": {"MAX_ENTRIES": 5000, "MAX_BYTES": 64 * 2**20, "MAX_ENTRY_BYTES": 2 * 2**20},
 }
 
 # How many proxies in front of the app append to X-Forwarded-For. 0 trusts none of

@@ -136,15 +136,17 @@ class InputsForm(forms.Form):
 
     def kept_key(self) -> str | None:
         """The key templates/assets/inputs.html is kept under: a digest of all it shows,
-        the mode and each slot with its assets and the chosen ones (never the values as
-        sent, so no query string makes more entries than a project has assets). None
-        when the slots show an error or a refusal: that markup is rendered, never kept."""
+        the mode and each slot with its assets (never the values as sent). None when an
+        asset is chosen, or the slots show an error or a refusal: that markup is
+        rendered, never kept."""
         if self.refused or self.errors:
             return None
-        slots = [
-            slot | {"assets": _shown(slot["assets"]), "chosen": _shown(slot["chosen"])}
-            for slot in self.slots()
-        ]
+        slots = self.slots()
+        if any(slot["chosen"] for slot in slots):
+            # Kept only as nothing chosen (how the page opens): chosen ones are any subset
+            # of the project's assets, so kept per choice they could make 2^N entries.
+            return None
+        slots = [slot | {"assets": _shown(slot["assets"]), "chosen": ()} for slot in slots]
         return "generate-inputs:" + fragments.digest(self.mode_value, MODES, slots)
 
     def clean(self):

@@ -443,6 +443,14 @@ class GalleryFilterForm(forms.Form):
     def active(self) -> bool:
         return self.is_valid() and any(self.cleaned_data.values())
 
+    @property
+    def problem(self) -> str:
+        """What could not be read, field by field, in the member's words: the results say
+        it (an htmx request swaps the results alone, not the fields marked above)."""
+        if self.is_valid():
+            return ""
+        return " ".join(f"{self[name].label}: {errors[0]}" for name, errors in self.errors.items())
+
     def query_string(self) -> str:
         """The filters alone (no cursor), for the next page's address."""
         if not self.is_valid():

@@ -97,10 +97,13 @@ def present(scenes) -> None:
     attach(scenes)
 
 
-def page_digest(scenes) -> str:
+def page_digest(scenes) -> str | None:
     """What a project page's scenes show (templates/generations/project.html#scene), once
     present() has run: each scene's head and fields, its takes, its count of finished
-    takes. The page's scenes are kept whole by it."""
+    takes. The page's scenes are kept whole by it; None (not kept whole) while a take is
+    in flight, since each tick of its progress would keep another copy of every scene."""
+    if any(take.row["state"] not in Generation.FINISHED for s in scenes for take in s.takes):
+        return None
     return fragments.digest(
         [
             (

@@ -77,3 +77,24 @@ def test_the_cards_are_written_as_the_loop_wrote_them(settings, tmp_path, owner,
     new = render_to_string("generations/gallery.html#cards", context, request)
     assert new.strip("\n") == old.strip("\n")
     assert new.count('hx-trigger="revealed"') == (1 if next_url else 0)
+
+
+def test_a_search_too_long_says_so_by_the_box_and_in_the_results(member_client):
+    """A crafted address (the box itself stops at 200) once showed "No finished clips
+    yet." and no word of why."""
+    page = member_client.get("/gallery/", {"q": "x" * 201}).content.decode()
+    box = page[page.index('<div class="field search') : page.index("</div>", page.index("id_q"))]
+    assert 'aria-invalid="true"' in box and "at most 200 characters" in box
+    assert "No finished clips yet." not in page
+    assert "No clips shown. Search prompts: Ensure this value has at most 200" in page
+
+
+def test_a_filter_that_cannot_be_read_says_which_in_the_swapped_results(member_client):
+    page = member_client.get(
+        "/gallery/",
+        {"since": "last tuesday"},
+        HTTP_HX_REQUEST="true",
+        HTTP_HX_TARGET="gallery-results",
+    ).content.decode()
+    assert page.lstrip().startswith('<section id="gallery-results"')
+    assert "No clips shown. From: Enter a valid date." in page
