@@ -106,12 +106,19 @@ def listing(request, mine: bool, position, active_limit: int, page_limit: int):
 
 
 # One job's card and its story (each event a row; a job with none has one row of NULLs).
+# The card once, then its events (each of whose rows would otherwise repeat the card's
+# prompt and request: a job polled for half an hour has some two hundred events).
+_NO_CARD = ", ".join(["NULL"] * CARD_WIDTH)
+_THE_JOB = "g.team_id = %s AND g.uuid = %s"
 ONE_WITH_EVENTS = f"""
-SELECT {CARD_COLUMNS}, e.id, e.created, e.kind, e.message
+SELECT 0, {CARD_COLUMNS}, NULL, NULL, NULL, NULL
 FROM generations_generation g {CARD_JOINS}
-LEFT JOIN generations_generationevent e ON e.generation_id = g.id
-WHERE g.team_id = %s AND g.uuid = %s
-ORDER BY e.created, e.id
+WHERE {_THE_JOB}
+UNION ALL
+SELECT 1, {_NO_CARD}, e.id, e.created, e.kind, e.message
+FROM generations_generationevent e JOIN generations_generation g ON g.id = e.generation_id
+WHERE {_THE_JOB}
+ORDER BY 1, {CARD_WIDTH + 3}, {CARD_WIDTH + 2}
 """  # noqa: S608 - constants only
 
 
@@ -123,15 +130,14 @@ def one(request, uuid):
         raise Http404("No such object.")
     value = Generation._meta.get_field("uuid").get_db_prep_value(value, connection)
     with connection.cursor() as cursor:
-        cursor.execute(ONE_WITH_EVENTS, [request.team.pk, value])
+        cursor.execute(ONE_WITH_EVENTS, [request.team.pk, value] * 2)
         rows = cursor.fetchall()
-    if not rows:
+    if not rows or rows[0][0] != 0:
         raise Http404("No such object.")
-    card = JobCard(rows[0][:CARD_WIDTH], request.membership)
+    card = JobCard(rows[0][1 : CARD_WIDTH + 1], request.membership)
     card.events = Events(
         Event(pk, stored_time(created), kind, message)
-        for pk, created, kind, message in (row[CARD_WIDTH:] for row in rows)
-        if pk is not None
+        for pk, created, kind, message in (row[CARD_WIDTH + 1 :] for row in rows[1:])
     )
     return card
 

@@ -6,6 +6,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+from django.db import connection
 from django.http import Http404
 from django.template.loader import get_template
 from django.test import RequestFactory
@@ -111,6 +112,22 @@ def test_a_job_of_another_team_or_none_is_not_found(team, project, member, other
     for uuid in (str(theirs.uuid), "not-a-uuid", "00000000-0000-0000-0000-000000000000"):
         with pytest.raises(Http404):
             job_cards.one(page_request(team, member), uuid)
+
+
+def test_a_jobs_page_reads_its_card_once_and_each_event_apart(team, project, member):
+    """Read joined, every event's row repeated the card's prompt and request."""
+    g = GenerationFactory(project=project, created_by=member, prompt="Long " * 400)
+    for n in range(5):
+        g.log("check_failed", f"Poll {n} failed")
+    value = Generation._meta.get_field("uuid").get_db_prep_value(g.uuid, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(job_cards.ONE_WITH_EVENTS, [team.pk, value] * 2)
+        rows = cursor.fetchall()
+    assert len(rows) == 1 + g.events.count()
+    nothing = (None,) * job_cards.CARD_WIDTH
+    assert all(row[1 : job_cards.CARD_WIDTH + 1] == nothing for row in rows[1:])
+    found = job_cards.one(page_request(team, member), str(g.uuid))
+    assert [e.message for e in found.events.all()][-5:] == [f"Poll {n} failed" for n in range(5)]
 
 
 def test_finished_cards_differ_in_digest_by_what_they_show_and_who_looks(
