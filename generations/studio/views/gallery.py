@@ -50,19 +50,21 @@ def gallery_queryset(request):
 
 # What a card shows (CARD_FIELDS, is_favourite and the job's mode), as one constant query:
 # the ORM took longer to build it (the Exists, the JSON key, five joins) than the
-# database took to answer it. {chosen} is the SQL of the ids of the clips to show.
+# database took to answer it. {chosen} is the SQL of the ids of the clips to show. The
+# names beside a clip are read by subqueries, not joins: PostgreSQL weighed every order
+# of the six joined tables and took 2.5 ms to plan what it ran in half a millisecond.
 CARDS = """
 SELECT g.id, EXISTS (
            SELECT 1 FROM generations_favourite AS mine
            WHERE mine.generation_id = g.id AND mine.user_id = %s
        ),
-       g.uuid, g.prompt, g.family, g.created, project.name, scene.title, account.label,
-       author.username, clip.width, clip.height, clip.duration, {mode}
+       g.uuid, g.prompt, g.family, g.created,
+       (SELECT name FROM generations_project WHERE id = g.project_id),
+       (SELECT title FROM generations_scene WHERE id = g.scene_id),
+       (SELECT label FROM generations_vendoraccount WHERE id = g.vendor_account_id),
+       (SELECT username FROM auth_user WHERE id = g.created_by_id),
+       clip.width, clip.height, clip.duration, {mode}
 FROM generations_generation AS g
-JOIN generations_project AS project ON project.id = g.project_id
-LEFT JOIN generations_scene AS scene ON scene.id = g.scene_id
-LEFT JOIN generations_vendoraccount AS account ON account.id = g.vendor_account_id
-LEFT JOIN auth_user AS author ON author.id = g.created_by_id
 LEFT JOIN generations_clip AS clip ON clip.generation_id = g.id
 WHERE g.id IN ({chosen})
 """
