@@ -3,8 +3,8 @@
 from billing.ledger.errors import Refused
 from billing.ledger.money import dollars
 from billing.ledger.reports import balances
-from billing.ledger.usage import project_usage, usage_of_membership
-from billing.models import Membership, Role
+from billing.ledger.usage import membership_with_usage, project_usage
+from billing.models import Role
 
 
 def refusal(team, member, project, amount, available=None) -> Refused | None:
@@ -38,13 +38,7 @@ def check_limits(team, member, project, amount, available, month=None) -> None:
         )
     if member is not None:
         # One query: the membership with what already counts against its cap.
-        row = (
-            Membership.objects.filter(team=team, user=member)
-            .order_by()
-            .annotate(used=usage_of_membership(month))
-            .values_list("role", "monthly_cap", "used")
-            .first()
-        )
+        row = membership_with_usage(team.pk, member.pk, month)
         if row is None:
             raise Refused(f"Only members of {team.name} can spend its credits.", limit="role")
         role, cap, used = row

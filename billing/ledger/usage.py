@@ -18,8 +18,7 @@ and nothing spent.
 import datetime as dt
 
 from django.db import connection
-from django.db.models import BigIntegerField, Case, F, OuterRef, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db.models import BigIntegerField, Case, F, Value, When
 
 from billing.ledger.errors import LedgerError
 from billing.ledger.money import month_start
@@ -45,7 +44,24 @@ RESERVE_FOR_PROJECT = (
 )
 WITHIN_PROJECT_CAP = " AND pending + spent + %s <= %s"
 
+# A membership's role and cap with what counts against the cap this month: read on every quote, where the ORM took ~1 ms to build it.
+MEMBERSHIP_WITH_USAGE = """
+SELECT m.role, m.monthly_cap, COALESCE((
+    SELECT u.pending + CASE WHEN u.month >= %s THEN u.spent ELSE 0 END
+    FROM billing_memberusage u WHERE u.team_id = m.team_id AND u.member_id = m.user_id
+), 0)
+FROM billing_membership m WHERE m.team_id = %s AND m.user_id = %s
+"""
+
 _uuid_field = ProjectUsage._meta.get_field("project_uuid")
+
+
+def membership_with_usage(team_id, user_id, month: dt.date | None = None):
+    """(role, monthly_cap, used this month) of a team's member, or None for a non-member."""
+    month_value = connection.ops.adapt_datefield_value(month or month_of())
+    with connection.cursor() as cursor:
+        cursor.execute(MEMBERSHIP_WITH_USAGE, [month_value, team_id, user_id])
+        return cursor.fetchone()
 
 
 def month_of(now: dt.datetime | None = None) -> dt.date:
@@ -129,13 +145,6 @@ def _this_month(month: dt.date):
     """A MemberUsage's pending plus what it spent this month, as an expression."""
     spent = Case(When(month__gte=month, then=F("spent")), default=0, output_field=BigIntegerField())
     return F("pending") + spent
-
-
-def usage_of_membership(month: dt.date | None = None) -> Coalesce:
-    """member_usage_this_month (or in `month`) as a subquery, to annotate Membership rows with."""
-    rows = MemberUsage.objects.filter(team_id=OuterRef("team_id"), member_id=OuterRef("user_id"))
-    total = rows.annotate(total=_this_month(month or month_of())).values("total")[:1]
-    return Coalesce(Subquery(total), 0, output_field=BigIntegerField())
 
 
 def member_usage_this_month(team, user) -> int:
