@@ -2,7 +2,7 @@ from decimal import ROUND_CEILING, Decimal
 from uuid import uuid4
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
@@ -10,6 +10,7 @@ from billing.ledger.money import MICROS
 from generations.clip_counts import KeepsClipCount
 from generations.operators import crypto
 from generations.vendors import REGISTRY, VideoRequest, family_label, get_adapter, pricing
+from seedance_site import written
 
 
 class GenerationsAuditAction(models.TextChoices):
@@ -145,18 +146,11 @@ class TeamRouting(models.Model):
     def __str__(self):
         return f"{self.team}: {self.get_policy_display()}"
 
+    POLICY_OF_TEAM = "SELECT policy FROM generations_teamrouting WHERE team_id = %s"
+
     @classmethod
-    def policy_for(cls, team) -> str:
-        # Written out: read on every quote, where the ORM's building of this one-row
-        # read cost more than running it.
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT policy FROM generations_teamrouting WHERE team_id = %s "
-                "ORDER BY id LIMIT 1",
-                [team.pk],
-            )
-            row = cursor.fetchone()
-        return (row and row[0]) or RoutingPolicy.CHEAPEST
+    def policy_for(cls, team) -> str:  # written out: on every quote, and the ORM is slower
+        return written.one_value(cls.POLICY_OF_TEAM, [team.pk], RoutingPolicy.CHEAPEST)
 
     @classmethod
     def set_policy(cls, team, policy: str) -> "TeamRouting":

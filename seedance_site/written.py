@@ -22,6 +22,14 @@ def table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
+def one_value(sql: str, params, default=None):
+    """The first column of the first row `sql` reads, or `default` when it reads none."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return row[0] if row else default
+
+
 def instances(sql: str, params, *models) -> list[tuple]:
     """Run `sql`, whose columns are each of `models`' columns() in turn, and return a tuple
     with one instance of each model per row."""

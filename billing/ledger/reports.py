@@ -20,6 +20,7 @@ from billing.models import (
     DailySpend,
     Transfer,
 )
+from seedance_site import written
 
 
 @dataclass(frozen=True)
@@ -50,14 +51,8 @@ def balances(team) -> Balances:
 def available_balance(team) -> int:
     """Just the available balance: one indexed query, for the balance badge and every
     quote (written out: the ORM's building of it cost more than running it)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT balance FROM billing_account WHERE team_id = %s AND kind = %s "
-            "ORDER BY id LIMIT 1",
-            [team.pk, AccountKind.AVAILABLE.value],
-        )
-        row = cursor.fetchone()
-    return (row and row[0]) or 0
+    sql = "SELECT balance FROM billing_account WHERE team_id = %s AND kind = %s"
+    return written.one_value(sql, [team.pk, AccountKind.AVAILABLE.value], 0)
 
 
 @dataclass(frozen=True)

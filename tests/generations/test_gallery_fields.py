@@ -9,7 +9,7 @@ from django.template import engines
 from django.template.loader import render_to_string
 from django.test import RequestFactory
 
-from generations.studio.forms import GalleryFilterForm
+from generations.studio.gallery_filters import GalleryFilterForm
 from generations.templatetags.kept import form_field, list_field
 from tests.generations.factories import (
     GenerationFactory,

@@ -242,7 +242,7 @@ def test_a_clip_without_its_file_record_is_left_out(member_client, project):
 def test_the_filter_lists_come_in_one_query_in_order_and_for_this_team_only(
     team, owner, member, other_team, django_assert_num_queries
 ):
-    from generations.studio.forms import filter_lists
+    from generations.studio.gallery_filters import filter_lists
 
     b = ProjectFactory(team=team, name="B roll")
     a = ProjectFactory(team=team, name="A story")

@@ -20,7 +20,7 @@ from generations.media.files import stored_file_response
 from generations.models import Favourite, Generation, State
 from generations.studio import clip_row, search
 from generations.studio.cards import card
-from generations.studio.forms import GalleryFilterForm
+from generations.studio.gallery_filters import GalleryFilterForm
 from generations.studio.presenters import present
 from seedance_site import fragments, keyset
 from seedance_site.web import back_to, uuid_path
