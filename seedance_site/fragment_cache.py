@@ -47,6 +47,15 @@ class BoundedLocMemCache(LocMemCache):
         return super()._delete(key)
 
     def clear(self):
-        with self._lock:
+        with self._lock:  # in one hold of the lock: a set between the two would be lost
+            self._cache.clear()
+            self._expire_info.clear()
             self._size_of.clear()
-        super().clear()
+
+    def incr(self, key, delta=1, version=None):
+        value = super().incr(key, delta, version)  # writes past _set: count it again
+        key = self.make_and_validate_key(key, version=version)
+        with self._lock:
+            if key in self._cache:
+                self._size_of[key] = len(self._cache[key])
+        return value

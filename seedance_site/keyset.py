@@ -42,8 +42,9 @@ def decode(cursor: str) -> tuple[datetime, int] | None:
     if not (pk.isascii() and pk.isdigit()):
         return None
     # No row's id is past a 64-bit integer; a written query handed a larger one would
-    # fail in the driver (SQLite's refuses it) rather than find nothing.
-    if int(pk) > BIGGEST_ID:
+    # fail in the driver (SQLite's refuses it) rather than find nothing. Its length is
+    # looked at first: int() refuses a string of over 4,300 digits, with an error.
+    if len(pk) > len(str(BIGGEST_ID)) or int(pk) > BIGGEST_ID:
         return None
     return created, int(pk)
 

@@ -98,3 +98,9 @@ def test_a_filter_that_cannot_be_read_says_which_in_the_swapped_results(member_c
     ).content.decode()
     assert page.lstrip().startswith('<section id="gallery-results"')
     assert "No clips shown. From: Enter a valid date." in page
+
+
+def test_a_filter_that_cannot_be_read_is_named_on_a_later_page_too(member_client):
+    page = member_client.get("/gallery/", {"since": "soon", "cursor": "abc"}).content.decode()
+    assert "No clips shown. From: Enter a valid date." in page
+    assert "No more clips here." not in page
