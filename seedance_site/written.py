@@ -7,9 +7,12 @@ ordinary model instances, their values converted as the ORM converts them (a uui
 date and a flag read from SQLite are text and integers until then).
 """
 
+from datetime import UTC
 from functools import cache
+from uuid import UUID
 
 from django.db import connection
+from django.utils.dateparse import parse_datetime
 
 
 def columns(model, alias: str) -> str:
@@ -20,6 +23,21 @@ def columns(model, alias: str) -> str:
 
 def table(model) -> str:
     return connection.ops.quote_name(model._meta.db_table)
+
+
+def stored_time(value):
+    """A stored time read by a cursor, as the ORM gives it: SQLite's comes back without a
+    time zone (or, as an expression's value, as text); Django keeps it in UTC there."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def stored_uuid(value):
+    """A stored uuid read by a cursor, as the ORM gives it: SQLite keeps 32 hex digits."""
+    return value if value is None or isinstance(value, UUID) else UUID(value)
 
 
 def one_value(sql: str, params, default=None):

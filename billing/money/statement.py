@@ -14,12 +14,12 @@ from typing import NamedTuple
 
 from django.core.cache import caches
 from django.db import connection
-from django.utils.dateparse import parse_datetime
 from django.utils.safestring import mark_safe
 
 from billing.models import SPEND_KINDS, AccountKind, Transfer, TransferKind
 from billing.money.presenters import StatementRow, make_row, rows_html
 from seedance_site import fragments, keyset
+from seedance_site.written import stored_time
 
 KIND_LABELS = dict(TransferKind.choices)
 KEPT = "template_fragments"  # the cache {% cache %} keeps the page's other fragments in
@@ -64,13 +64,6 @@ class Position(NamedTuple):
     pk: int
 
 
-def _aware(value) -> dt.datetime:
-    # SQLite hands back a naive UTC datetime (or text); PostgreSQL an aware one.
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
 def _params(filters: dict) -> tuple[str, list]:
     sql, params = "", []
     for name, clause in FILTERS.items():
@@ -105,7 +98,7 @@ def read(team, filters: dict, size: int, position=None) -> tuple[list[tuple], st
     if len(found) <= size:
         return found, None
     last = found[size - 1]
-    return found[:size], keyset.encode(Position(_aware(last[1]), last[0]))
+    return found[:size], keyset.encode(Position(stored_time(last[1]), last[0]))
 
 
 def rows(found: list[tuple]) -> list[StatementRow]:
@@ -141,7 +134,7 @@ def html(found: list[tuple], keep: bool) -> str:
 def _row(row, days) -> StatementRow:
     _pk, created, kind, memo, username, project, vendor_label, vendor, amount, avail, held = row
     return make_row(
-        _aware(created),
+        stored_time(created),
         KIND_LABELS.get(kind, kind),
         memo,
         username or "",

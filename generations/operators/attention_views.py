@@ -22,10 +22,10 @@ from billing.models import HoldStatus
 from generations import lifecycle, routing
 from generations.models import Generation, GenerationsAuditAction, State
 from generations.operators.attention_forms import AttachForm, FailForm, FinishedForm
-from generations.studio.job_cards import stored_time
 from generations.studio.presenters import credits_text
 from generations.vendors import REGISTRY, family_label
 from seedance_site.web import operator_required, uuid_path
+from seedance_site.written import stored_time
 
 # More than an operator can work through at once; the page says how many there are.
 LIST_LIMIT = 100

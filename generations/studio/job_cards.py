@@ -8,8 +8,7 @@ A card here is a row of plain values: a finished card whose markup is kept needs
 digest of that row, and works out its words and addresses only when it is rendered."""
 
 import json
-import uuid as uuid_module
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import NamedTuple
@@ -17,13 +16,13 @@ from typing import NamedTuple
 from django.db import connection
 from django.http import Http404
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from generations import access, lifecycle
 from generations.models import Generation, State
 from generations.studio.presenters import Costs
 from generations.vendors import REGISTRY, family_label
 from seedance_site import fragments
+from seedance_site.written import stored_time, stored_uuid
 
 # What a card shows of a job and of the rows beside it. The rows beside it are read by
 # subqueries, not joins: PostgreSQL weighs every order of eight joined tables, and planned
@@ -174,20 +173,6 @@ class _Account(_Shown):
         return REGISTRY[self.protocol]
 
 
-def stored_time(value):
-    """A stored time as the ORM gives it, from a cursor: SQLite's has no time zone (and
-    none for an expression's value, a string)."""
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)  # Django keeps times in UTC there
-
-
-def _uuid(value):
-    return value if isinstance(value, uuid_module.UUID) else uuid_module.UUID(value)
-
-
 def _decimal(value):
     return value if value is None or isinstance(value, Decimal) else Decimal(str(value))
 
@@ -202,7 +187,7 @@ class JobCard:
         (self.pk, uuid, self.state, self.progress, self.prompt, self.family) = row[:6]
         self.created = stored_time(row[7])
         self.created_by_id = row[8]
-        self.uuid = _uuid(uuid)
+        self.uuid = stored_uuid(uuid)
 
     @property
     def id(self) -> int:
@@ -276,7 +261,7 @@ class JobCard:
 
     @cached_property
     def project(self) -> _Shown:
-        return _Shown(uuid=_uuid(self.row[18]), name=self.row[19])
+        return _Shown(uuid=stored_uuid(self.row[18]), name=self.row[19])
 
     @cached_property
     def scene(self):

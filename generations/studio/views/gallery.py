@@ -1,8 +1,5 @@
 """Gallery and clips: the team's finished clips, one clip's page, its files, favourites."""
 
-import datetime as dt
-import uuid
-
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.shortcuts import redirect, render
@@ -22,7 +19,7 @@ from generations.studio import clip_row, search
 from generations.studio.cards import card
 from generations.studio.gallery_filters import GalleryFilterForm
 from generations.studio.presenters import present
-from seedance_site import fragments, keyset
+from seedance_site import fragments, keyset, written
 from seedance_site.web import back_to, uuid_path
 
 GALLERY_PAGE = 24
@@ -85,8 +82,8 @@ def _card_rows(request, chosen: str, params: list) -> list[dict]:
             # SQLite answers a raw query with what it stores: 0 or 1, 32 hex digits and
             # a naive UTC time, where the ORM (and PostgreSQL) give these.
             row["is_favourite"] = bool(row["is_favourite"])
-            row["uuid"] = uuid.UUID(row["uuid"])
-            row["created"] = row["created"].replace(tzinfo=dt.UTC)
+            row["uuid"] = written.stored_uuid(row["uuid"])
+            row["created"] = written.stored_time(row["created"])
     return rows
 
 
