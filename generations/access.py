@@ -9,6 +9,7 @@ Scoping comes first, so a viewer of another team sees 404, not 403.
 from uuid import UUID
 
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -31,6 +32,12 @@ def _public_id(value) -> UUID:
     if uuid is None:
         raise Http404("No such object.")
     return uuid
+
+
+def public_id_param(value):
+    """A public id from an address as a written query's parameter; 404 when it is none
+    (every uuid column is stored alike: as a uuid on PostgreSQL, 32 hex digits on SQLite)."""
+    return Generation._meta.get_field("uuid").get_db_prep_value(_public_id(value), connection)
 
 
 def get_project(request, uuid) -> Project:

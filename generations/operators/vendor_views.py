@@ -20,7 +20,6 @@ from django.db.models.functions import Cast
 from django.http import HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import trigger_client_event
@@ -30,6 +29,7 @@ from generations.models import Generation, GenerationEvent, GenerationsAuditActi
 from generations.operators.vendor_forms import VendorAccountForm
 from generations.vendors import REGISTRY, ErrorKind, VendorError, make_client
 from seedance_site.web import operator_required, uuid_path
+from seedance_site.written import stored_time
 
 logger = logging.getLogger(__name__)
 
@@ -129,16 +129,8 @@ def accounts_with_health() -> list[VendorAccount]:
     accounts = list(VendorAccount.objects.raw(sql, params))
     for account in accounts:
         # raw() converts the model's own columns only; SQLite gives this one as text.
-        account.event_error_at = _aware(account.event_error_at)
+        account.event_error_at = stored_time(account.event_error_at)
     return [note_health(account) for account in accounts]
-
-
-def _aware(value):
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if value is not None and timezone.is_naive(value):
-        value = value.replace(tzinfo=dt.UTC)
-    return value
 
 
 def _account(uuid) -> VendorAccount:

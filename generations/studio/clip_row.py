@@ -62,10 +62,7 @@ WHERE e.generation_id = %s ORDER BY e.created, e.id
 def clip_row(request, uuid) -> Generation:
     """access.get_generation for the clip page: the team's generation or 404, with its
     joined rows, its accounts, `is_favourite` (the viewer's) and `remix_count`."""
-    public_id = access.parse_uuid(uuid)
-    if public_id is None:
-        raise Http404("No such object.")
-    uuid_value = Generation._meta.get_field("uuid").get_db_prep_value(public_id, connection)
+    uuid_value = access.public_id_param(uuid)
     with connection.cursor() as cursor:
         cursor.execute(CLIP_ROW, [request.user.pk, request.team.pk, request.team.pk, uuid_value])
         row = cursor.fetchone()

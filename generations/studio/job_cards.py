@@ -124,10 +124,7 @@ ORDER BY 1, {CARD_WIDTH + 3}, {CARD_WIDTH + 2}
 def one(request, uuid):
     """The card of the team's job `uuid` (as access.get_generation: 404 for anything
     else), its events read with it, in their order, for its timeline."""
-    value = access.parse_uuid(uuid)
-    if value is None:
-        raise Http404("No such object.")
-    value = Generation._meta.get_field("uuid").get_db_prep_value(value, connection)
+    value = access.public_id_param(uuid)
     with connection.cursor() as cursor:
         cursor.execute(ONE_WITH_EVENTS, [request.team.pk, value] * 2)
         rows = cursor.fetchall()

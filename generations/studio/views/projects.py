@@ -3,7 +3,6 @@
 from functools import partial
 
 from django.contrib import messages
-from django.db import connection
 from django.db.models import Count, OuterRef, Subquery
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -79,11 +78,7 @@ WHERE p.team_id = %s AND p.uuid = %s
 
 def _project_with_usage(request, uuid) -> Project:
     """access.get_project, with `cap_used`: the project of the request's team, or 404."""
-    public_id = access.parse_uuid(uuid)
-    if public_id is None:
-        raise Http404("No such object.")
-    uuid_field = Project._meta.get_field("uuid")
-    params = [request.team.pk, uuid_field.get_db_prep_value(public_id, connection)]
+    params = [request.team.pk, access.public_id_param(uuid)]
     found = list(Project.objects.raw(PROJECT_AND_USAGE, params))
     if not found:
         raise Http404("No such object.")
