@@ -24,6 +24,14 @@ def fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture
+def media(settings, tmp_path):
+    """Clips, posters and exports go to a folder of the test's own (files use it with
+    `pytestmark = pytest.mark.usefixtures("media")`)."""
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path
+
+
 @pytest.fixture(autouse=True)
 def media_host(monkeypatch):
     """Where the sandbox downloads task media from in tests: never the network."""

@@ -21,10 +21,7 @@ from tests.generations.factories import (
     VendorAccountFactory,
 )
 
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+pytestmark = pytest.mark.usefixtures("media")
 
 
 def _clip(project, prompt, minutes_ago=0, **fields):

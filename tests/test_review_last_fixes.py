@@ -42,6 +42,9 @@ from tests.generations.test_job_cards import page_request
 USD = 1_000_000
 
 
+pytestmark = pytest.mark.usefixtures("media")
+
+
 # --- the bounded fragment cache ---------------------------------------------------------
 
 
@@ -255,11 +258,6 @@ def test_held_job_page_events_in_order_none_and_other_teams(team, owner, member,
 
 
 # --- the gallery --------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
 
 
 def finished(project, **fields):

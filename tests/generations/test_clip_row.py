@@ -24,9 +24,7 @@ FAVOURITE = "EXISTS (SELECT 1 FROM generations_favourite f WHERE f.generation_id
 REMIXES = "(SELECT count(*) FROM generations_generation r WHERE r.remix_of_id = generations_generation.id AND r.team_id = %s)"  # noqa: E501
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+pytestmark = pytest.mark.usefixtures("media")
 
 
 def by_the_orm(request, g):

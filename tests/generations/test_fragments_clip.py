@@ -10,10 +10,7 @@ from tests.assets.media import image_bytes, upload
 from tests.generations.factories import GenerationFactory, ProjectFactory, VendorAccountFactory
 from tests.generations.test_fragments import MARKER, overwrite_every_fragment
 
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+pytestmark = pytest.mark.usefixtures("media")
 
 
 @pytest.fixture

@@ -16,10 +16,7 @@ from generations.models import Generation, Project, Scene
 from tests.generations.factories import GenerationFactory, ProjectFactory, SceneFactory
 from tests.generations.test_fragments import MARKER, overwrite_every_fragment
 
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+pytestmark = pytest.mark.usefixtures("media")
 
 
 @pytest.fixture

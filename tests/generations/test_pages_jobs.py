@@ -11,10 +11,7 @@ from generations.vendors import VideoRequest
 from tests.factories import MembershipFactory
 from tests.generations.factories import GenerationFactory, ProjectFactory, VendorAccountFactory
 
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+pytestmark = pytest.mark.usefixtures("media")
 
 
 @pytest.fixture

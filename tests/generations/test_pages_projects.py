@@ -7,10 +7,7 @@ from billing.models import ProjectUsage
 from generations.models import Project, Scene
 from tests.generations.factories import GenerationFactory, ProjectFactory, SceneFactory
 
-
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+pytestmark = pytest.mark.usefixtures("media")
 
 
 @pytest.fixture

@@ -16,9 +16,7 @@ from tests.generations.factories import GenerationFactory
 NOW = timezone.now().replace(microsecond=0)
 
 
-@pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+pytestmark = pytest.mark.usefixtures("media")
 
 
 @pytest.fixture
