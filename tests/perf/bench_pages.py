@@ -290,18 +290,22 @@ def test_every_team_page_at_scale(clips, settings, tmp_path):
         if PROFILE and PROFILE in name:
             profile(name, client, url)
     p50, p95, queries = measure_submit(member, project)
+    if PROFILE and PROFILE in "submit":
+        profile("submit", member, reverse("generate"), form_data(project))
     SUBMITS[clips] = (p50, p95, queries, RESULTS["login (baseline)"][clips][0])
 
 
-def profile(name, client, url):
-    """BENCH_PROFILE=<part of a page's name>: where that page's time goes, by function."""
+def profile(name, client, url, data=None):
+    """BENCH_PROFILE=<part of a page's name>: where that page's time goes, by function.
+
+    With `data`, the page's form is posted (BENCH_PROFILE=submit: a submission)."""
     import cProfile
     import pstats
 
     profiler = cProfile.Profile()
     profiler.enable()
     for _ in range(REPEATS):
-        client.get(url)
+        client.get(url) if data is None else client.post(url, data)
     profiler.disable()
     print(f"\n\nProfile of {name}, {REPEATS} requests")
     stats = pstats.Stats(profiler)
