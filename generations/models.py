@@ -7,6 +7,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from billing.ledger.money import MICROS
+from generations import journal
 from generations.clip_counts import KeepsClipCount
 from generations.operators import crypto
 from generations.vendors import REGISTRY, VideoRequest, family_label, get_adapter, pricing
@@ -371,8 +372,8 @@ class Generation(models.Model):
         return family_label(self.family)
 
     def log(self, kind: str, message: str, **data) -> "GenerationEvent":
-        event = GenerationEvent.objects.create(
-            generation=self, kind=kind, message=message, data=data
+        event = journal.append(
+            GenerationEvent(generation=self, kind=kind, message=message, data=data)
         )
         if kind in GenerationEvent.ERROR_KINDS and self.vendor_account_id:
             # The vendors page names an account's last trouble from here once the

@@ -46,7 +46,7 @@ JOB_TASK = {"save": False}
 
 
 def enqueue_submit(pk: int) -> None:
-    async_task(
+    queue_task(
         "generations.tasks.submit_generation",
         pk,
         task_name=f"submit-{pk}",
@@ -64,13 +64,13 @@ def send_when_queued(sender, pk, **kwargs):
 def enqueue_check(pk: int) -> None:
     # The sweeper sees it within a second even when the queue is long with submits.
     lifecycle.request_check(pk)
-    async_task(
+    queue_task(
         "generations.tasks.check_generation", pk, task_name=f"check-{pk}", group="check", **JOB_TASK
     )
 
 
 def enqueue_recover(pk: int, task_id: str) -> None:
-    async_task(
+    queue_task(
         "generations.tasks.recover_generation",
         pk,
         task_id,
@@ -85,11 +85,11 @@ def recover_generation(pk: int, task_id: str) -> None:
 
 
 def enqueue_sweeper() -> None:
-    async_task("generations.tasks.sweep_generations", task_name="sweeper", group="sweeper")
+    queue_task("generations.tasks.sweep_generations", task_name="sweeper", group="sweeper")
 
 
 def enqueue_finalize(pk: int) -> None:
-    async_task(
+    queue_task(
         "generations.tasks.finalize_generation",
         pk,
         task_name=f"finalize-{pk}",
@@ -153,7 +153,7 @@ def sweep_when_a_cluster_starts(sender, proc_name=None, **kwargs):
 
 
 def enqueue_storyboard_export(project_pk: int, user_pk: int) -> None:
-    async_task(
+    queue_task(
         "generations.tasks.build_storyboard_export",
         project_pk,
         user_pk,
@@ -197,7 +197,14 @@ def _take_lease(holder: str, seconds: float) -> bool:
 
 @cache
 def _broker():
+    """This process's broker. django-q2 builds a new one for each task queued unless
+    given one: with Redis, a new client, connection pool and connection each time."""
     return get_broker()
+
+
+def queue_task(func: str, *args, **options):
+    """async_task with this process's broker (every task of this project is queued here)."""
+    return async_task(func, *args, broker=_broker(), **options)
 
 
 def queue_size() -> int:

@@ -2,7 +2,7 @@
 
 Other apps call five operations and read a few:
 
-    hold(team, member, project, amount, memo, key, reference="") -> Hold
+    hold(team, member, project, amount, memo, key, reference="", *, savepoint=True) -> Hold
     capture(hold, actual, vendor, vendor_label, memo="") -> Hold
     release(hold, reason) -> Hold
     grant(team, amount, by, memo, key) -> Transfer

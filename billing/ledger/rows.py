@@ -1,5 +1,6 @@
 """Writing a ledger row with a statement built once, for the hold path (and the job
-row the same submission writes, generations.lifecycle.sending).
+row the same submission writes, generations.lifecycle.sending, and every job event,
+generations.journal).
 
 `Model.objects.create()` builds and compiles its INSERT on every call, which was a
 large share of the Python time of a hold. `insert` builds the statement once per

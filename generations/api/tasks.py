@@ -8,10 +8,10 @@ import logging
 
 from django.dispatch import receiver
 from django_q.models import Schedule
-from django_q.tasks import async_task
 
 from generations import lifecycle
 from generations.api import webhooks
+from generations.tasks import queue_task
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +20,7 @@ DUE_SCHEDULE = "api-webhooks-due"
 
 def enqueue_delivery(pk: int) -> None:
     # Each attempt is in the delivery log: django-q2 need not store the task's success.
-    async_task(
+    queue_task(
         "generations.api.tasks.deliver_webhook",
         pk,
         task_name=f"webhook-{pk}",
@@ -31,7 +31,7 @@ def enqueue_delivery(pk: int) -> None:
 
 def enqueue_replay(pk: int) -> None:
     # An admin asked for it: sent now, even to a receiver that just failed.
-    async_task(
+    queue_task(
         "generations.api.tasks.replay_webhook",
         pk,
         task_name=f"webhook-replay-{pk}",

@@ -126,6 +126,9 @@ def _hold_and_queue(generation, offer, member, inputs) -> None:
         memo=f"Clip: {request.prompt[:80]}",
         key=f"generation:{generation.uuid}",
         reference=f"generation:{generation.uuid}",
+        # Whatever it raises leaves submit's atomic block, which rolls back to its own
+        # savepoint or with its transaction: one of the hold's own would be spent for nothing.
+        savepoint=False,
     )
     generation.callback_token_hash = hash_token(callback_token(generation))
     _insert(generation)

@@ -12,10 +12,11 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from generations.models import Generation
+from seedance_site import written
 
 WINDOW = timedelta(seconds=60)
 
@@ -28,17 +29,16 @@ def _seconds(n: int) -> str:
     return f"{n} second" if n == 1 else f"{n} seconds"
 
 
-def check(member, clips: int) -> None:
-    """Raise TooFast if `member` starting `clips` more now would pass their rate."""
+def check(member, clips: int, *, lock: bool = False) -> None:
+    """Raise TooFast if `member` starting `clips` more now would pass their rate.
+
+    With `lock`, the member's user row is locked (in the caller's transaction) by the
+    same statement that reads what they started in the window."""
     limit = settings.GENERATE_RATE_PER_MINUTE
     if clips > limit:
         raise TooFast(f"You may start at most {limit} clips a minute; ask for fewer variants.")
     now = timezone.now()
-    started = list(
-        Generation.objects.filter(created_by=member, created__gt=now - WINDOW)
-        .order_by("created")
-        .values_list("created", flat=True)
-    )
+    started = _started_since(member, now - WINDOW, lock)
     excess = len(started) + clips - limit
     if excess <= 0:
         return
@@ -55,17 +55,34 @@ def check(member, clips: int) -> None:
     )
 
 
+# The member's user row, locked, then the times they started clips since a moment:
+# written, where the ORM took about 1 ms to build the two. Two statements, not one: a
+# statement reads the rows other transactions had committed when it began, so the count
+# must begin after the lock is ours (the racing submissions test starts six at once).
+# FOR NO KEY UPDATE: a plain FOR UPDATE would also block every other transaction that
+# inserts a row pointing at this user (a capture's transfer for one of their clips), and
+# a capture waiting here while this submit waits on it is a deadlock. SQLite locks the
+# whole database for a write transaction anyway and has no such clause.
+LOCK_MEMBER = "SELECT id FROM {users} WHERE id = %s FOR NO KEY UPDATE"
+STARTED_SINCE = (
+    "SELECT created FROM generations_generation "
+    "WHERE created_by_id = %s AND created > %s ORDER BY created"
+)
+
+
+def _started_since(member, since, lock: bool) -> list:
+    field = Generation._meta.get_field("created")
+    with connection.cursor() as cursor:
+        if lock and connection.features.has_select_for_no_key_update:
+            cursor.execute(LOCK_MEMBER.format(users=written.table(get_user_model())), [member.pk])
+        cursor.execute(STARTED_SINCE, [member.pk, field.get_db_prep_value(since, connection)])
+        return [written.stored_time(value) for (value,) in cursor.fetchall()]
+
+
 @contextmanager
 def starting(member, clips: int):
     """Around the creation of a member's clips: raises TooFast, or lets them be created
     in a transaction that holds the member's place until they exist."""
     with transaction.atomic():
-        user_model = get_user_model()
-        # FOR NO KEY UPDATE: a plain FOR UPDATE would also block every other transaction
-        # that inserts a row pointing at this user (a capture's transfer for one of their
-        # clips), and a capture waiting here while this submit waits on it is a deadlock.
-        list(
-            user_model.objects.select_for_update(no_key=True).filter(pk=member.pk).values_list("pk")
-        )
-        check(member, clips)
+        check(member, clips, lock=True)
         yield

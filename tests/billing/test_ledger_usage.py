@@ -65,6 +65,7 @@ def at(moment, monkeypatch):
 
 
 def test_a_hold_sends_six_statements_however_long_the_history(funded, capped):
+    """Six on SQLite; on PostgreSQL the same six are one call of billing_place_hold."""
     project = Project()
     ledger.hold(funded, capped, project, USD, "First", "gen-0")
 
@@ -81,7 +82,8 @@ def test_a_hold_sends_six_statements_however_long_the_history(funded, capped):
     later = one_more("gen-2")
 
     # The hold row, the two usage rows, AVAILABLE, HOLDS, the transfer: nothing summed.
-    assert len(first) == len(later) == 6, later
+    expected = 1 if connection.vendor == "postgresql" else 6
+    assert len(first) == len(later) == expected, later
     assert not [sql for sql in later if "SUM(" in sql.upper()]
 
 

@@ -74,3 +74,31 @@ def test_the_sweeper_hands_over_within_a_quarter_of_q_timeout_however_long_the_q
     assert 0.3 <= time.monotonic() - began < 1.2
     assert totals["passes"] > 1
     assert quick_sweeper == [1]
+
+
+def test_every_task_of_a_process_goes_through_one_broker(monkeypatch):
+    """django-q2 builds a broker per task unless given one: with Redis, a new client and
+    connection for every task queued."""
+    built, pushed = [], []
+
+    class Broker:
+        list_key = "seedance"
+
+        def __init__(self):
+            built.append(self)
+
+        def enqueue(self, package):
+            pushed.append(package)
+            return len(pushed)
+
+    monkeypatch.setattr(tasks, "get_broker", Broker)
+    monkeypatch.setattr(lifecycle, "request_check", lambda pk: None)
+    tasks._broker.cache_clear()
+    try:
+        tasks.enqueue_submit(1)
+        tasks.enqueue_check(2)
+        tasks.enqueue_finalize(3)
+    finally:
+        tasks._broker.cache_clear()
+    assert len(built) == 1
+    assert len(pushed) == 3
