@@ -51,6 +51,8 @@ def lock_chosen(chosen) -> list[str]:
     Asset.delete_unless_in_use locks the same row before it looks for jobs that use it,
     so a delete and a submission of the same asset never both go ahead."""
     wanted = {asset.pk: asset for _, asset in chosen}
+    if not wanted:  # a text-to-video job, most of them: not even a query to build
+        return []
     found = set(
         Asset.objects.select_for_update()
         .filter(pk__in=wanted)

@@ -32,13 +32,13 @@ def _seconds(n: int) -> str:
 def check(member, clips: int, *, lock: bool = False) -> None:
     """Raise TooFast if `member` starting `clips` more now would pass their rate.
 
-    With `lock`, the member's user row is locked (in the caller's transaction) by the
-    same statement that reads what they started in the window."""
+    With `lock`, the member's user row is locked first (in the caller's transaction), and
+    the window ends when the lock is ours: a submission that waited for another's counts
+    from then, not from when it began waiting."""
     limit = settings.GENERATE_RATE_PER_MINUTE
     if clips > limit:
         raise TooFast(f"You may start at most {limit} clips a minute; ask for fewer variants.")
-    now = timezone.now()
-    started = _started_since(member, now - WINDOW, lock)
+    now, started = _started_in_window(member, lock)
     excess = len(started) + clips - limit
     if excess <= 0:
         return
@@ -70,13 +70,16 @@ STARTED_SINCE = (
 )
 
 
-def _started_since(member, since, lock: bool) -> list:
+def _started_in_window(member, lock: bool) -> tuple:
+    """(now, the times `member` started clips in the WINDOW before now)."""
     field = Generation._meta.get_field("created")
     with connection.cursor() as cursor:
         if lock and connection.features.has_select_for_no_key_update:
             cursor.execute(LOCK_MEMBER.format(users=written.table(get_user_model())), [member.pk])
-        cursor.execute(STARTED_SINCE, [member.pk, field.get_db_prep_value(since, connection)])
-        return [written.stored_time(value) for (value,) in cursor.fetchall()]
+        now = timezone.now()
+        since = field.get_db_prep_value(now - WINDOW, connection)
+        cursor.execute(STARTED_SINCE, [member.pk, since])
+        return now, [written.stored_time(value) for (value,) in cursor.fetchall()]
 
 
 @contextmanager

@@ -188,3 +188,23 @@ def test_holding_a_members_place_does_not_block_money_moving_for_them(team, memb
     for t in threads:
         t.join(timeout=60)
     assert outcome == ["moved"]
+
+
+@pytest.mark.postgres
+def test_the_window_ends_when_the_members_lock_is_taken(member, monkeypatch):
+    """A submission that waited for another's lock counts the minute from when it got
+    it, not from when it began waiting (clips may have left the window meanwhile)."""
+    from django.test.utils import CaptureQueriesContext
+
+    real_now, seen = timezone.now, []
+    with CaptureQueriesContext(connection) as captured:
+
+        def now():
+            seen.append([q["sql"] for q in captured.captured_queries])
+            return real_now()
+
+        monkeypatch.setattr(ratelimit.timezone, "now", now)
+        with ratelimit.starting(member, 1):
+            pass
+    assert seen, "the rate check never read the clock"
+    assert all(any("FOR NO KEY UPDATE" in sql for sql in before) for before in seen)
