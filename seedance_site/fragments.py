@@ -61,10 +61,11 @@ def ago(moment: datetime) -> str:
     return timesince(moment, timezone.now())
 
 
-def kept(key: str, render: Callable[[], str]) -> SafeString:
+def kept(key: str, render: Callable[[], str], store=None) -> SafeString:
     """The markup kept under `key` (a digest of what it shows), rendered and kept if it
-    was not: for markup a template tag writes rather than a {% cache %} block."""
-    store = caches["template_fragments"]
+    was not: for markup a template tag writes rather than a {% cache %} block. (`store`:
+    the template_fragments cache, when a caller keeping many has looked it up already.)"""
+    store = store or caches["template_fragments"]
     markup = store.get(key)
     if markup is None:
         markup = str(render())

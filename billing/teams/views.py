@@ -51,11 +51,11 @@ def switch(request):
 @never_cache
 @team_required
 def team(request):
-    manage = request.membership.can_manage
+    members, invitations = page.team_rows(request)
     invite_form, invite_fields = page.invite_form(request.membership)
     ctx = {
-        "members": page.member_rows(request),
-        "invitations": page.invitation_rows(request.team) if manage else [],
+        "members": members,
+        "invitations": invitations,
         "invite_form": invite_form,
         "invite_fields": invite_fields,
         "new_link": request.session.pop("new_invitation_link", None),

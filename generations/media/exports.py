@@ -25,7 +25,8 @@ from django.utils.text import slugify
 
 from generations.media import join, video
 from generations.media import storage as media_storage
-from generations.models import Project
+from generations.models import Clip, Generation, Project, Scene, VendorAccount
+from seedance_site import written
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +41,60 @@ export_queued = Signal()
 # --- what the storyboard is --------------------------------------------------------
 
 
+# A project with its scenes in order, each with its chosen take, the take's clip and vendor
+# account, read as written: built by the ORM (select_related over four tables), compiling
+# it cost the storyboard page more than running it.
+STORYBOARD = f"""
+SELECT {written.columns(Project, "p")}, {written.columns(Scene, "s")},
+  {written.columns(Generation, "g")}, {written.columns(Clip, "c")},
+  {written.columns(VendorAccount, "a")}
+FROM {written.table(Project)} p
+LEFT JOIN {written.table(Scene)} s ON s.project_id = p.id
+LEFT JOIN {written.table(Generation)} g ON g.id = s.chosen_take_id
+LEFT JOIN {written.table(Clip)} c ON c.generation_id = g.id
+LEFT JOIN {written.table(VendorAccount)} a ON a.id = g.vendor_account_id
+WHERE %s
+ORDER BY s.number
+"""  # noqa: S608 (names of the models' own tables and columns)
+
+
+def storyboard_of(team_id, uuid_param) -> tuple[Project | None, list]:
+    """The team's project by its public id (a written query's parameter: None when it is
+    not the team's) and its storyboard_scenes, in one query."""
+    rows = written.instances(
+        STORYBOARD % "p.team_id = %s AND p.uuid = %s",
+        [team_id, uuid_param],
+        *_STORYBOARD_MODELS,
+    )
+    return (rows[0][0], _scenes(rows)) if rows else (None, [])
+
+
 def storyboard_scenes(project):
     """The project's scenes in order, each with its chosen take and clip loaded."""
-    return list(
-        project.scenes.select_related("chosen_take__clip", "chosen_take__vendor_account").order_by(
-            "number"
-        )
-    )
+    rows = written.instances(STORYBOARD % "p.id = %s", [project.pk], *_STORYBOARD_MODELS)
+    return _scenes(rows, project)
+
+
+_STORYBOARD_MODELS = (Project, Scene, Generation, Clip, VendorAccount)
+
+
+def _scenes(rows, project=None) -> list:
+    """Each row's scene with what select_related("chosen_take__clip",
+    "chosen_take__vendor_account") would have loaded with it."""
+    scenes = []
+    for found, scene, take, clip, account in rows:
+        if scene is None:
+            continue  # a project without scenes: its one row
+        scene.project = project or found
+        if take is not None:
+            scene.chosen_take = take
+            take.vendor_account = account
+            # A take without a stored clip has none, as select_related says it.
+            Generation.clip.related.set_cached_value(take, clip)
+            if clip is not None:
+                clip.generation = take
+        scenes.append(scene)
+    return scenes
 
 
 def chosen_scenes(scenes):

@@ -73,8 +73,12 @@ class Card(ClipRow):
     def digest(self) -> str:
         """What the card shows, as its cached markup's key (seedance_site/fragments.py):
         its row, its inputs, and the time zone its date is written in."""
-        zone = timezone.get_current_timezone_name()
-        return fragments.digest(tuple(self.row.items()), self.inputs, zone)
+        return self.digest_in(timezone.get_current_timezone_name())
+
+    def digest_in(self, zone: str) -> str:
+        """The digest, with the time zone's name read once for a page of cards. The row's
+        values alone: its keys are the same for every card (gallery.CARD_COLUMNS)."""
+        return fragments.digest(tuple(self.row.values()), self.inputs, zone)
 
     @cached_property
     def favourite_url(self) -> str:

@@ -20,17 +20,17 @@ from seedance_site import fragments
 # agree on PostgreSQL; SQLite keeps it as 32 hex digits, PostgreSQL dashed.
 FILTER_LISTS = """
 SELECT 'project' AS f_kind, CAST(uuid AS varchar) AS f_key, name AS f_label,
-       '' AS f_group, 0 AS f_number
+       '' AS f_group, 0 AS f_number, id AS f_id
 FROM generations_project WHERE team_id = %s
 UNION ALL
-SELECT 'scene', CAST(scene.uuid AS varchar), scene.title, project.name, scene.number
+SELECT 'scene', CAST(scene.uuid AS varchar), scene.title, project.name, scene.number, scene.id
 FROM generations_scene AS scene
 JOIN generations_project AS project ON project.id = scene.project_id
 WHERE project.team_id = %s
 UNION ALL
-SELECT 'account', CAST(uuid AS varchar), label, '', 0 FROM generations_vendoraccount
+SELECT 'account', CAST(uuid AS varchar), label, '', 0, id FROM generations_vendoraccount
 UNION ALL
-SELECT 'member', member.username, member.username, '', 0
+SELECT 'member', member.username, member.username, '', 0, member.id
 FROM auth_user AS member
 JOIN billing_membership AS membership ON membership.user_id = member.id
 WHERE membership.team_id = %s
@@ -39,20 +39,29 @@ ORDER BY f_kind, f_group, f_number, f_label
 
 
 def filter_lists(team) -> dict[str, list[tuple[str, str]]]:
+    """The gallery filters' choices (projects, scenes, vendor accounts, members)."""
+    return lists_and_ids(team)[0]
+
+
+def lists_and_ids(team) -> tuple[dict[str, list[tuple[str, str]]], dict[str, dict]]:
     """The gallery filters' choices (projects, scenes, vendor accounts, members), in one
-    query: they are on every gallery page, and four round trips were a third of it."""
+    query: they are on every gallery page, and four round trips were a third of it. With
+    each choice's row id, by kind and value: a filter then reads the column itself
+    (project_id = 7), no join to the row its value names, and the planner knows the id."""
     with connection.cursor() as cursor:
         cursor.execute(FILTER_LISTS, [team.pk, team.pk, team.pk])
         rows = cursor.fetchall()
     lists = {"project": [], "scene": [], "account": [], "member": []}
-    for kind, key, label, group, number in rows:
+    ids = {"project": {}, "scene": {}, "account": {}, "member": {}}
+    for kind, key, label, group, number, pk in rows:
         if kind == "scene":
             label = f"{group} · {number}. {label}"
         if kind != "member" and len(key) == 32:
             # SQLite keeps a uuid as 32 hex digits: the form's values are dashed.
             key = str(uuid.UUID(key))
         lists[kind].append((key, label))
-    return lists
+        ids[kind][key] = pk
+    return lists, ids
 
 
 class Listed(BaseChoiceIterator):
@@ -100,29 +109,32 @@ class GalleryFilterForm(forms.Form):
     def __init__(self, data=None, *, team):
         super().__init__(data)
         self.team = team
-        self.lists = lists = filter_lists(team)
+        self.lists, self.ids = lists_and_ids(team)
+        lists = self.lists
         self.fields["project"].choices = Listed([("", "Any project")] + lists["project"])
         self.fields["scene"].choices = Listed([("", "Any scene")] + lists["scene"])
         self.fields["account"].choices = Listed([("", "Any vendor")] + lists["account"])
         self.fields["member"].choices = Listed([("", "Anyone")] + lists["member"])
 
-    # Each filled-in field narrows the clips by its own lookup; the search box is
-    # generations.studio.search's.
-    LOOKUPS = {
-        "project": "project__uuid",
-        "scene": "scene__uuid",
-        "family": "family",
-        "account": "vendor_account__uuid",
-        "member": "created_by__username",
+    # Each filled-in field narrows the clips by its own column; the search box is
+    # generations.studio.search's. A listed choice is a row's id (lists_and_ids).
+    COLUMNS = {
+        "project": "project_id",
+        "scene": "scene_id",
+        "account": "vendor_account_id",
+        "member": "created_by_id",
     }
 
     def filter(self, queryset, user):
         if not self.is_valid():
             return queryset.none()
         data = self.cleaned_data
-        for field, lookup in self.LOOKUPS.items():
+        for field, column in self.COLUMNS.items():
             if data[field]:
-                queryset = queryset.filter(**{lookup: data[field]})
+                # A valid value is one of the choices, so its id is known.
+                queryset = queryset.filter(**{column: self.ids[field][data[field]]})
+        if data["family"]:
+            queryset = queryset.filter(family=data["family"])
         # Days as ranges of instants (in the studio's time zone, as created__date would
         # take them): a range reads the team's index; a date cast of every row does not.
         # The first and last days a date can name bound nothing (and have no instant past them).

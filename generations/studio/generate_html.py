@@ -10,6 +10,8 @@ conditional_escape, and widgets still render through the form renderer.
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
+from seedance_site import fragments
+
 # The clip settings: offered or not, and why, as GenerateForm works them out.
 OPTION_SELECTS = {
     "duration": "duration_options",
@@ -82,3 +84,38 @@ class FieldsHtml:
         if name not in self.form.fields:
             raise KeyError(name)
         return field(self.form[name])
+
+
+# Typed text the page would show: a form that opens with any is rendered, never kept (a
+# query string could make an entry per text).
+TYPED = ("prompt", "new_project", "new_scene", "remix_of")
+# Selects whose chosen option is the form's value: kept by that value when it is one of
+# the choices (any other value selects none, so it is one entry whatever it is).
+CHOSEN = ("family", "account", "project", "scene", "variants")
+
+
+def kept_key(form, inputs) -> str | None:
+    """The key the Generate page's main column (prompt, inputs, settings, project and
+    scene) and its variants field are kept under, as the page opens: a digest of all
+    they show. None for a form as posted (typed values, errors), with typed text, or
+    with slots that are not kept (InputsForm.kept_key)."""
+    slots = inputs.kept_key() if not form.is_bound else None
+    if slots is None or any(form.raw(name) for name in TYPED):
+        return None
+    chosen = []
+    for name in CHOSEN:
+        value = form[name].value()
+        value = "" if value is None else str(value)
+        offered = {str(choice) for choice, _ in form.fields[name].choices}
+        chosen.append(value if value in offered else None)
+    shown = (
+        slots,
+        chosen,
+        form.options_key,
+        [form.effective(name) for name in OPTION_SELECTS],
+        form.audio_checked(),
+        [(a.uuid, a.label, a.protocol) for a in form.accounts],
+        [(p.uuid, p.name) for p in form.projects],
+        [(s.uuid, s.number, s.title) for s in form.scenes],
+    )
+    return "generate-main:" + fragments.digest(*shown)

@@ -20,7 +20,7 @@ results are newest first.
 
 import datetime as dt
 import re
-from contextlib import contextmanager
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
@@ -169,34 +169,37 @@ def matching(queryset, text: str, continuing: str = "") -> Found:
     return ranked if ranked and ranked.clips is not None else Found(matches, Order.NEWEST)
 
 
-@contextmanager
-def reading_newest_first(found: Found):
-    """Around the page query of common words on PostgreSQL: the plan walks the index
-    newest first and stops at a page; it would otherwise test every prompt and sort."""
-    if not found.read_newest_first:
-        yield
-        return
-    names = [
-        "enable_sort",
-        "enable_seqscan",
-        "enable_bitmapscan",
-        "max_parallel_workers_per_gather",
-    ]
-    nested = connection.in_atomic_block
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config(name, CASE WHEN vartype = 'bool' THEN 'off' ELSE '0' END, true) "
-            "FROM pg_settings WHERE name = ANY(%s)",
-            [names],
-        )
-        yield
-        if nested:
-            # SET LOCAL lasts to the end of the outer transaction, not of a savepoint. (On
-            # an error the savepoint's rollback takes the settings back with it.)
-            cursor.execute(
-                "SELECT set_config(name, reset_val, true) FROM pg_settings WHERE name = ANY(%s)",
-                [names],
-            )
+# The planner settings that hold a page of common words to the newest-first walk (it
+# would otherwise test every prompt and sort), SET LOCAL by HOLD and, inside an outer
+# transaction (where SET LOCAL would outlast the page), put back by LIFT.
+HELD = ["enable_sort", "enable_seqscan", "enable_bitmapscan", "max_parallel_workers_per_gather"]
+HOLD = (
+    "SELECT set_config(name, CASE WHEN vartype = 'bool' THEN 'off' ELSE '0' END, true) "
+    "FROM pg_settings WHERE name = ANY(%s);\n"
+)
+LIFT = ";\nSELECT set_config(name, reset_val, true) FROM pg_settings WHERE name = ANY(%s)"
+
+
+def page_rows(found: Found, sql: str, params: list) -> list[tuple]:
+    """The rows of the page query `sql`. For common words on PostgreSQL (Found's
+    read_newest_first) the planner is held to the newest-first walk in the same round
+    trip: HOLD, the page and (in a transaction) LIFT go as one string, which PostgreSQL
+    runs statement by statement, planning each after the one before it has run, and as
+    one transaction of their own when none is open, so the settings end with the page.
+    (Four statements before: BEGIN, the settings, the page, COMMIT. Django's client-side
+    binding cursor sends such a string as it is.)"""
+    with connection.cursor() as cursor:
+        if not found.read_newest_first:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+        nested = connection.in_atomic_block
+        # In a transaction, a savepoint: a failing page then takes the settings back with
+        # its own rollback, and leaves the outer transaction usable.
+        with transaction.atomic() if nested else nullcontext():
+            statements = HOLD + sql + (LIFT if nested else "")
+            cursor.execute(statements, [HELD, *params, *([HELD] if nested else [])])
+            cursor.nextset()
+            return cursor.fetchall()
 
 
 @dataclass(frozen=True)

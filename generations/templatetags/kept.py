@@ -4,8 +4,10 @@ what it shows, {% form_field form.since %}, any other field, and {% gallery_card
 from functools import partial
 
 from django import template
+from django.core.cache import caches
 from django.core.cache.utils import make_template_fragment_key as card_key
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import conditional_escape
 from django.utils.safestring import mark_safe
 
@@ -38,32 +40,32 @@ def form_field(field):
 # One card's <li> around its kept markup; the last card asks for the next page when seen.
 CARD = '\n<li class="clip-card" data-preview="{preview}"\n    {scroll}>\n  {markup}\n</li>\n'
 SCROLL = 'hx-get="{url}" hx-trigger="revealed" hx-swap="afterend" hx-target="this"'
+OPENED = '"\n    >'  # where a kept <li> ends its opening tag: the last card's SCROLL goes in
 
 
 @register.simple_tag(takes_context=True)
 def gallery_cards(context, clips, next_url):
-    """The gallery's cards: each one's <li>, written here, around its markup (the page's
-    #card partial) kept by its digest (seedance_site/fragments.py), under the key a
-    {% cache 86400 gallery-card c.digest %} block keeps it. As a {% for %} around
-    a {% cache %} block, the template engine spent longer looking up the same few
-    attributes of 24 cards than reading their kept markup."""
-    card = context.template.engine.get_template("generations/gallery.html#card")
+    """The gallery's cards: each one's <li> (CARD) around its markup (the page's #card
+    partial), kept whole by the card's digest (seedance_site/fragments.py) under the key a
+    {% cache 86400 gallery-card c.digest %} block keeps it; only the last card of a page
+    with more gets SCROLL written into its opening tag. As a {% for %} around a
+    {% cache %} block, the template engine spent longer looking up the same few
+    attributes of 24 cards than reading their kept markup; the time zone, the template
+    and the cache are looked up once for the page."""
+    store = caches["template_fragments"]
 
     def render(c):
+        card = context.template.engine.get_template("generations/gallery.html#card")
         with context.push(c=c):
-            return card.render(context)
+            markup = card.render(context)
+        return CARD.format(preview=conditional_escape(c.video_url), scroll="", markup=markup)
 
-    last = len(clips) - 1
-    scroll = (
-        SCROLL.format(url=conditional_escape(reverse("gallery") + next_url)) if next_url else ""
-    )
-    return mark_safe(  # noqa: S308 - the addresses are escaped, the markup the engine's
-        "".join(
-            CARD.format(
-                preview=conditional_escape(c.video_url),
-                scroll=scroll if i == last else "",
-                markup=fragments.kept(card_key("gallery-card", [c.digest]), partial(render, c)),
-            )
-            for i, c in enumerate(clips)
-        )
-    )
+    zone = timezone.get_current_timezone_name()
+    shown = [
+        fragments.kept(card_key("gallery-card", [c.digest_in(zone)]), partial(render, c), store)
+        for c in clips
+    ]
+    if next_url and shown:
+        scroll = SCROLL.format(url=conditional_escape(reverse("gallery") + next_url))
+        shown[-1] = shown[-1].replace(OPENED, f'"\n    {scroll}>', 1)
+    return mark_safe("".join(shown))  # noqa: S308 - the addresses are escaped, the markup the engine's

@@ -23,11 +23,20 @@ def kept_inputs() -> list[str]:
     return [k for k in caches["template_fragments"]._cache if ".generate-inputs." in k]
 
 
+def forget_the_main_column():
+    """The page's main column, the slots and all, is kept too (generate_html.kept_key):
+    forgotten, the page is rendered again around the slots as kept."""
+    store = caches["template_fragments"]
+    for key in [k for k in store._cache if ".generate-main." in k]:
+        store.delete(key.split(":", 2)[-1])
+
+
 def test_the_slots_are_read_back_until_the_projects_assets_change(
     member_client, member, project, picture
 ):
     assert "still.png" in generate_page(member_client, project=project.uuid)
     assert overwrite_every_fragment("generate-inputs") == 1
+    forget_the_main_column()
     assert MARKER in generate_page(member_client, project=project.uuid)
 
     Asset.objects.filter(pk=picture.pk).update(name="frame.png")

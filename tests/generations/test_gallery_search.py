@@ -152,44 +152,84 @@ def test_words_are_what_the_search_sees():
     assert len(search.words("word " * 50)) == search.MAX_WORDS
 
 
-@on_postgres
-def test_holding_the_planner_to_the_walk_ends_with_the_page_query(project):
-    from django.db import connection
-
+def held(sql, params=()):
+    """The rows of `sql` read as a page of common words is: the planner held to the walk."""
     from generations.models import Generation
 
-    def setting(name):
-        with connection.cursor() as cursor:
-            cursor.execute(f"SHOW {name}")
-            return cursor.fetchone()[0]
-
     found = search.Found(Generation.objects.all(), search.Order.NEWEST, read_newest_first=True)
+    return search.page_rows(found, sql, list(params))
+
+
+def setting(name):
+    with connection.cursor() as cursor:
+        cursor.execute(f"SHOW {name}")
+        return cursor.fetchone()[0]
+
+
+@on_postgres
+def test_holding_the_planner_to_the_walk_ends_with_the_page_query(project):
     before = setting("max_parallel_workers_per_gather")
     # The test runs inside a transaction, as a view under ATOMIC_REQUESTS would.
-    with search.reading_newest_first(found):
-        assert setting("enable_sort") == "off"
-        assert setting("max_parallel_workers_per_gather") == "0"
+    rows = held(
+        "SELECT current_setting('enable_sort'), current_setting(%s), %s",
+        ["max_parallel_workers_per_gather", 7],
+    )
+    assert rows == [("off", "0", 7)]
     assert setting("enable_sort") == "on"
     assert setting("enable_bitmapscan") == "on"
     assert setting("max_parallel_workers_per_gather") == before
 
 
+def disabled(plan_rows) -> bool:
+    """Whether a plan uses a node its settings disable (its cost weighed by 10^10; from
+    PostgreSQL 18 on, marked Disabled)."""
+    plan = " ".join(row[0] for row in plan_rows)
+    return "10000000000" in plan or "Disabled" in plan
+
+
 @on_postgres
-def test_a_failing_page_query_keeps_its_own_error_and_the_settings_go_back(project):
-    from django.db import DatabaseError, connection, transaction
+def test_the_page_is_planned_with_the_planner_held(project):
+    """The settings and the page go in one round trip, and the page is planned after the
+    settings have run: its sort is one they disable."""
+    sql = "EXPLAIN SELECT id FROM generations_generation ORDER BY prompt LIMIT 5"
+    assert disabled(held(sql))
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        assert not disabled(cursor.fetchall())
 
-    from generations.models import Generation
 
-    found = search.Found(Generation.objects.all(), search.Order.NEWEST, read_newest_first=True)
-    with (
-        pytest.raises(DatabaseError, match="division by zero"),
-        search.reading_newest_first(found),
-        connection.cursor() as cursor,
-    ):
-        cursor.execute("SELECT 1 / 0")
+@on_postgres
+@pytest.mark.django_db(transaction=True)
+def test_outside_a_transaction_the_held_page_is_one_statement(django_assert_num_queries):
+    """No BEGIN, COMMIT or savepoint around it: the string is a transaction of its own,
+    and its settings end with it."""
+    before = setting("max_parallel_workers_per_gather")
+    with django_assert_num_queries(1):
+        rows = held("SELECT current_setting('enable_seqscan'), %s", [3])
+    assert rows == [("off", 3)]
+    assert setting("enable_seqscan") == "on"
+    assert setting("max_parallel_workers_per_gather") == before
+
+
+def failing_page_keeps_its_error_and_the_settings_go_back():
+    from django.db import DatabaseError, transaction
+
+    with pytest.raises(DatabaseError, match="division by zero"):
+        held("SELECT 1 / 0")
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SHOW enable_sort")
         assert cursor.fetchone()[0] == "on"
+
+
+@on_postgres
+def test_a_failing_page_query_keeps_its_own_error_and_the_settings_go_back(project):
+    failing_page_keeps_its_error_and_the_settings_go_back()
+
+
+@on_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_page_query_outside_a_transaction_too():
+    failing_page_keeps_its_error_and_the_settings_go_back()
 
 
 @on_postgres
@@ -222,7 +262,42 @@ def test_a_common_words_page_is_read_cards_and_all_in_one_query_behind_the_fence
     assert prompts == ["Fox 0", "Fox 1", "Fox 2"]
     assert "Newest first: more clips match than can be ranked." in html
     sql = [query["sql"] for query in queries.captured_queries]
-    fence = next(i for i, text in enumerate(sql) if "set_config" in text)
-    assert "generations_favourite" in sql[fence + 1]  # the page's rows are its cards
-    # Then the fence is lifted: COMMIT, or inside a test's transaction the settings reset.
-    assert sql[fence + 2] == "COMMIT" or "reset_val" in sql[fence + 2]
+    fenced = [text for text in sql if "set_config" in text]
+    assert len(fenced) == 1
+    # The settings, the page's rows (its cards) and, inside a test's transaction, the
+    # settings put back, in one statement.
+    hold, page, lifted = fenced[0].split(";\n")
+    assert "set_config" in hold
+    assert "generations_favourite" in page and "set_config" not in page
+    assert "reset_val" in lifted
+
+
+@on_postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_common_words_page_is_as_many_statements_at_any_size_and_no_transaction(
+    member_client, project, monkeypatch
+):
+    """Outside a transaction (as a request is) the page of common words goes with its
+    planner settings in one statement: no BEGIN, savepoint or COMMIT around it; and a
+    search costs as many statements at 3 clips as at 30."""
+    from django.test.utils import CaptureQueriesContext
+
+    monkeypatch.setattr(search, "PROBE", 2)
+
+    def statements():
+        with CaptureQueriesContext(connection) as queries:
+            prompts, html = shown(member_client, "fox")
+        assert "Newest first: more clips match than can be ranked." in html
+        return [query["sql"] for query in queries.captured_queries], prompts
+
+    for n in range(3):
+        clip(project, f"Fox {n}", minutes_ago=n)
+    few, prompts = statements()
+    assert prompts == ["Fox 0", "Fox 1", "Fox 2"]
+    for n in range(3, 30):
+        clip(project, f"Fox {n}", minutes_ago=n)
+    many, prompts = statements()
+    assert len(prompts) == 24
+    assert len(many) == len(few)
+    assert not [sql for sql in many if sql.split()[0] in ("BEGIN", "COMMIT", "SAVEPOINT")]
+    assert len([sql for sql in many if "set_config" in sql]) == 1

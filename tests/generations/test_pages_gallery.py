@@ -334,3 +334,31 @@ def test_a_cards_row_read_by_hand_is_the_row_values_gave(rf, owner, project, tea
     assert [type(value) for value in rows[0].values()] == [
         type(value) for value in expected[0].values()
     ]
+
+
+def test_a_listed_filter_reads_its_column_by_id_without_a_join(
+    member_client, member, project, team
+):
+    """A project, scene, vendor or member chosen from the filter lists is a row id read
+    with the lists (lists_and_ids): the page reads generations' own column, joins no
+    table to match a uuid or a name, and the planner knows which index serves it."""
+    scene = SceneFactory(project=project)
+    account = VendorAccountFactory()
+    clip(project, scene=scene, vendor_account=account, created_by=member, prompt="Kept")
+    clip(ProjectFactory(team=team), prompt="Elsewhere")
+    chosen = {
+        "project": (project.uuid, f'"project_id" = {project.pk}'),
+        "scene": (scene.uuid, f'"scene_id" = {scene.pk}'),
+        "account": (account.uuid, f'"vendor_account_id" = {account.pk}'),
+        "member": (member.username, f'"created_by_id" = {member.pk}'),
+    }
+    for name, (value, column) in chosen.items():
+        with CaptureQueriesContext(connection) as captured:
+            html = member_client.get("/gallery/", {name: value}).content.decode()
+        assert cards(html) == 1 and "Kept" in html, name
+        page = next(q["sql"] for q in captured if "generations_favourite" in q["sql"])
+        chosen_ids = page.split("WHERE g.id IN", 1)[1]
+        assert column in chosen_ids, name
+        for table in ("generations_project", "generations_scene", "auth_user"):
+            assert f'JOIN "{table}"' not in chosen_ids, (name, table)
+        assert "generations_vendoraccount" not in chosen_ids, name

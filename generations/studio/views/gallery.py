@@ -68,15 +68,16 @@ WHERE g.id IN ({chosen})
 # The job's mode, NULL when the request has none (or says null) on both databases.
 MODE = {"postgresql": "g.request ->> 'mode'", "sqlite": "json_extract(g.request, '$.mode')"}
 CARD_COLUMNS = ["pk", "is_favourite", *CARD_FIELDS, "mode"]
+NOT_HELD = search.Found(None)  # a page read as it is planned
 
 
-def _card_rows(request, chosen: str, params: list) -> list[dict]:
+def _card_rows(request, chosen: str, params: list, found=NOT_HELD) -> list[dict]:
     """The cards of the clips `chosen` (SQL of their ids, with its `params`), in no order,
-    as the dicts values() gave: each Card and its digest read them so."""
+    as the dicts values() gave: each Card and its digest read them so. (`found`: the
+    search, whose page of common words is read with the planner held, search.page_rows.)"""
     sql = CARDS.format(mode=MODE[connection.vendor], chosen=chosen)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [request.user.pk, *params])
-        rows = [dict(zip(CARD_COLUMNS, row, strict=True)) for row in cursor.fetchall()]
+    read = search.page_rows(found, sql, [request.user.pk, *params])
+    rows = [dict(zip(CARD_COLUMNS, row, strict=True)) for row in read]
     if connection.vendor == "sqlite":
         for row in rows:
             # SQLite answers a raw query with what it stores: 0 or 1, 32 hex digits and
@@ -105,19 +106,19 @@ def _newest_first(row: dict) -> tuple:
     return row["created"], row["pk"]
 
 
-def cards_after(request, clips, position) -> keyset.Page:
-    """A page of cards of `clips` after `position`, newest first, in one query: the page is
-    chosen on the bare table in a subquery (its LIMIT has the database pick the rows
-    first), and only its rows are joined and tested for a favourite."""
-    chosen = keyset.after(clips, position).values("pk")[: GALLERY_PAGE + 1]
+def cards_after(request, found, position) -> keyset.Page:
+    """A page of cards of the `found` clips after `position`, newest first, in one query:
+    the page is chosen on the bare table in a subquery (its LIMIT has the database pick
+    the rows first), and only its rows are joined and tested for a favourite."""
+    chosen = keyset.after(found.clips, position).values("pk")[: GALLERY_PAGE + 1]
     try:
         sql, params = chosen.query.sql_with_params()
     except EmptyResultSet:  # filters that select nothing (an invalid form, no words)
         rows = []
     else:
-        rows = _card_rows(request, sql, list(params))
+        rows = _card_rows(request, sql, list(params), found)
     # Newest first, sorted here: an ORDER BY could have a search's planner fence
-    # (search.reading_newest_first: no sorts) walk every clip to avoid sorting 25 rows.
+    # (search.page_rows: no sorts) walk every clip to avoid sorting 25 rows.
     rows.sort(key=_newest_first, reverse=True)
     cards = asset_inputs.on_cards([card(row) for row in rows[:GALLERY_PAGE]])
     more = len(rows) > GALLERY_PAGE
@@ -171,9 +172,8 @@ def _clips_page(request, form):
     elif ranked_cursor is not None:
         page = keyset.Page([], None, True)  # a ranked cursor outside a search
     else:
-        # For common words the planner is held to the newest-first walk (nothing otherwise).
-        with search.reading_newest_first(found):
-            return cards_after(request, found.clips, position), found
+        # For common words the planner is held to the newest-first walk (search.page_rows).
+        return cards_after(request, found, position), found
     page.rows = with_cards(request, page.rows) if page.rows else []
     return page, found
 

@@ -12,7 +12,7 @@ from billing.models import Role
 from billing.teams.access import role_required
 from generations import access, lifecycle
 from generations.assets.forms import InputsForm, initial_inputs, take_uploads
-from generations.studio import presenters, ratelimit, services
+from generations.studio import generate_html, presenters, ratelimit, services
 from generations.studio.forms import GenerateForm, initial_from
 from seedance_site.web import money_moved
 
@@ -50,7 +50,12 @@ def generate(request):
         initial = _generate_initial(request)
         form = GenerateForm(team=request.team, user=request.user, initial=initial)
         inputs = InputsForm(project=form.project_value, initial=initial)
-    context = {"form": form, "inputs": inputs, "quote": presenters.quote_for(form, inputs)}
+    context = {
+        "form": form,
+        "inputs": inputs,
+        "quote": presenters.quote_for(form, inputs),
+        "kept": generate_html.kept_key(form, inputs),
+    }
     if request.htmx and request.method == "POST":
         return render(request, "generations/generate.html#generate-form", context)
     return render(request, "generations/generate.html", context)

@@ -14,8 +14,8 @@ from generations.media import exports
 from generations.media.files import stored_file_response
 
 
-def _storyboard_context(request, p):
-    scenes = exports.storyboard_scenes(p)
+def _storyboard_context(request, p, scenes=None):
+    scenes = exports.storyboard_scenes(p) if scenes is None else scenes
     chosen = exports.chosen_scenes(scenes)
     status = exports.read_status(p)
     fingerprint = exports.fingerprint(scenes)
@@ -32,8 +32,12 @@ def _storyboard_context(request, p):
 
 @team_required
 def storyboard(request, uuid):
-    p = access.get_project(request, uuid)
-    return render(request, "generations/storyboard.html", _storyboard_context(request, p))
+    # access.get_project and the scenes, in one written query.
+    p, scenes = exports.storyboard_of(request.team.pk, access.public_id_param(uuid))
+    if p is None:
+        raise Http404("No such object.")
+    context = _storyboard_context(request, p, scenes)
+    return render(request, "generations/storyboard.html", context)
 
 
 @team_required
