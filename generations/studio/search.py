@@ -187,7 +187,8 @@ def page_rows(found: Found, sql: str, params: list) -> list[tuple]:
     runs statement by statement, planning each after the one before it has run, and as
     one transaction of their own when none is open, so the settings end with the page.
     (Four statements before: BEGIN, the settings, the page, COMMIT. Django's client-side
-    binding cursor sends such a string as it is.)"""
+    binding cursor, the default, sends such a string as it is; with server-side binding
+    PostgreSQL could not prepare it: a test pins the project's settings to the default.)"""
     with connection.cursor() as cursor:
         if not found.read_newest_first:
             cursor.execute(sql, params)

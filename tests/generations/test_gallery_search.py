@@ -152,6 +152,13 @@ def test_words_are_what_the_search_sees():
     assert len(search.words("word " * 50)) == search.MAX_WORDS
 
 
+def test_the_database_binds_parameters_on_the_client_as_page_rows_needs():
+    """page_rows sends a common-words page with its planner settings as one string of
+    several statements: with Django's server-side binding (OPTIONS
+    "server_side_binding": True) PostgreSQL could not prepare it."""
+    assert not getattr(connection.features, "uses_server_side_binding", False)
+
+
 def held(sql, params=()):
     """The rows of `sql` read as a page of common words is: the planner held to the walk."""
     from generations.models import Generation
