@@ -372,9 +372,8 @@ class Generation(models.Model):
         return family_label(self.family)
 
     def log(self, kind: str, message: str, **data) -> "GenerationEvent":
-        event = journal.append(
-            GenerationEvent(generation=self, kind=kind, message=message, data=data)
-        )
+        event = GenerationEvent(generation=self, kind=kind, message=message, data=data)
+        journal.append(event)
         if kind in GenerationEvent.ERROR_KINDS and self.vendor_account_id:
             # The vendors page names an account's last trouble from here once the
             # event is older than the day it reads (it never searches all history).
