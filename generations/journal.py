@@ -5,7 +5,7 @@ import logging
 
 from django.db import connection
 
-from billing.ledger import rows
+from seedance_site import rows
 
 log = logging.getLogger("generations.steps")
 

@@ -18,7 +18,7 @@ import uuid
 from django.db import connection, transaction
 from django.utils import timezone
 
-from billing.ledger import rows, usage
+from billing.ledger import usage
 from billing.ledger.accounts import (
     check_amount,
     check_key,
@@ -33,6 +33,7 @@ from billing.ledger.errors import LedgerError
 from billing.ledger.limits import check_limits
 from billing.ledger.money import dollars
 from billing.models import AccountKind, Hold, HoldStatus, Transfer, TransferKind
+from seedance_site import rows
 
 # The unique constraint that makes a hold's key idempotent (one_hold_per_team_and_key).
 KEY_COLUMNS = ("team_id", "idempotency_key")
@@ -112,10 +113,14 @@ PLACE_HOLD = (
 )
 
 
+def _cap_of(project) -> int | None:
+    return getattr(project, "spend_cap", None) if project is not None else None
+
+
 def _place_in_one(placed: Hold, project, now) -> Hold | None:
     """_place without `explain`, on PostgreSQL: the new Hold, or the first one under its
     key; None, with nothing written, when a guard stops it."""
-    cap = getattr(project, "spend_cap", None) if project is not None else None
+    cap = _cap_of(project)
     arguments = [
         placed.uuid,
         placed.team_id,
@@ -150,7 +155,7 @@ def _place(placed: Hold, project, now, *, explain=False) -> Hold | None:
     it. With `explain`, the rows the guards would lock are locked first (created
     if new) and `check_limits` raises `Refused` saying why before anything moves.
     """
-    cap = getattr(project, "spend_cap", None) if project is not None else None
+    cap = _cap_of(project)
     month = usage.month_of(now)
     with connection.cursor() as cursor:
         pk = rows.insert(cursor, placed, returning=True, unless_conflict_on=KEY_COLUMNS)

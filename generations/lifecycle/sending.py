@@ -12,7 +12,6 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from billing import ledger
-from billing.ledger import rows
 from generations import routing
 from generations.assets import inputs as asset_inputs
 from generations.lifecycle.callbacks import callback_token, callback_url
@@ -29,6 +28,7 @@ from generations.lifecycle.steps import (
 )
 from generations.models import Generation, State, VendorAccount
 from generations.vendors import ErrorKind, VendorError
+from seedance_site import rows
 from seedance_site.tokens import hash_token
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
-"""Writing a ledger row with a statement built once, for the hold path (and the job
-row the same submission writes, generations.lifecycle.sending, and every job event,
-generations.journal).
+"""Writing a row with a statement built once: the ledger's holds (billing.ledger.holds),
+the job row a submission writes (generations.lifecycle.sending) and every job event
+(generations.journal), the writes on every job.
 
 `Model.objects.create()` builds and compiles its INSERT on every call, which was a
 large share of the Python time of a hold. `insert` builds the statement once per
