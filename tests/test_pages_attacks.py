@@ -20,15 +20,11 @@ from tests.generations.factories import (
     SceneFactory,
     VendorAccountFactory,
 )
+from tests.generations.factories import (
+    finished_clip as _clip,
+)
 
 pytestmark = pytest.mark.usefixtures("media")
-
-
-def _clip(project, prompt, minutes_ago=0, **fields):
-    g = GenerationFactory(project=project, succeeded=True, prompt=prompt, **fields)
-    g.created = timezone.now() - timedelta(minutes=minutes_ago)
-    g.save(update_fields=["created"])
-    return g
 
 
 def _prompts(html: str) -> list[str]:

@@ -4,7 +4,6 @@ on another team's data, stale or per-person markup, hostile input and escaping."
 
 import re
 import uuid
-from datetime import timedelta
 
 import pytest
 from django.core.cache import caches
@@ -19,10 +18,12 @@ from generations.studio import search
 from generations.studio.views import gallery as gallery_view
 from tests.factories import MembershipFactory
 from tests.generations.factories import (
-    GenerationFactory,
     ProjectFactory,
     SceneFactory,
     VendorAccountFactory,
+)
+from tests.generations.factories import (
+    finished_clip as clip,
 )
 
 pytestmark = pytest.mark.usefixtures("media")
@@ -35,13 +36,6 @@ def get(client, name, *args, **query) -> str:
     response = client.get(reverse(name, args=args), query)
     assert response.status_code == 200, response.status_code
     return response.content.decode()
-
-
-def clip(project, prompt, minutes_ago=0, **kwargs):
-    g = GenerationFactory(project=project, succeeded=True, prompt=prompt, **kwargs)
-    g.created = timezone.now() - timedelta(minutes=minutes_ago)
-    g.save(update_fields=["created"])
-    return g
 
 
 def prompts(html: str) -> list[str]:

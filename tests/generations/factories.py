@@ -196,3 +196,11 @@ class ClipFactory(factory.django.DjangoModelFactory):
     has_audio = False
     bytes = factory.LazyFunction(lambda: len(sample_mp4()))
     sha256 = factory.LazyFunction(lambda: hashlib.sha256(sample_mp4()).hexdigest())
+
+
+def finished_clip(project, prompt, minutes_ago=0, **fields) -> Generation:
+    """A finished clip of `project` saying `prompt`, made `minutes_ago` minutes ago."""
+    generation = GenerationFactory(project=project, succeeded=True, prompt=prompt, **fields)
+    generation.created = timezone.now() - timedelta(minutes=minutes_ago)
+    generation.save(update_fields=["created"])
+    return generation

@@ -1,14 +1,12 @@
 """Prompt search: full text on PostgreSQL (stems, prefixes, best match first when few
 match), every word as a substring on SQLite; hostile input is just text."""
 
-from datetime import timedelta
-
 import pytest
 from django.db import connection
-from django.utils import timezone
 
 from generations.studio import search
-from tests.generations.factories import GenerationFactory, ProjectFactory
+from tests.generations.factories import ProjectFactory
+from tests.generations.factories import finished_clip as clip
 
 on_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="full-text search is PostgreSQL's"
@@ -21,13 +19,6 @@ pytestmark = pytest.mark.usefixtures("media")
 @pytest.fixture
 def project(team):
     return ProjectFactory(team=team, name="Harbour")
-
-
-def clip(project, prompt, minutes_ago=0):
-    g = GenerationFactory(project=project, succeeded=True, prompt=prompt)
-    g.created = timezone.now() - timedelta(minutes=minutes_ago)
-    g.save(update_fields=["created"])
-    return g
 
 
 def shown(client, q, **params):
