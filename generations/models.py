@@ -151,7 +151,7 @@ class TeamRouting(models.Model):
 
     @classmethod
     def policy_for(cls, team) -> str:  # written out: on every quote, and the ORM is slower
-        return written.one_value(cls.POLICY_OF_TEAM, [team.pk], RoutingPolicy.CHEAPEST)
+        return written.one_value(cls.POLICY_OF_TEAM, [team.pk]) or RoutingPolicy.CHEAPEST
 
     @classmethod
     def set_policy(cls, team, policy: str) -> "TeamRouting":

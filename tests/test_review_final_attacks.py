@@ -236,3 +236,12 @@ def test_held_key_reused_inside_a_callers_transaction_keeps_what_it_wrote(funded
         second = ledger.hold(funded, member, project, USD, "Clip", "api:other")
     assert set(Hold.objects.values_list("pk", flat=True)) >= {first.pk, second.pk}
     assert ledger.available_balance(funded) == before - 2 * USD
+
+
+def test_a_blank_stored_routing_policy_reads_as_cheapest_as_it_did(team):
+    """policy_for as written keeps the ORM version's fallback: no row, or a blank one."""
+    from generations.models import RoutingPolicy, TeamRouting
+
+    assert TeamRouting.policy_for(team) == RoutingPolicy.CHEAPEST
+    TeamRouting.objects.create(team=team, policy="")
+    assert TeamRouting.policy_for(team) == RoutingPolicy.CHEAPEST
