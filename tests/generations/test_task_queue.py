@@ -15,6 +15,9 @@ def enqueued(monkeypatch):
     monkeypatch.setattr(
         tasks, "async_task", lambda func, *args, **options: sent.append((func, options))
     )
+    # No broker either: building the ORM one asks the database (this test has none), and
+    # whether this process had built one already depends on the tests before it.
+    monkeypatch.setattr(tasks, "_broker", lambda: None)
     monkeypatch.setattr(lifecycle, "request_check", lambda pk: None)
     return sent
 
