@@ -65,6 +65,11 @@ CALLBACK_PROTOCOLS = ("kinovi", "seedance2_ink", "byteplus_ark", "fal", "replica
 CANCEL_PROTOCOLS = ("seedance2_ink", "byteplus_ark", "fal", "replicate")
 # Vendors whose answers carry the charge; aigptimage, fal and Replicate report none, ever.
 CHARGE_REPORTING = ("kinovi", "seedance2_ink", "seedanceapi_org", "evolink", "byteplus_ark")
+# Of those, the ones that say the charge only in their answer to the create ("creditsCharged
+# is calculated when the task is accepted"): when that answer is lost (a read timeout on a
+# busy machine, a worker dying after the create), nobody can know it, and the account's
+# price is right.
+CHARGE_ONLY_WHEN_ACCEPTED = ("seedance2_ink",)
 # A reported charge beyond this many times the account's own quote is not believed.
 ABSURD_CHARGE_FACTOR = 10
 
@@ -801,6 +806,14 @@ class Campaign:
         task = self.followed_task(g)
         price = account.credits_to_micros(account.quote_credits(g.video_request))
         reported = None
+        if (
+            account.protocol in CHARGE_ONLY_WHEN_ACCEPTED
+            and not g.events.filter(kind="accepted").exists()
+        ):
+            return price, (
+                f"{account.label} says its charge only when it accepts a task, and that answer "
+                f"never reached us; its price is {price} µ$"
+            )
         if task is not None and account.protocol in CHARGE_REPORTING:
             if hasattr(task, "reported_charge"):
                 reported = task.reported_charge()
