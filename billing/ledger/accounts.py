@@ -4,12 +4,15 @@ Every write in holds.py and grants.py goes through `move_money`, inside the
 transaction that locked the team's accounts with `team_accounts(lock=True)`.
 """
 
-from django.db.models import F
+from functools import cache
+
+from django.db import connection
 
 from billing.ledger import spend
 from billing.ledger.errors import KeyReused, LedgerError
 from billing.ledger.money import MAX_AMOUNT, dollars
 from billing.models import TEAM_ACCOUNT_KINDS, Account, AccountKind, Transfer
+from seedance_site import rows
 
 
 def check_amount(amount, *, allow_zero=False, allow_negative=False) -> None:
@@ -35,24 +38,63 @@ def clip(text, length) -> str:
     return (text or "")[:length]
 
 
+@cache
+def _accounts_where(where: str, lock: bool) -> str:
+    """A SELECT of whole Account rows (for `Account.objects.raw`, which converts their
+    values as the ORM does), built once: a capture reads two or three of these, and
+    compiling the ORM's queries took longer than running them."""
+    columns = ", ".join(field.column for field in Account._meta.concrete_fields)
+    sql = f"SELECT {columns} FROM billing_account WHERE {where} ORDER BY kind"  # noqa: S608
+    if lock and connection.features.has_select_for_update:
+        # NO KEY: the balance changes, the key does not, so a transfer being written
+        # elsewhere need not wait for this transaction to check its foreign key.
+        sql += " " + connection.ops.for_update_sql(no_key=True)
+    return sql
+
+
+TEAM_ACCOUNTS = "team_id = %s AND kind IN (%s, %s)"
+SYSTEM_ACCOUNT = "team_id IS NULL AND kind = %s AND vendor = %s"
+
+
 def team_accounts(team_id, *, lock: bool) -> tuple[Account, Account]:
     """The team's AVAILABLE and HOLDS accounts, created on first use, locked in that order.
 
     AVAILABLE's row lock is the team's lock: every write takes it before HOLDS
     ("available" sorts first), `set_aside` included.
     """
-    query = Account.objects.filter(team_id=team_id, kind__in=TEAM_ACCOUNT_KINDS).order_by("kind")
-    if lock:
-        # NO KEY: the balance changes, the key does not, so a transfer being written
-        # elsewhere need not wait for this transaction to check its foreign key.
-        query = query.select_for_update(no_key=True)
-    accounts = {a.kind: a for a in query}
+    sql = _accounts_where(TEAM_ACCOUNTS, lock)
+    params = [team_id, *(kind.value for kind in TEAM_ACCOUNT_KINDS)]
+    accounts = {a.kind: a for a in Account.objects.raw(sql, params)}
     if len(accounts) < len(TEAM_ACCOUNT_KINDS):
         # AVAILABLE first, so it gets the lower pk, as the statement and admin list it.
         for kind in TEAM_ACCOUNT_KINDS:
             Account.objects.get_or_create(team_id=team_id, kind=kind)
-        accounts = {a.kind: a for a in query.all()}
+        accounts = {a.kind: a for a in Account.objects.raw(sql, params)}
     return accounts[AccountKind.AVAILABLE], accounts[AccountKind.HOLDS]
+
+
+def system_account(kind, vendor="", vendor_label="") -> Account:
+    label = clip(vendor_label, 200)
+    found = list(Account.objects.raw(_accounts_where(SYSTEM_ACCOUNT, False), [kind, vendor]))
+    if found:
+        account = found[0]
+        if label and account.vendor_label != label:
+            Account.objects.filter(pk=account.pk).update(vendor_label=label)
+            account.vendor_label = label
+        return account
+    account, created = Account.objects.get_or_create(
+        team=None,
+        kind=kind,
+        vendor=vendor,
+        defaults={
+            "vendor_label": label,
+            "may_go_negative": kind in (AccountKind.GRANTS, AccountKind.ADJUSTMENTS),
+        },
+    )
+    if label and not created and account.vendor_label != label:
+        Account.objects.filter(pk=account.pk).update(vendor_label=label)
+        account.vendor_label = label
+    return account
 
 
 # Hand-written SQL, as in usage.py: the hold path runs these on every hold.
@@ -82,35 +124,29 @@ def set_aside(cursor, team_id, amount) -> tuple[int, int] | None:
     return (available[0], holds[0]) if holds is not None else None
 
 
-def system_account(kind, vendor="", vendor_label="") -> Account:
-    account, created = Account.objects.get_or_create(
-        team=None,
-        kind=kind,
-        vendor=vendor,
-        defaults={
-            "vendor_label": clip(vendor_label, 200),
-            "may_go_negative": kind in (AccountKind.GRANTS, AccountKind.ADJUSTMENTS),
-        },
-    )
-    if vendor_label and not created and account.vendor_label != vendor_label:
-        Account.objects.filter(pk=account.pk).update(vendor_label=clip(vendor_label, 200))
-    return account
+# Written once, like set_aside's: a capture moves money twice and a release once, and the
+# ORM's UPDATEs and INSERT cost more Python time to build than the database took to run.
+DEBIT = "UPDATE billing_account SET balance = balance - %s WHERE id = %s"
+GUARD = " AND balance >= %s"
+CREDIT = "UPDATE billing_account SET balance = balance + %s WHERE id = %s"
 
 
 def move_money(debit: Account, credit: Account, amount: int, kind, **fields) -> Transfer:
     """Write one transfer and move both cached balances, in the caller's transaction."""
-    debited = Account.objects.filter(pk=debit.pk)
-    if not debit.may_go_negative:
-        # Callers have checked under the lock already; this is the guard in SQL.
-        debited = debited.filter(balance__gte=amount)
-    if debited.update(balance=F("balance") - amount) != 1:
-        raise LedgerError(f"{debit} does not hold {dollars(amount)}.")
-    Account.objects.filter(pk=credit.pk).update(balance=F("balance") + amount)
-    debit.balance -= amount
-    credit.balance += amount
-    transfer = Transfer.objects.create(
-        debit=debit, credit=credit, amount=amount, kind=kind, **fields
-    )
+    with connection.cursor() as cursor:
+        if debit.may_go_negative:
+            cursor.execute(DEBIT, [amount, debit.pk])
+        else:
+            # Callers have checked under the lock already; this is the guard in SQL.
+            cursor.execute(DEBIT + GUARD, [amount, debit.pk, amount])
+        if cursor.rowcount != 1:
+            raise LedgerError(f"{debit} does not hold {dollars(amount)}.")
+        cursor.execute(CREDIT, [amount, credit.pk])
+        debit.balance -= amount
+        credit.balance += amount
+        transfer = Transfer(debit=debit, credit=credit, amount=amount, kind=kind, **fields)
+        transfer.pk = rows.insert(cursor, transfer, returning=True)
+    transfer._state.adding, transfer._state.db = False, connection.alias
     spend.record(transfer)
     return transfer
 

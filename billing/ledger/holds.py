@@ -14,6 +14,7 @@ undoes its own writes when a guard stops it, so the long way needs no rollback f
 """
 
 import uuid
+from functools import cache
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -231,7 +232,7 @@ def capture(hold, actual, vendor, vendor_label, memo="") -> Hold:
     """
     check_amount(actual, allow_zero=True)
     with transaction.atomic():
-        locked = Hold.objects.select_for_update().get(pk=hold.pk)
+        locked = _locked(hold.pk)
         if locked.status == HoldStatus.CAPTURED:
             return locked
         if locked.status == HoldStatus.RELEASED:
@@ -269,11 +270,39 @@ def capture(hold, actual, vendor, vendor_label, memo="") -> Hold:
         return locked
 
 
+@cache
+def _lock_hold() -> str:
+    columns = ", ".join(field.column for field in Hold._meta.concrete_fields)
+    sql = f"SELECT {columns} FROM billing_hold WHERE id = %s"  # noqa: S608
+    if connection.features.has_select_for_update:
+        sql += " " + connection.ops.for_update_sql()
+    return sql
+
+
+def _locked(pk) -> Hold:
+    """The hold, locked to the end of the transaction (a statement built once; see
+    accounts._accounts_where)."""
+    found = list(Hold.objects.raw(_lock_hold(), [pk]))
+    if not found:
+        raise Hold.DoesNotExist(f"No hold #{pk}.")
+    return found[0]
+
+
+@cache
+def _resolving(names: tuple[str, ...]) -> tuple[str, list]:
+    fields = [Hold._meta.get_field(name) for name in names]
+    columns = ", ".join(f"{field.column} = %s" for field in fields)
+    return f"UPDATE billing_hold SET {columns} WHERE id = %s AND status = %s", fields  # noqa: S608
+
+
 def _resolve(locked: Hold, **changes) -> None:
     """Move a locked, pending hold to its resolution, once; `locked` then shows it."""
-    claimed = Hold.objects.filter(pk=locked.pk, status=HoldStatus.PENDING).update(**changes)
-    if claimed != 1:  # Unreachable under the lock; never move money twice.
-        raise LedgerError("This hold changed while it was being resolved.")
+    sql, fields = _resolving(tuple(changes))
+    values = [field.get_db_prep_save(changes[field.name], connection) for field in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, locked.pk, HoldStatus.PENDING.value])
+        if cursor.rowcount != 1:  # Unreachable under the lock; never move money twice.
+            raise LedgerError("This hold changed while it was being resolved.")
     for name, value in changes.items():
         setattr(locked, name, value)
 
@@ -313,7 +342,7 @@ def release(hold, reason) -> Hold:
     raises LedgerError.
     """
     with transaction.atomic():
-        locked = Hold.objects.select_for_update().get(pk=hold.pk)
+        locked = _locked(hold.pk)
         if locked.status == HoldStatus.RELEASED:
             return locked
         if locked.status == HoldStatus.CAPTURED:

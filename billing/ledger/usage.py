@@ -18,7 +18,7 @@ and nothing spent.
 import datetime as dt
 
 from django.db import connection
-from django.db.models import BigIntegerField, Case, F, Value, When
+from django.db.models import BigIntegerField, Case, F, When
 
 from billing.ledger.errors import LedgerError
 from billing.ledger.money import month_start
@@ -52,6 +52,19 @@ SELECT m.role, m.monthly_cap, COALESCE((
 ), 0)
 FROM billing_membership m WHERE m.team_id = %s AND m.user_id = %s
 """
+
+# A resolved hold leaves pending; what it charged is spent, in the month it was charged
+# (a member's row starts a new month's spend when the month has turned).
+SETTLE_FOR_MEMBER = """
+UPDATE billing_memberusage SET pending = pending - %s,
+    spent = CASE WHEN month = %s THEN spent + %s WHEN month < %s THEN %s ELSE spent END,
+    month = CASE WHEN month < %s THEN %s ELSE month END
+WHERE team_id = %s AND member_id = %s
+"""
+SETTLE_FOR_PROJECT = (
+    "UPDATE billing_projectusage SET pending = pending - %s, spent = spent + %s "
+    "WHERE team_id = %s AND project_uuid = %s"
+)
 
 _uuid_field = ProjectUsage._meta.get_field("project_uuid")
 
@@ -116,29 +129,33 @@ def settle(hold, charged: int, now: dt.datetime, *, pending=True) -> None:
     the team's balance is). A capture that lands after a later month's has begun
     counting (two clocks) counts in its own month, which no cap looks at any more.
     """
-    month = month_of(now)
+    month = connection.ops.adapt_datefield_value(month_of(now))
     held = hold.amount if pending else 0
-    if hold.member_id is not None:
-        changed = MemberUsage.objects.filter(team_id=hold.team_id, member_id=hold.member_id).update(
-            pending=F("pending") - held,
-            spent=Case(
-                When(month=month, then=F("spent") + charged),
-                When(month__lt=month, then=Value(charged)),
-                default=F("spent"),
-                output_field=BigIntegerField(),
-            ),
-            month=Case(When(month__lt=month, then=Value(month)), default=F("month")),
-        )
-        if changed != 1:
-            raise LedgerError(f"No usage row for member #{hold.member_id}: run reconcile_ledger.")
-    if hold.project_uuid is not None:
-        changed = ProjectUsage.objects.filter(
-            team_id=hold.team_id, project_uuid=hold.project_uuid
-        ).update(pending=F("pending") - held, spent=F("spent") + charged)
-        if changed != 1:
-            raise LedgerError(
-                f"No usage row for project {hold.project_uuid}: run reconcile_ledger."
-            )
+    with connection.cursor() as cursor:
+        if hold.member_id is not None:
+            args = [
+                held,
+                month,
+                charged,
+                month,
+                charged,
+                month,
+                month,
+                hold.team_id,
+                hold.member_id,
+            ]
+            cursor.execute(SETTLE_FOR_MEMBER, args)
+            if cursor.rowcount != 1:
+                raise LedgerError(
+                    f"No usage row for member #{hold.member_id}: run reconcile_ledger."
+                )
+        if hold.project_uuid is not None:
+            project = _uuid_field.get_db_prep_value(hold.project_uuid, connection)
+            cursor.execute(SETTLE_FOR_PROJECT, [held, charged, hold.team_id, project])
+            if cursor.rowcount != 1:
+                raise LedgerError(
+                    f"No usage row for project {hold.project_uuid}: run reconcile_ledger."
+                )
 
 
 def _this_month(month: dt.date):

@@ -167,3 +167,48 @@ def test_the_filter_form_reads_the_vendor_names_the_breakdowns_use(funded, membe
 
     assert form.vendor_names == ledger.vendor_names() == {"ark": "BytePlus"}
     assert ("unnamed", "unnamed") in form.fields["vendor"].choices
+
+
+def test_spend_with_no_member_or_project_adds_to_one_row_per_day_and_vendor(funded, member):
+    """The day's row is found by IS NULL for a member or project that is none (a written
+    statement: `= NULL` would match nothing and start a new row on every capture)."""
+    for i in range(3):
+        held = ledger.hold(funded, None, None, 2 * USD, "Clip", f"nobody-{i}")
+        ledger.capture(held, USD, "ark", "BytePlus")
+    trailer = Project("Trailer")
+    for i in range(2):
+        held = ledger.hold(funded, member, trailer, 2 * USD, "Clip", f"someone-{i}")
+        ledger.capture(held, USD, "ark", "BytePlus")
+    held = ledger.hold(funded, member, None, 2 * USD, "Clip", "no-project")
+    ledger.capture(held, USD, "ark", "BytePlus")
+    rows = {(r.member_id, r.project_uuid): r.amount for r in DailySpend.objects.filter(team=funded)}
+    assert rows == {
+        (None, None): 3 * USD,
+        (member.pk, trailer.uuid): 2 * USD,
+        (member.pk, None): USD,
+    }
+    assert not [p for p in reconcile._usage_problems() if "daily spend" in p]
+
+
+def test_a_vendor_renamed_between_captures_keeps_one_spend_account_with_the_new_name(
+    funded, member
+):
+    first = ledger.hold(funded, member, None, 2 * USD, "Clip", "first")
+    ledger.capture(first, USD, "ark", "BytePlus")
+    second = ledger.hold(funded, member, None, 2 * USD, "Clip", "second")
+    ledger.capture(second, USD, "ark", "BytePlus Ark (EU)")
+    account = system_account(AccountKind.VENDOR_SPEND, "ark")
+    assert account.vendor_label == "BytePlus Ark (EU)" and account.balance == 2 * USD
+    assert DailySpend.objects.get(team=funded).vendor_label == "BytePlus Ark (EU)"
+
+
+def test_a_capture_sends_the_same_statements_whatever_the_history(funded, member):
+    """A capture's statements are fixed (its day's row found, not searched for): the
+    tenth capture sends as many as the second."""
+    counts = []
+    for i in range(10):
+        held = ledger.hold(funded, member, Project("P"), 2 * USD, "Clip", f"count-{i}")
+        with CaptureQueriesContext(connection) as queries:
+            ledger.capture(held, 3 * USD, "ark", "BytePlus")
+        counts.append(len(queries))
+    assert len(set(counts[1:])) == 1, counts

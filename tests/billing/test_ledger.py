@@ -717,3 +717,15 @@ def test_refusal_names_the_limit_a_hold_would_meet_without_moving_money(team, me
     assert refused.limit == "team"
     assert ledger.balances(team).on_hold == 0
     assert ledger.refusal(team, member, None, 0) is None
+
+
+def test_capturing_or_releasing_a_hold_that_does_not_exist_says_so(team, member, operator):
+    from billing.models import Hold
+
+    ledger.grant(team, 10_000_000, by=operator, memo="Budget", key="budget-missing")
+    held = ledger.hold(team, member, None, 1_000_000, "Clip", "missing")
+    ghost = Hold(pk=held.pk + 1000, team=team, amount=1)
+    with pytest.raises(Hold.DoesNotExist):
+        ledger.capture(ghost, 1, "ark", "BytePlus")
+    with pytest.raises(Hold.DoesNotExist):
+        ledger.release(ghost, "gone")
