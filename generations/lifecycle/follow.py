@@ -5,8 +5,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Case, F, Value, When
+from django.db import connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from generations import routing
@@ -18,9 +18,9 @@ from generations.lifecycle.steps import (
     TaskTaken,
     attach_task,
     by_worker,
-    claim,
     grace,
     guarded,
+    lease,
     log_ignored,
     quarantine,
     set_state,
@@ -41,7 +41,7 @@ def check(pk, *, then_finalize=None) -> None:
     """
     # Moved off a callback's mark (see request_check), so that a mark found at the end
     # is a callback that came in while we asked.
-    now = claim(pk, [State.RUNNING], next_check_at=timezone.now())
+    now = _claim_for_check(pk)
     if not now:
         return
     # The hold is read only by a check that ends the job (a join on every poll otherwise).
@@ -63,22 +63,54 @@ def check(pk, *, then_finalize=None) -> None:
     if generation.state == State.RUNNING:
         count = generation.poll_count + 1
         delay = seconds_to_next_check(count, called_back)
-        Generation.objects.filter(pk=pk, state=State.RUNNING).update(
-            claimed_at=None,
-            progress=generation.progress,
-            poll_count=count,
-            not_found_checks=0,
-            # Answers that cannot be acted on count until one can (see advance()).
-            step_failures=0 if complete else F("step_failures") + 1,
-            # A callback that came in while we asked (request_check) wants another
-            # look at once: the answer we have may predate what it announced.
-            next_check_at=Case(
-                When(next_check_at=CALLED_BACK, then=Value(CALLED_BACK)),
-                default=Value(now + timedelta(seconds=delay)),
-            ),
-        )
+        # Answers that cannot be acted on count until one can (see advance()).
+        sql = CHECKED if complete else CHECKED_INCOMPLETE
+        at = connection.ops.adapt_datetimefield_value
+        with connection.cursor() as cursor:
+            cursor.execute(
+                sql,
+                [
+                    generation.progress,
+                    count,
+                    at(CALLED_BACK),
+                    at(now + timedelta(seconds=delay)),
+                    pk,
+                    State.RUNNING.value,
+                ],
+            )
     elif generation.state == State.FINALIZING:
         (then_finalize or finalize)(pk)
+
+
+# A check's claim and its release, written once (they run on every poll, and the ORM
+# took longer to build them than the database to run them). The claim is steps.claim's
+# with next_check_at moved off a callback's mark; the release keeps a callback's mark
+# that came in while we asked (request_check): the answer we have may predate what it
+# announced, so that job wants another look at once.
+CLAIM_FOR_CHECK = """
+UPDATE generations_generation SET claimed_at = %s, next_check_at = %s
+WHERE id = %s AND state = %s AND (claimed_at IS NULL OR claimed_at < %s)
+"""
+_CHECKED = """
+UPDATE generations_generation SET claimed_at = NULL, progress = %s, poll_count = %s,
+    not_found_checks = 0, step_failures = {failures},
+    next_check_at = CASE WHEN next_check_at = %s THEN next_check_at ELSE %s END
+WHERE id = %s AND state = %s
+"""
+CHECKED = _CHECKED.format(failures="0")
+CHECKED_INCOMPLETE = _CHECKED.format(failures="step_failures + 1")
+
+
+def _claim_for_check(pk):
+    """steps.claim(pk, [State.RUNNING], next_check_at=now), as one written statement."""
+    asked = timezone.now()
+    at = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.execute(
+            CLAIM_FOR_CHECK, [at(asked), at(asked), pk, State.RUNNING.value, at(asked - lease())]
+        )
+        won = cursor.rowcount == 1
+    return timezone.now() if won else None
 
 
 # When a job a vendor called back about is due: long before any schedule puts a check,

@@ -11,9 +11,12 @@ from django.utils import timezone
 from billing import ledger
 from generations import lifecycle, routing
 from generations.lifecycle import sweeping
+from generations.lifecycle.follow import CALLED_BACK
 from generations.models import Generation, State
 from generations.sandbox.engine import wait_for_background
 from generations.sandbox.models import SandboxTask
+from generations.vendors import TaskSnapshot, TaskState
+from generations.vendors.base import VendorAdapter
 from tests.generations.conftest import make_account, text_request
 from tests.generations.factories import GenerationFactory
 
@@ -280,6 +283,56 @@ def test_a_job_its_vendor_called_back_about_is_checked_before_jobs_merely_due(
 
     lifecycle.check(called_back)  # the mark is taken off by the check it asked for
     assert called_back not in lifecycle.due_checks()
+    wait_for_background()
+
+
+def test_a_callback_while_a_check_asks_keeps_the_job_due_at_once_and_a_fresh_claim_is_left_alone(
+    sandbox, monkeypatch, funded, member, project
+):
+    make_account("kinovi", sandbox)
+    [job] = submit(funded, member, project, "Asked while it called back")
+    lifecycle.run_submit(job.pk)
+    real_query = VendorAdapter.query
+
+    def query(adapter, task_id):
+        answer = real_query(adapter, task_id)
+        lifecycle.request_check(job.pk)  # the vendor calls back while we ask
+        return answer
+
+    monkeypatch.setattr(VendorAdapter, "query", query)
+    lifecycle.check(job.pk)
+    job.refresh_from_db()
+    assert job.next_check_at == CALLED_BACK and job.claimed_at is None and job.poll_count == 1
+    assert lifecycle.due_checks(called_back=True) == [job.pk]
+
+    monkeypatch.setattr(VendorAdapter, "query", real_query)
+    lifecycle.check(job.pk)  # the check it asked for takes the mark off, and polls on
+    job.refresh_from_db()
+    assert job.next_check_at > timezone.now() and job.poll_count == 2
+
+    claimed = timezone.now()
+    Generation.objects.filter(pk=job.pk).update(claimed_at=claimed, next_check_at=claimed)
+    lifecycle.check(job.pk)  # another worker holds it: nothing moves
+    job.refresh_from_db()
+    assert (job.claimed_at, job.poll_count) == (claimed, 2)
+    wait_for_background()
+
+
+def test_a_success_without_an_address_counts_as_an_answer_that_could_not_be_acted_on(
+    sandbox, monkeypatch, funded, member, project
+):
+    make_account("kinovi", sandbox)
+    [job] = submit(funded, member, project, "Finished, but where")
+    lifecycle.run_submit(job.pk)
+    monkeypatch.setattr(
+        VendorAdapter,
+        "query",
+        lambda adapter, task_id: TaskSnapshot(task_id=task_id, state=TaskState.SUCCEEDED),
+    )
+    lifecycle.check(job.pk)
+    job.refresh_from_db()
+    assert (job.state, job.step_failures, job.poll_count) == (State.RUNNING, 1, 1)
+    assert job.claimed_at is None and job.next_check_at > timezone.now()
     wait_for_background()
 
 
