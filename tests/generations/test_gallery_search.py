@@ -260,14 +260,19 @@ def test_a_common_words_page_is_read_cards_and_all_in_one_query_behind_the_fence
     assert prompts == ["Fox 0", "Fox 1", "Fox 2"]
     assert "Newest first: more clips match than can be ranked." in html
     sql = [query["sql"] for query in queries.captured_queries]
-    fenced = [text for text in sql if "set_config" in text]
+    fenced = [text for text in sql if "SET LOCAL" in text]
     assert len(fenced) == 1
     # The settings, the page's rows (its cards) and, inside a test's transaction, the
     # settings put back, in one statement.
-    hold, page, lifted = fenced[0].split(";\n")
-    assert "set_config" in hold
-    assert "generations_favourite" in page and "set_config" not in page
-    assert "reset_val" in lifted
+    parts = fenced[0].split(";\n")
+    hold, page, lifted = parts[:4], parts[4], parts[5:]
+    assert hold == [f"SET LOCAL {name} = {value}" for name, value in search.HELD.items()]
+    assert "generations_favourite" in page and "SET LOCAL" not in page
+    assert lifted == [f"SET LOCAL {name} TO DEFAULT" for name in search.HELD]
+    with connection.cursor() as cursor:  # put back for the rest of the transaction
+        for name in search.HELD:
+            cursor.execute(f"SHOW {name}")
+            assert cursor.fetchone()[0] != search.HELD[name]
 
 
 @on_postgres
@@ -298,4 +303,7 @@ def test_a_common_words_page_is_as_many_statements_at_any_size_and_no_transactio
     assert len(prompts) == 24
     assert len(many) == len(few)
     assert not [sql for sql in many if sql.split()[0] in ("BEGIN", "COMMIT", "SAVEPOINT")]
-    assert len([sql for sql in many if "set_config" in sql]) == 1
+    assert len([sql for sql in many if "SET LOCAL" in sql]) == 1
+    with connection.cursor() as cursor:  # the settings ended with the page's own transaction
+        cursor.execute("SHOW enable_sort")
+        assert cursor.fetchone()[0] == "on"
