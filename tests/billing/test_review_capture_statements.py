@@ -287,3 +287,19 @@ def test_grants_and_adjustments_drive_their_system_accounts_below_zero(funded, o
         ledger.adjust(funded, -12 * USD, operator, "Too much", "too-much")
     assert ledger.balances(funded).available == 11 * USD
     assert ledger.problems() == []
+
+
+# --- A lock asked for outside a transaction ---
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_locking_the_teams_accounts_outside_a_transaction_is_refused(team):
+    """As the ORM's select_for_update did: in autocommit the lock would end with the
+    SELECT, so a caller that forgot its transaction would move money unlocked."""
+    from django.db.transaction import TransactionManagementError
+
+    with pytest.raises(TransactionManagementError):
+        team_accounts(team.pk, lock=True)
+    available, holds = team_accounts(team.pk, lock=False)
+    assert (available.kind, holds.kind) == (AccountKind.AVAILABLE, AccountKind.HOLDS)
