@@ -7,6 +7,7 @@ transaction that locked the team's accounts with `team_accounts(lock=True)`.
 from functools import cache
 
 from django.db import connection
+from django.db.transaction import TransactionManagementError
 
 from billing.ledger import spend
 from billing.ledger.errors import KeyReused, LedgerError
@@ -62,6 +63,12 @@ def team_accounts(team_id, *, lock: bool) -> tuple[Account, Account]:
     AVAILABLE's row lock is the team's lock: every write takes it before HOLDS
     ("available" sorts first), `set_aside` included.
     """
+    if lock and connection.features.has_select_for_update and connection.get_autocommit():
+        # As the ORM's select_for_update refuses: in autocommit the lock would end with
+        # the SELECT, and the caller would move money with the team unlocked.
+        raise TransactionManagementError(
+            "select_for_update cannot be used outside of a transaction."
+        )
     sql = _accounts_where(TEAM_ACCOUNTS, lock)
     params = [team_id, *(kind.value for kind in TEAM_ACCOUNT_KINDS)]
     accounts = {a.kind: a for a in Account.objects.raw(sql, params)}
