@@ -4,9 +4,7 @@ captures, a month turning between hold and capture, a day's row for every NULL s
 long vendor labels, and the types handed back to callers."""
 
 import datetime as dt
-import threading
-from dataclasses import dataclass, field
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import pytest
 from django.db import connection
@@ -27,15 +25,10 @@ from billing.models import (
     Transfer,
     TransferKind,
 )
+from tests.billing.test_ledger import Project
+from tests.billing.test_ledger_concurrency import race
 
 USD = 1_000_000
-
-
-@dataclass
-class Project:
-    name: str = "Trailer"
-    spend_cap: int | None = None
-    uuid: UUID = field(default_factory=uuid4)
 
 
 @pytest.fixture
@@ -53,29 +46,6 @@ def days(team):
         (r.day, r.member_id, r.project_uuid, r.vendor): r.amount
         for r in DailySpend.objects.filter(team=team)
     }
-
-
-def race(count, work):
-    """Run work(i) in `count` threads released at the same instant; results by index."""
-    start = threading.Barrier(count)
-    results = [None] * count
-
-    def run(i):
-        try:
-            start.wait()
-            results[i] = work(i)
-        except Exception as e:  # noqa: BLE001 (the test inspects what each thread got)
-            results[i] = e
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
-    return results
 
 
 # --- The locks, as the ORM version took them ---

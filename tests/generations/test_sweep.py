@@ -286,12 +286,18 @@ def test_a_job_its_vendor_called_back_about_is_checked_before_jobs_merely_due(
     wait_for_background()
 
 
+def sent(sandbox, funded, member, project, prompt):
+    """One job sent to a Kinovi account of the sandbox, running there."""
+    make_account("kinovi", sandbox)
+    [job] = submit(funded, member, project, prompt)
+    lifecycle.run_submit(job.pk)
+    return job
+
+
 def test_a_callback_while_a_check_asks_keeps_the_job_due_at_once_and_a_fresh_claim_is_left_alone(
     sandbox, monkeypatch, funded, member, project
 ):
-    make_account("kinovi", sandbox)
-    [job] = submit(funded, member, project, "Asked while it called back")
-    lifecycle.run_submit(job.pk)
+    job = sent(sandbox, funded, member, project, "Asked while it called back")
     real_query = VendorAdapter.query
 
     def query(adapter, task_id):
@@ -321,9 +327,7 @@ def test_a_callback_while_a_check_asks_keeps_the_job_due_at_once_and_a_fresh_cla
 def test_a_success_without_an_address_counts_as_an_answer_that_could_not_be_acted_on(
     sandbox, monkeypatch, funded, member, project
 ):
-    make_account("kinovi", sandbox)
-    [job] = submit(funded, member, project, "Finished, but where")
-    lifecycle.run_submit(job.pk)
+    job = sent(sandbox, funded, member, project, "Finished, but where")
     monkeypatch.setattr(
         VendorAdapter,
         "query",
