@@ -165,25 +165,45 @@ def _pool() -> ThreadPoolExecutor:
     )
 
 
-class _CalledBack:
-    """Jobs a vendor called back about while the pass runs: a long pass takes them
-    between its own steps as they come (looking twice a second), instead of leaving
-    them to the next pass."""
+class _Feed:
+    """What a pass takes besides its own list. Jobs a vendor called back about while it
+    runs, between its own steps, as they come (looking twice a second). And once its own
+    list is done, checks that came due since it was made (looking at most every
+    REFILL_SECONDS), but not one this pass has queued and not yet finished: a pass made
+    long by a busy machine would otherwise leave every check that came due meanwhile
+    waiting for the next pass, seconds late."""
+
+    REFILL_SECONDS = 0.25
 
     def __init__(self, listed):
         self.lock = threading.Lock()
         self.pending: deque[int] = deque()
         self.seen = set(listed)
-        self.looked = time.monotonic()
+        self.taken = set(self.seen)  # checks this pass has queued and not yet finished
+        self.looked = self.refilled = time.monotonic()
 
-    def next(self) -> int | None:
+    def called_back(self) -> int | None:
         with self.lock:
             if not self.pending and time.monotonic() - self.looked >= 0.5:
                 self.looked = time.monotonic()
                 found = [pk for pk in due_checks(50, called_back=True) if pk not in self.seen]
                 self.seen.update(found)
+                self.taken.update(found)
                 self.pending.extend(found)
             return self.pending.popleft() if self.pending else None
+
+    def came_due(self) -> list[int]:
+        with self.lock:
+            if time.monotonic() - self.refilled < self.REFILL_SECONDS:
+                return []
+            self.refilled = time.monotonic()
+            found = [pk for pk in due_checks() if pk not in self.taken]
+            self.taken.update(found)
+            return found
+
+    def finished(self, pk) -> None:
+        with self.lock:
+            self.taken.discard(pk)
 
 
 def _run_on_pool(steps) -> None:
@@ -200,14 +220,24 @@ def _run_on_pool(steps) -> None:
     waiting = SimpleQueue()
     for step in steps:
         waiting.put(step)
-    called_back = _CalledBack(pk for function, pk in steps if function is check)
+    feed = _Feed(pk for function, pk in steps if function is check)
+
+    def next_step():
+        pk = feed.called_back()
+        if pk is not None:
+            return check, pk
+        try:
+            return waiting.get_nowait()
+        except Empty:
+            for pk in feed.came_due():
+                waiting.put((check, pk))
+            return waiting.get_nowait()  # Empty when nothing came due: this thread is done
 
     def drain(_):
         try:
             while not stopping.is_set() and time.monotonic() < until:
-                pk = called_back.next()
                 try:
-                    function, pk = (check, pk) if pk is not None else waiting.get_nowait()
+                    function, pk = next_step()
                 except Empty:
                     return
                 try:
@@ -215,11 +245,13 @@ def _run_on_pool(steps) -> None:
                 except Exception:
                     log.exception("%s of generation %s failed", function.__name__, pk)
                     connection.close()  # it may be unusable now
+                if function is check:
+                    feed.finished(pk)
         finally:
             connection.close()
 
-    threads = min(len(steps), settings.SWEEP_THREADS)
-    list(_pool().map(drain, range(threads)))
+    # Every thread, however short the list: what comes due meanwhile is theirs too.
+    list(_pool().map(drain, range(settings.SWEEP_THREADS)))
 
 
 def new_lease_holder() -> str:
