@@ -167,26 +167,45 @@ def _pool() -> ThreadPoolExecutor:
 
 class _Feed:
     """What a pass takes besides its own list. Jobs a vendor called back about while it
-    runs, between its own steps, as they come (looking twice a second). And once its own
-    list is done, checks that came due since it was made (looking at most every
-    REFILL_SECONDS), but not one this pass has queued and not yet finished: a pass made
-    long by a busy machine would otherwise leave every check that came due meanwhile
-    waiting for the next pass, seconds late."""
+    runs, between its own steps, as they come (looking twice a second). And, while a step
+    of its own list is still under way on another thread, checks that came due since it
+    was made (looking at most every REFILL_SECONDS), but not one this pass has queued and
+    not yet finished: a pass made long by a busy machine would otherwise leave every check
+    that came due meanwhile waiting for the next pass, seconds late. Once its own list is
+    done the pass ends: the next one, which also lists sends, saves and expiries, takes
+    what is due then (a pass kept open by what keeps coming due would leave those waiting
+    up to SWEEP_PASS_SECONDS, and check a job that is due again at once over and over).
+
+    A lookup that fails (the database) is logged and not tried again in this pass: the
+    pass's own list still runs, and the pass still waits for all its threads."""
 
     REFILL_SECONDS = 0.25
 
-    def __init__(self, listed):
+    def __init__(self, listed, steps):
         self.lock = threading.Lock()
         self.pending: deque[int] = deque()
         self.seen = set(listed)
         self.taken = set(self.seen)  # checks this pass has queued and not yet finished
         self.looked = self.refilled = time.monotonic()
+        self.own_left = steps  # steps of the pass's own list not yet finished
+        self.broken = False
+
+    def _lookup(self, *args, **kwargs) -> list[int]:
+        if self.broken:
+            return []
+        try:
+            return due_checks(*args, **kwargs)
+        except Exception:
+            self.broken = True
+            log.exception("The sweep could not look for checks that came due")
+            connection.close()  # it may be unusable now
+            return []
 
     def called_back(self) -> int | None:
         with self.lock:
             if not self.pending and time.monotonic() - self.looked >= 0.5:
                 self.looked = time.monotonic()
-                found = [pk for pk in due_checks(50, called_back=True) if pk not in self.seen]
+                found = [pk for pk in self._lookup(50, called_back=True) if pk not in self.seen]
                 self.seen.update(found)
                 self.taken.update(found)
                 self.pending.extend(found)
@@ -197,13 +216,20 @@ class _Feed:
             if time.monotonic() - self.refilled < self.REFILL_SECONDS:
                 return []
             self.refilled = time.monotonic()
-            found = [pk for pk in due_checks() if pk not in self.taken]
+            found = [pk for pk in self._lookup() if pk not in self.taken]
             self.taken.update(found)
             return found
 
-    def finished(self, pk) -> None:
+    def own_list_under_way(self) -> bool:
         with self.lock:
-            self.taken.discard(pk)
+            return self.own_left > 0 and not self.broken
+
+    def finished(self, function, pk, own) -> None:
+        with self.lock:
+            if function is check:
+                self.taken.discard(pk)
+            if own:
+                self.own_left -= 1
 
 
 def _run_on_pool(steps) -> None:
@@ -218,26 +244,41 @@ def _run_on_pool(steps) -> None:
         return
     until = time.monotonic() + settings.SWEEP_PASS_SECONDS
     waiting = SimpleQueue()
-    for step in steps:
-        waiting.put(step)
-    feed = _Feed(pk for function, pk in steps if function is check)
+    for function, pk in steps:
+        waiting.put((function, pk, True))
+    feed = _Feed((pk for function, pk in steps if function is check), len(steps))
+
+    def on_time():
+        return not stopping.is_set() and time.monotonic() < until
 
     def next_step():
-        pk = feed.called_back()
-        if pk is not None:
-            return check, pk
-        try:
-            return waiting.get_nowait()
-        except Empty:
+        while True:
+            pk = feed.called_back()
+            if pk is not None:
+                return check, pk, False
+            try:
+                return waiting.get_nowait()
+            except Empty:
+                pass
+            # Its own list is all taken: while a step of it runs on, this thread takes
+            # what comes due meanwhile; once it is done, this thread is done.
+            if not feed.own_list_under_way():
+                raise Empty
             for pk in feed.came_due():
-                waiting.put((check, pk))
-            return waiting.get_nowait()  # Empty when nothing came due: this thread is done
+                waiting.put((check, pk, False))
+            try:
+                return waiting.get_nowait()
+            except Empty:
+                pass
+            if not on_time():
+                raise Empty
+            time.sleep(feed.REFILL_SECONDS / 2)
 
     def drain(_):
         try:
-            while not stopping.is_set() and time.monotonic() < until:
+            while on_time():
                 try:
-                    function, pk = next_step()
+                    function, pk, own = next_step()
                 except Empty:
                     return
                 try:
@@ -245,12 +286,12 @@ def _run_on_pool(steps) -> None:
                 except Exception:
                     log.exception("%s of generation %s failed", function.__name__, pk)
                     connection.close()  # it may be unusable now
-                if function is check:
-                    feed.finished(pk)
+                finally:
+                    feed.finished(function, pk, own)
         finally:
             connection.close()
 
-    # Every thread, however short the list: what comes due meanwhile is theirs too.
+    # Every thread, however short the list: what comes due while it runs is theirs too.
     list(_pool().map(drain, range(settings.SWEEP_THREADS)))
 
 
