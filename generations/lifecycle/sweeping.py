@@ -231,6 +231,30 @@ class _Feed:
             if own:
                 self.own_left -= 1
 
+    def next_step(self, waiting: SimpleQueue, on_time) -> tuple:
+        """(function, pk, one of the pass's own steps) for a thread; Empty when it is done."""
+        while True:
+            pk = self.called_back()
+            if pk is not None:
+                return check, pk, False
+            try:
+                return waiting.get_nowait()
+            except Empty:
+                pass
+            # Its own list is all taken: while a step of it runs on, this thread takes
+            # what comes due meanwhile; once it is done, this thread is done.
+            if not self.own_list_under_way():
+                raise Empty
+            for pk in self.came_due():
+                waiting.put((check, pk, False))
+            try:
+                return waiting.get_nowait()
+            except Empty:
+                pass
+            if not on_time():
+                raise Empty
+            time.sleep(self.REFILL_SECONDS / 2)
+
 
 def _run_on_pool(steps) -> None:
     """Run (function, pk) steps on the pool's threads, each taking the next as it frees up.
@@ -251,34 +275,11 @@ def _run_on_pool(steps) -> None:
     def on_time():
         return not stopping.is_set() and time.monotonic() < until
 
-    def next_step():
-        while True:
-            pk = feed.called_back()
-            if pk is not None:
-                return check, pk, False
-            try:
-                return waiting.get_nowait()
-            except Empty:
-                pass
-            # Its own list is all taken: while a step of it runs on, this thread takes
-            # what comes due meanwhile; once it is done, this thread is done.
-            if not feed.own_list_under_way():
-                raise Empty
-            for pk in feed.came_due():
-                waiting.put((check, pk, False))
-            try:
-                return waiting.get_nowait()
-            except Empty:
-                pass
-            if not on_time():
-                raise Empty
-            time.sleep(feed.REFILL_SECONDS / 2)
-
     def drain(_):
         try:
             while on_time():
                 try:
-                    function, pk, own = next_step()
+                    function, pk, own = feed.next_step(waiting, on_time)
                 except Empty:
                     return
                 try:
