@@ -145,7 +145,11 @@ def _after_failed_check(generation, exc: VendorError) -> None:
     generation.log(
         "check_failed", exc.message, error_kind=str(exc.kind), **by_worker(generation.claimed_at)
     )
-    delay = exc.retry_after or settings.GENERATION_POLL_MAX_SECONDS
+    # A vendor asking to be asked again at once is asked after our first poll's wait.
+    delay = max(
+        exc.retry_after or settings.GENERATION_POLL_MAX_SECONDS,
+        settings.GENERATION_POLL_FIRST_SECONDS,
+    )
     Generation.objects.filter(pk=generation.pk, state=State.RUNNING).update(
         claimed_at=None,
         poll_count=count,

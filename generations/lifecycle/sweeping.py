@@ -167,14 +167,15 @@ def _pool() -> ThreadPoolExecutor:
 
 class _Feed:
     """What a pass takes besides its own list. Jobs a vendor called back about while it
-    runs, between its own steps, as they come (looking twice a second). And, while a step
-    of its own list is still under way on another thread, checks that came due since it
-    was made (looking at most every REFILL_SECONDS), but not one this pass has queued and
-    not yet finished: a pass made long by a busy machine would otherwise leave every check
-    that came due meanwhile waiting for the next pass, seconds late. Once its own list is
-    done the pass ends: the next one, which also lists sends, saves and expiries, takes
-    what is due then (a pass kept open by what keeps coming due would leave those waiting
-    up to SWEEP_PASS_SECONDS, and check a job that is due again at once over and over).
+    runs, between its own steps, as they come (looking twice a second). And once its own
+    list is all taken, checks that came due since it was made (looking at most every
+    REFILL_SECONDS), but not one this pass has queued and not yet finished: a pass made
+    long by a busy machine would otherwise leave every check that came due meanwhile
+    waiting for the next pass, seconds late. A thread waits for the next look while a
+    step of the pass's own list runs on, and is done when a look finds nothing after it;
+    no step starts after SWEEP_PASS_SECONDS. (A job is due again at once after its check
+    only when its vendor called back meanwhile: a vendor's Retry-After counts from at
+    least GENERATION_POLL_FIRST_SECONDS, see follow._after_failed_check.)
 
     A lookup that fails (the database) is logged and not tried again in this pass: the
     pass's own list still runs, and the pass still waits for all its threads."""
@@ -211,10 +212,11 @@ class _Feed:
                 self.pending.extend(found)
             return self.pending.popleft() if self.pending else None
 
-    def came_due(self) -> list[int]:
+    def came_due(self) -> list[int] | None:
+        """Checks that came due, not queued by this pass; None when it looked too lately."""
         with self.lock:
-            if time.monotonic() - self.refilled < self.REFILL_SECONDS:
-                return []
+            if time.monotonic() - self.refilled < self.REFILL_SECONDS or self.broken:
+                return None
             self.refilled = time.monotonic()
             found = [pk for pk in self._lookup() if pk not in self.taken]
             self.taken.update(found)
@@ -241,17 +243,16 @@ class _Feed:
                 return waiting.get_nowait()
             except Empty:
                 pass
-            # Its own list is all taken: while a step of it runs on, this thread takes
-            # what comes due meanwhile; once it is done, this thread is done.
-            if not self.own_list_under_way():
-                raise Empty
-            for pk in self.came_due():
+            # Its own list is all taken: this thread takes what comes due meanwhile, and
+            # is done once it looked and found nothing, its pass's own list being done.
+            found = self.came_due()
+            for pk in found or ():
                 waiting.put((check, pk, False))
             try:
                 return waiting.get_nowait()
             except Empty:
                 pass
-            if not on_time():
+            if not on_time() or (found == [] and not self.own_list_under_way()):
                 raise Empty
             time.sleep(self.REFILL_SECONDS / 2)
 

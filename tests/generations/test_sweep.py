@@ -37,6 +37,11 @@ def new_vendor_client():
     routing.shared_client.cache_clear()
 
 
+# A job sent to its vendor; a pass that sends it may also check it to the end, as it
+# takes the checks that come due while it runs.
+SENT = (State.RUNNING, State.FINALIZING, State.SUCCEEDED)
+
+
 def submit(team, member, project, prompt="A heron in the reeds", **kw):
     return lifecycle.submit(
         team=team, member=member, project=project, request=text_request(prompt), **kw
@@ -71,7 +76,7 @@ def test_a_slow_create_does_not_hold_up_the_checks_behind_it(
     done.refresh_from_db()
     slow.refresh_from_db()
     assert counts["submitted"] == counts["checked"] == 1
-    assert slow.state == State.RUNNING
+    assert slow.state in SENT  # and maybe checked to the end by the same pass
     assert (ended - began).total_seconds() >= 2
     assert (done.vendor_done_at - began).total_seconds() < 1
     wait_for_background()
@@ -93,8 +98,7 @@ def test_the_longest_waiting_jobs_are_sent_first(
 
     oldest.refresh_from_db()
     assert counts["submitted"] == 100
-    # Sent (and, as the pass takes checks that came due while it sent, maybe done).
-    assert oldest.state in (State.RUNNING, State.FINALIZING, State.SUCCEEDED)
+    assert oldest.state in SENT  # and maybe checked to the end by the same pass
     assert Generation.objects.filter(state=State.QUEUED, prompt="A crowd").count() == 1
     wait_for_background(30)
 
@@ -263,7 +267,7 @@ def test_a_sweep_that_runs_the_sends_itself_sends_a_new_job_at_once(
     [generation] = submit(funded, member, project)
     lifecycle.sweep()
     generation.refresh_from_db()
-    assert generation.state == State.RUNNING
+    assert generation.state in SENT  # and maybe checked to the end by the same pass
     wait_for_background()
 
 
