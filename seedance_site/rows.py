@@ -1,6 +1,6 @@
-"""Writing a row with a statement built once: the ledger's holds (billing.ledger.holds),
-the job row a submission writes (generations.lifecycle.sending) and every job event
-(generations.journal), the writes on every job.
+"""Rows read and written with statements built once: the ledger's holds, captures and
+releases (billing.ledger), the job row a submission writes (generations.lifecycle.sending)
+and every job event (generations.journal), the reads and writes on every job.
 
 `Model.objects.create()` builds and compiles its INSERT on every call, which was a
 large share of the Python time of a hold. `insert` builds the statement once per
@@ -11,6 +11,10 @@ model and per row only turns the values into parameters, through each field's ow
 from functools import cache
 
 from django.db import connection
+from django.db.transaction import TransactionManagementError
+
+UPDATE = "update"  # FOR UPDATE
+NO_KEY = "no key"  # FOR NO KEY UPDATE: the row changes, its key does not
 
 
 @cache
@@ -40,3 +44,30 @@ def insert(cursor, obj, *, returning=False, unless_conflict_on: tuple[str, ...] 
         row = cursor.fetchone()
         return row[0] if row else None
     return None
+
+
+@cache
+def _select(model, where: str, order_by: str, lock: str) -> str:
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(f.column) for f in model._meta.concrete_fields)
+    sql = f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE {where}"  # noqa: S608
+    if order_by:
+        sql += f" ORDER BY {order_by}"
+    if lock and connection.features.has_select_for_update:
+        sql += " " + connection.ops.for_update_sql(no_key=lock == NO_KEY)
+    return sql
+
+
+def select(model, where: str, params, *, order_by: str = "", lock: str = "") -> list:
+    """Whole rows of `model` WHERE `where` (fixed SQL; every value a parameter), as
+    instances: `Model.objects.raw` converts the values as the ORM does.
+
+    `lock` (UPDATE or NO_KEY) locks them to the end of the transaction on databases
+    that can; outside a transaction that lock would end with the SELECT, so it is
+    refused, as the ORM's select_for_update refuses it.
+    """
+    if lock and connection.features.has_select_for_update and connection.get_autocommit():
+        raise TransactionManagementError(
+            "select_for_update cannot be used outside of a transaction."
+        )
+    return list(model.objects.raw(_select(model, where, order_by, lock), params))

@@ -4,10 +4,7 @@ Every write in holds.py and grants.py goes through `move_money`, inside the
 transaction that locked the team's accounts with `team_accounts(lock=True)`.
 """
 
-from functools import cache
-
 from django.db import connection
-from django.db.transaction import TransactionManagementError
 
 from billing.ledger import spend
 from billing.ledger.errors import KeyReused, LedgerError
@@ -39,20 +36,6 @@ def clip(text, length) -> str:
     return (text or "")[:length]
 
 
-@cache
-def _accounts_where(where: str, lock: bool) -> str:
-    """A SELECT of whole Account rows (for `Account.objects.raw`, which converts their
-    values as the ORM does), built once: a capture reads two or three of these, and
-    compiling the ORM's queries took longer than running them."""
-    columns = ", ".join(field.column for field in Account._meta.concrete_fields)
-    sql = f"SELECT {columns} FROM billing_account WHERE {where} ORDER BY kind"  # noqa: S608
-    if lock and connection.features.has_select_for_update:
-        # NO KEY: the balance changes, the key does not, so a transfer being written
-        # elsewhere need not wait for this transaction to check its foreign key.
-        sql += " " + connection.ops.for_update_sql(no_key=True)
-    return sql
-
-
 TEAM_ACCOUNTS = "team_id = %s AND kind IN (%s, %s)"
 SYSTEM_ACCOUNT = "team_id IS NULL AND kind = %s AND vendor = %s"
 
@@ -63,42 +46,35 @@ def team_accounts(team_id, *, lock: bool) -> tuple[Account, Account]:
     AVAILABLE's row lock is the team's lock: every write takes it before HOLDS
     ("available" sorts first), `set_aside` included.
     """
-    if lock and connection.features.has_select_for_update and connection.get_autocommit():
-        # As the ORM's select_for_update refuses: in autocommit the lock would end with
-        # the SELECT, and the caller would move money with the team unlocked.
-        raise TransactionManagementError(
-            "select_for_update cannot be used outside of a transaction."
-        )
-    sql = _accounts_where(TEAM_ACCOUNTS, lock)
     params = [team_id, *(kind.value for kind in TEAM_ACCOUNT_KINDS)]
-    accounts = {a.kind: a for a in Account.objects.raw(sql, params)}
+    # NO KEY: the balance changes, the key does not, so a transfer being written
+    # elsewhere need not wait for this transaction to check its foreign key.
+    read = {"order_by": "kind", "lock": rows.NO_KEY if lock else ""}
+    accounts = {a.kind: a for a in rows.select(Account, TEAM_ACCOUNTS, params, **read)}
     if len(accounts) < len(TEAM_ACCOUNT_KINDS):
         # AVAILABLE first, so it gets the lower pk, as the statement and admin list it.
         for kind in TEAM_ACCOUNT_KINDS:
             Account.objects.get_or_create(team_id=team_id, kind=kind)
-        accounts = {a.kind: a for a in Account.objects.raw(sql, params)}
+        accounts = {a.kind: a for a in rows.select(Account, TEAM_ACCOUNTS, params, **read)}
     return accounts[AccountKind.AVAILABLE], accounts[AccountKind.HOLDS]
 
 
 def system_account(kind, vendor="", vendor_label="") -> Account:
     label = clip(vendor_label, 200)
-    found = list(Account.objects.raw(_accounts_where(SYSTEM_ACCOUNT, False), [kind, vendor]))
+    found = rows.select(Account, SYSTEM_ACCOUNT, [kind, vendor])
     if found:
         account = found[0]
-        if label and account.vendor_label != label:
-            Account.objects.filter(pk=account.pk).update(vendor_label=label)
-            account.vendor_label = label
-        return account
-    account, created = Account.objects.get_or_create(
-        team=None,
-        kind=kind,
-        vendor=vendor,
-        defaults={
-            "vendor_label": label,
-            "may_go_negative": kind in (AccountKind.GRANTS, AccountKind.ADJUSTMENTS),
-        },
-    )
-    if label and not created and account.vendor_label != label:
+    else:
+        account, _ = Account.objects.get_or_create(
+            team=None,
+            kind=kind,
+            vendor=vendor,
+            defaults={
+                "vendor_label": label,
+                "may_go_negative": kind in (AccountKind.GRANTS, AccountKind.ADJUSTMENTS),
+            },
+        )
+    if label and account.vendor_label != label:
         Account.objects.filter(pk=account.pk).update(vendor_label=label)
         account.vendor_label = label
     return account

@@ -270,19 +270,9 @@ def capture(hold, actual, vendor, vendor_label, memo="") -> Hold:
         return locked
 
 
-@cache
-def _lock_hold() -> str:
-    columns = ", ".join(field.column for field in Hold._meta.concrete_fields)
-    sql = f"SELECT {columns} FROM billing_hold WHERE id = %s"  # noqa: S608
-    if connection.features.has_select_for_update:
-        sql += " " + connection.ops.for_update_sql()
-    return sql
-
-
 def _locked(pk) -> Hold:
-    """The hold, locked to the end of the transaction (a statement built once; see
-    accounts._accounts_where)."""
-    found = list(Hold.objects.raw(_lock_hold(), [pk]))
+    """The hold, locked to the end of the transaction."""
+    found = rows.select(Hold, "id = %s", [pk], lock=rows.UPDATE)
     if not found:
         raise Hold.DoesNotExist(f"No hold #{pk}.")
     return found[0]

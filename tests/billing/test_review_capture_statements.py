@@ -7,7 +7,7 @@ import datetime as dt
 from uuid import UUID
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -273,3 +273,19 @@ def test_locking_the_teams_accounts_outside_a_transaction_is_refused(team):
         team_accounts(team.pk, lock=True)
     available, holds = team_accounts(team.pk, lock=False)
     assert (available.kind, holds.kind) == (AccountKind.AVAILABLE, AccountKind.HOLDS)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_locking_a_hold_outside_a_transaction_is_refused_too(funded, member):
+    """Every locked read goes through rows.select, which refuses a lock that would end
+    with its own SELECT: the hold's, as the team's accounts'."""
+    from django.db.transaction import TransactionManagementError
+
+    from billing.ledger.holds import _locked
+
+    held = ledger.hold(funded, member, None, USD, "Clip", "outside")
+    with pytest.raises(TransactionManagementError):
+        _locked(held.pk)
+    with transaction.atomic():
+        assert _locked(held.pk).status == HoldStatus.PENDING
