@@ -172,8 +172,8 @@ class _Feed:
     REFILL_SECONDS), but not one this pass has queued and not yet finished: a pass made
     long by a busy machine would otherwise leave every check that came due meanwhile
     waiting for the next pass, seconds late. A thread waits for the next look while a
-    step of the pass's own list runs on, and is done when a look finds nothing after it;
-    no step starts after SWEEP_PASS_SECONDS. (A job is due again at once after its check
+    step of the pass's own list runs on; the pass is done when a look finds nothing after
+    that list is done, or a look fails; no step starts after SWEEP_PASS_SECONDS. (A job is due again at once after its check
     only when its vendor called back meanwhile: a vendor's Retry-After counts from at
     least GENERATION_POLL_FIRST_SECONDS, see follow._after_failed_check.)
 
@@ -190,6 +190,7 @@ class _Feed:
         self.looked = self.refilled = time.monotonic()
         self.own_left = steps  # steps of the pass's own list not yet finished
         self.broken = False
+        self.exhausted = False  # a look found nothing after the pass's own list was done
 
     def _lookup(self, *args, **kwargs) -> list[int]:
         if self.broken:
@@ -222,9 +223,14 @@ class _Feed:
             self.taken.update(found)
             return found
 
-    def own_list_under_way(self) -> bool:
+    def nothing_more(self, found) -> bool:
+        """Whether a thread with nothing queued is done: the lookups failed, or a look
+        found nothing once the pass's own list was done (then for every thread: each
+        looking once more on its own would keep the pass open a quarter second each)."""
         with self.lock:
-            return self.own_left > 0 and not self.broken
+            if found == [] and self.own_left == 0:
+                self.exhausted = True
+            return self.broken or self.exhausted
 
     def finished(self, function, pk, own) -> None:
         with self.lock:
@@ -244,7 +250,7 @@ class _Feed:
             except Empty:
                 pass
             # Its own list is all taken: this thread takes what comes due meanwhile, and
-            # is done once it looked and found nothing, its pass's own list being done.
+            # waits for the next look while a step of that list runs on.
             found = self.came_due()
             for pk in found or ():
                 waiting.put((check, pk, False))
@@ -252,7 +258,7 @@ class _Feed:
                 return waiting.get_nowait()
             except Empty:
                 pass
-            if not on_time() or (found == [] and not self.own_list_under_way()):
+            if not on_time() or self.nothing_more(found):
                 raise Empty
             time.sleep(self.REFILL_SECONDS / 2)
 

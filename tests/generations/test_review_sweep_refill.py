@@ -179,3 +179,33 @@ def test_a_finished_job_checked_by_every_thread_at_once_is_saved_and_charged_onc
     captures = Transfer.objects.filter(hold_id=job.hold_id, kind=TransferKind.CAPTURE)
     assert captures.count() == 1
     wait_for_background()
+
+
+def test_a_pass_whose_lookups_fail_ends_with_its_own_list(monkeypatch, settings):
+    """The lookups failing, no thread waits on for a look that will never come: the pass
+    ends when its own list is done, not at SWEEP_PASS_SECONDS."""
+    settings.SWEEP_THREADS = 4
+    settings.SWEEP_PASS_SECONDS = 5
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the database is down")
+
+    monkeypatch.setattr(sweeping, "due_checks", broken)
+    began = time.monotonic()
+    sweeping._run_on_pool([(lambda pk: time.sleep(0.3), 1)])
+    assert time.monotonic() - began < 2.0
+
+
+def test_one_look_that_finds_nothing_after_the_list_ends_the_pass_for_every_thread(
+    monkeypatch, settings
+):
+    """Not a look per thread, a quarter second apart, while the pass stays open."""
+    settings.SWEEP_THREADS = 8
+    settings.SWEEP_PASS_SECONDS = 5
+    looks = []
+    monkeypatch.setattr(sweeping, "due_checks", lambda *a, **k: looks.append(a) or [])
+    began = time.monotonic()
+    sweeping._run_on_pool([(lambda pk: time.sleep(0.3), 1)])
+    took = time.monotonic() - began
+    assert took < 1.0, took
+    assert len(looks) <= 3, looks  # the called-back look, and one or two for what came due
