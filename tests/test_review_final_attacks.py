@@ -24,6 +24,7 @@ from generations.studio import ratelimit
 from tests.billing import test_hold_in_one_statement as pinned
 from tests.billing.test_ledger_usage import USD
 from tests.generations.factories import GenerationFactory, ProjectFactory, VendorAccountFactory
+from tests.threads import race
 
 pytestmark = pytest.mark.usefixtures("media")
 
@@ -185,25 +186,16 @@ def test_held_racing_submissions_at_the_limit_start_one_clip_on_either_database(
     settings.GENERATE_RATE_PER_MINUTE = 1
     project = ProjectFactory(team=team)
     count = 4
-    start = threading.Barrier(count)
-    results = [None] * count
 
     def submit(i):
         try:
-            start.wait()
             with ratelimit.starting(member, 1):
                 GenerationFactory(project=project, created_by=member)
-            results[i] = "started"
+            return "started"
         except ratelimit.TooFast:
-            results[i] = "refused"
-        finally:
-            connection.close()
+            return "refused"
 
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    results = race(count, submit)
     assert sorted(results) == ["refused"] * (count - 1) + ["started"]
 
 

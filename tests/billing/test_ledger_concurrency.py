@@ -4,43 +4,19 @@ Skipped on SQLite (its writers are serialized by IMMEDIATE transactions, so ther
 is no race to lose). Run with DATABASE_URL=postgres://postgres@127.0.0.1:5432/test.
 """
 
-import threading
 from dataclasses import dataclass, field
 from uuid import UUID, uuid4
 
 import pytest
-from django.db import connection
 
 from billing import ledger
 from billing.models import Hold, HoldStatus, Membership, Transfer
 from tests.factories import MembershipFactory
+from tests.threads import race
 
 USD = 1_000_000
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def race(count, work):
-    """Run work(i) in `count` threads released at the same instant; results by index."""
-    start = threading.Barrier(count)
-    results = [None] * count
-
-    def run(i):
-        try:
-            start.wait()
-            results[i] = work(i)
-        except Exception as e:  # noqa: BLE001 (the test inspects what each thread got)
-            results[i] = e
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    assert not any(t.is_alive() for t in threads)
-    return results
 
 
 def test_twenty_racing_holds_on_a_balance_for_five_leave_exactly_zero(team, member, operator):

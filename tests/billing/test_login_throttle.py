@@ -1,16 +1,15 @@
 """Signing in: five failures for a username, or twenty from an address, within fifteen
 minutes, and further attempts are refused without the password being checked."""
 
-import threading
 import time
 from datetime import timedelta
 
 import pytest
 from django.contrib.auth.signals import user_login_failed
-from django.db import connection
 from django.test import Client, RequestFactory
 
 from billing.teams import auth
+from tests.threads import race
 
 RIGHT = "correct horse battery"
 REFUSED = "Too many failed sign-in attempts. Try again in 15 minutes."
@@ -235,20 +234,6 @@ def test_a_spoofed_forwarded_for_does_not_escape_the_address_limit(client, owner
 @pytest.mark.django_db(transaction=True)
 def test_parallel_guesses_get_no_more_than_five_password_checks(owner, checked_passwords):
     count = 12
-    start = threading.Barrier(count)
-    statuses = [None] * count
-
-    def guess(i):
-        try:
-            start.wait()
-            statuses[i] = sign_in(Client(), "olivia", f"guess {i}").status_code
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=guess, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    statuses = race(count, lambda i: sign_in(Client(), "olivia", f"guess {i}").status_code)
     assert checked_passwords == ["olivia"] * 5
     assert sorted(statuses) == [200] * 5 + [429] * 7

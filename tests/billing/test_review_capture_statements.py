@@ -26,7 +26,7 @@ from billing.models import (
     TransferKind,
 )
 from tests.billing.test_ledger import Project
-from tests.billing.test_ledger_concurrency import race
+from tests.threads import race
 
 USD = 1_000_000
 

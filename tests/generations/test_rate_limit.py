@@ -12,6 +12,7 @@ from generations.models import Generation
 from generations.studio import ratelimit
 from tests.generations.conftest import PROMPT, form_data, text_request
 from tests.generations.factories import GenerationFactory
+from tests.threads import race
 
 NOW = timezone.now().replace(microsecond=0)
 
@@ -127,25 +128,16 @@ def test_racing_submissions_at_the_limit_start_one_clip(
 ):
     settings.GENERATE_RATE_PER_MINUTE = 1
     count = 6
-    start = threading.Barrier(count)
-    results = [None] * count
 
     def submit(i):
         try:
-            start.wait()
             with ratelimit.starting(member, 1):
                 lifecycle.submit(team=team, member=member, project=project, request=text_request())
-            results[i] = "started"
+            return "started"
         except ratelimit.TooFast:
-            results[i] = "refused"
-        finally:
-            connection.close()
+            return "refused"
 
-    threads = [threading.Thread(target=submit, args=(i,)) for i in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    results = race(count, submit)
     assert sorted(results) == ["refused"] * (count - 1) + ["started"]
     assert mine(member) == 1
 
