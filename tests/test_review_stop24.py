@@ -35,12 +35,6 @@ def pool_of_its_size():
     sweeping._pool.cache_clear()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect: once a feed lookup fails (_Feed.broken), came_due() returns None, never "
-    "[], so next_step's `found == [] and not own_list_under_way()` never holds: every thread "
-    "but the one whose own lookup failed sleeps in 0.125 s steps until SWEEP_PASS_SECONDS",
-)
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("pool_of_its_size")
 def test_a_pass_whose_lookup_fails_ends_once_its_own_list_is_done(monkeypatch, settings):
@@ -302,13 +296,6 @@ def test_hostile_text_on_the_common_words_path_is_only_text(
 
 
 @on_postgres
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect (low): page_rows decides 'own transaction' by connection.in_atomic_block; "
-    "under set_autocommit(False) a transaction is open without atomic, so no savepoint and no "
-    "LIFT: enable_sort/seqscan/bitmapscan stay off for the rest of that transaction. Fix: "
-    "nested = not connection.get_autocommit()",
-)
 @pytest.mark.django_db(transaction=True)
 def test_a_transaction_opened_without_atomic_keeps_no_held_settings():
     """set_autocommit(False): a transaction is open but in_atomic_block is False, so page_rows
@@ -324,15 +311,10 @@ def test_a_transaction_opened_without_atomic_keeps_no_held_settings():
 
 
 @on_postgres
-@pytest.mark.xfail(
-    strict=True,
-    reason="defect (low, comment vs behaviour): SET LOCAL x TO DEFAULT is the reset value, not "
-    "a session-level SET's value, so inside a transaction a session's own SET is lost until "
-    "COMMIT. Fix: capture current_setting() before HOLD and restore it, or fix the comment",
-)
 @pytest.mark.django_db(transaction=True)
-def test_inside_a_transaction_lift_puts_back_the_sessions_own_value():
-    """LIFT's comment: 'DEFAULT is the session's own value'."""
+def test_inside_a_transaction_lift_puts_back_the_servers_value():
+    """SET LOCAL ... TO DEFAULT is the value a RESET would give, not one a session SET
+    itself (the app sets none): LIFT's comment says so."""
     with connection.cursor() as cursor:
         cursor.execute("SET max_parallel_workers_per_gather = 1")
     try:
@@ -342,4 +324,4 @@ def test_inside_a_transaction_lift_puts_back_the_sessions_own_value():
     finally:
         with connection.cursor() as cursor:
             cursor.execute("RESET max_parallel_workers_per_gather")
-    assert inside == "1", inside
+    assert inside == "2", inside  # PostgreSQL's own default, not the session's 1

@@ -180,7 +180,8 @@ HELD = {
     "max_parallel_workers_per_gather": "0",
 }
 HOLD = "".join(f"SET LOCAL {name} = {value};\n" for name, value in HELD.items())
-# DEFAULT is the session's own value, as if this transaction had set nothing.
+# DEFAULT is the value a RESET would give (the server's, the role's or the database's),
+# which is what the page found: the app never SETs these for a session.
 LIFT = ";\n" + ";\n".join(f"SET LOCAL {name} TO DEFAULT" for name in HELD)
 
 
@@ -197,7 +198,9 @@ def page_rows(found: Found, sql: str, params: list) -> list[tuple]:
         if not found.read_newest_first:
             cursor.execute(sql, params)
             return cursor.fetchall()
-        nested = connection.in_atomic_block
+        # Any transaction, atomic() or one opened with set_autocommit(False): SET LOCAL
+        # would outlast the page in it.
+        nested = not connection.get_autocommit()
         # In a transaction, a savepoint: a failing page then takes the settings back with
         # its own rollback, and leaves the outer transaction usable.
         with transaction.atomic() if nested else nullcontext():
