@@ -3,6 +3,8 @@ images, videos, audio), each an existing asset of the project or a file dropped 
 picked there, which becomes one. They only validate; services.submit_generations uses
 the (role, asset) pairs of a valid form."""
 
+from functools import cached_property
+
 from django import forms
 
 from generations.assets import checks, limits, services
@@ -75,14 +77,24 @@ class InputsForm(forms.Form):
 
     def __init__(self, data=None, *, project, initial=None, refused=None):
         super().__init__(data, initial=initial)
-        self.assets = list(project.assets.all()) if project is not None else []
-        self.by_uuid = {str(a.uuid): a for a in self.assets}
-        for slot, kind in SLOT_KINDS.items():
-            choices = [(str(a.uuid), a.name) for a in self.assets if a.kind == kind]
-            if slot in SINGLE_SLOTS:
-                choices = [("", "None")] + choices
-            self.fields[slot].choices = choices
+        self.project = project
+        for slot in SLOT_KINDS:
+            # Read when first asked for: a text-to-video submission, whose slots are all
+            # empty, validates without reading the project's assets at all.
+            self.fields[slot].choices = lambda slot=slot: self._choices(slot)
         self.refused = refused or {}
+
+    @cached_property
+    def assets(self) -> list:
+        return list(self.project.assets.all()) if self.project is not None else []
+
+    @cached_property
+    def by_uuid(self) -> dict:
+        return {str(a.uuid): a for a in self.assets}
+
+    def _choices(self, slot) -> list:
+        choices = [(str(a.uuid), a.name) for a in self.assets if a.kind == SLOT_KINDS[slot]]
+        return [("", "None")] + choices if slot in SINGLE_SLOTS else choices
 
     def is_valid(self) -> bool:
         # A refused upload keeps the form: the member sees which rule, then tries again.

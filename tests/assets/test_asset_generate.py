@@ -161,3 +161,28 @@ def test_a_slot_of_another_mode_does_not_stop_a_submission(
     assert member_client.post(reverse("generate"), data).status_code == 302
     assert Generation.objects.get().request["mode"] == "text"
     assert not GenerationInput.objects.exists()
+
+
+def test_a_text_submission_never_reads_the_projects_assets(
+    funded, member_client, project, picture, vendors, queued
+):
+    """The slots' choices are read when a slot has a value (or the form is shown again):
+    a text-to-video job validates without them, one query fewer per submission."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as text:
+        response = member_client.post(reverse("generate"), form_data(project))
+    assert response.status_code == 302
+    assert not [q for q in text.captured_queries if "assets_asset" in q["sql"]]
+    data = form_data(project, mode="image", first_frame=str(picture.uuid))
+    with CaptureQueriesContext(connection) as image:
+        response = member_client.post(reverse("generate"), data)
+    assert response.status_code == 302
+    assert [q for q in image.captured_queries if "assets_asset" in q["sql"]]
+    assert Generation.objects.filter(request__mode="image").get().inputs.get().asset == picture
+    # A refused choice shows the form again with the project's assets in the slot.
+    data = form_data(project, mode="image", first_frame="0" * 32)
+    page = member_client.post(reverse("generate"), data).content.decode()
+    assert f'value="{picture.uuid}"' in page
+    assert "Select a valid choice" in page

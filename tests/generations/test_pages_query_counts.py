@@ -169,15 +169,16 @@ def test_submitting_reads_the_vendor_accounts_once_and_writes_the_job_row_once(
 
 
 # What a submission asks (inside a test's transaction, so its own transaction is a
-# savepoint too): the session, user and membership; the form's accounts, projects,
-# scenes and the project's assets; the member's lock and rate; the team's routing
+# savepoint too): the session, user and membership; the form's accounts, projects and
+# scenes (the project's assets only when a slot has a value: one query fewer for a
+# text-to-video job); the member's lock and rate; the team's routing
 # policy; the hold; the job's row and its event; the rate check's savepoint and its
 # release. 26 before the accounts were read once and the job's row written once; 24
 # before the jobs shared the rate check's transaction with no savepoint of their own;
 # 21 before the hold was one statement (its row, the usage rows, the two balances and
 # its transfer, on SQLite) with no savepoint of its own. SQLite: the hold's six and its
 # savepoint and release, and no lock statement (it has none; its writes take the file).
-SUBMIT_QUERIES = 14 if connection.vendor == "postgresql" else 20
+SUBMIT_QUERIES = 13 if connection.vendor == "postgresql" else 19
 
 
 def test_the_generate_page_asks_for_what_its_form_and_quote_show(member_client, world):
