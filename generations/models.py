@@ -259,7 +259,7 @@ class Generation(models.Model):
     )
     request = models.JSONField(help_text="The normalized request (VideoRequest.to_dict()).")
     family = models.CharField(max_length=40)
-    prompt = models.TextField()
+    prompt = models.TextField()  # PostgreSQL derives prompt_document from it: see 0007
     pinned_account = models.ForeignKey(
         VendorAccount, models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -345,7 +345,7 @@ class Generation(models.Model):
                 name="generation_active_state",
                 condition=~Q(state__in=["succeeded", "failed", "cancelled", "expired"]),
             ),
-            # PostgreSQL also has a GIN index for prompt search (migration 0005).
+            # PostgreSQL: a GIN index over the generated prompt_document (migration 0007).
         ]
         constraints = [
             # One vendor task is one job: never two jobs following (and paying for) it.

@@ -173,7 +173,9 @@ def matching(queryset, text: str, continuing: str = "") -> Found:
     if not lexemes:
         return too_common
     if read < PROBE and not continuing:  # the probe read every clip there is: rank them
-        return _best_first(queryset.filter(_tested(query)), query)
+        ranked = _best_first(queryset.filter(_tested(query)), query)
+        if ranked.clips is not None:  # (more than RANKED_AT_MOST only when PROBE is larger)
+            return ranked
     if hits * DENSE >= read:  # common words: read newest first, testing each prompt
         return Found(queryset.filter(_tested(query)), Order.NEWEST, read_newest_first=True)
     matches = queryset.annotate(document=_vector()).filter(document=query)

@@ -94,3 +94,21 @@ def test_the_index_over_the_document_serves_a_search(project):
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "generation_prompt_document" in plan
     assert list(queryset.values_list("prompt", flat=True)) == ["A fox in the snow"]
+
+
+def test_more_matches_than_can_be_ranked_among_fewer_clips_than_the_probe_come_newest_first(
+    member_client, project, monkeypatch
+):
+    """The probe read every clip the team has, and more of them match than RANKED_AT_MOST
+    (possible only with PROBE above it): newest first, not a server error."""
+    monkeypatch.setattr(search, "PROBE", 10)
+    monkeypatch.setattr(search, "RANKED_AT_MOST", 2)
+    for n in range(3):
+        clip(project, f"Fox {n}", minutes_ago=n)
+    response = member_client.get("/gallery/", {"q": "fox"})
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Newest first: more clips match than can be ranked." in html
+    assert [html.index(f"Fox {n}") for n in range(3)] == sorted(
+        html.index(f"Fox {n}") for n in range(3)
+    )
