@@ -66,6 +66,15 @@ def take_uploads(data, files, project, user) -> dict[str, list[str]]:
     return refused
 
 
+def _any_slot_sent(data) -> bool:
+    """Whether `data` (a QueryDict, or a dict of values and lists) gives a slot a value."""
+    for slot in SLOT_KINDS:
+        values = data.getlist(slot) if hasattr(data, "getlist") else data.get(slot)
+        if any(values if isinstance(values, list | tuple) else [values]):
+            return True
+    return False
+
+
 class InputsForm(forms.Form):
     # Absent means text-to-video, as before there were modes.
     mode = forms.ChoiceField(choices=MODES, required=False)
@@ -78,10 +87,11 @@ class InputsForm(forms.Form):
     def __init__(self, data=None, *, project, initial=None, refused=None):
         super().__init__(data, initial=initial)
         self.project = project
-        for slot in SLOT_KINDS:
-            # Read when first asked for: a text-to-video submission, whose slots are all
-            # empty, validates without reading the project's assets at all.
-            self.fields[slot].choices = lambda slot=slot: self._choices(slot)
+        # The slots' choices, the project's assets of each kind, read with the form unless
+        # it is a submission with every slot empty (text-to-video): it never needs them.
+        if not self.is_bound or _any_slot_sent(self.data):
+            for slot in SLOT_KINDS:
+                self.fields[slot].choices = self._choices(slot)
         self.refused = refused or {}
 
     @cached_property
@@ -173,6 +183,8 @@ class InputsForm(forms.Form):
             role = (SINGLE_SLOTS | MULTI_SLOTS)[slot]
             values = data.get(slot) or []
             values = values if isinstance(values, list) else [values] if values else []
+            # The same asset sent twice in a slot (only a tampered post can) is one input.
+            values = list(dict.fromkeys(values))
             chosen += [(role, self.by_uuid[v]) for v in values if v in self.by_uuid]
         self._check_mode(mode, chosen)
         data["mode"] = mode

@@ -77,14 +77,17 @@ def test_an_asset_of_the_wrong_kind_for_its_slot_is_refused(project, picture, vo
         assert not form.is_valid(), data
 
 
-def test_an_asset_deleted_before_validation_is_refused_not_dropped(project, picture, second):
-    """Read lazily, the choices are those at validation: a deleted one is refused in the
-    form, never validated against an older list and then missing from by_uuid."""
+def test_an_asset_deleted_after_the_form_read_them_is_still_chosen_never_dropped(
+    project, picture, second
+):
+    """The choices and the chosen assets are one snapshot, read with the form: an asset
+    deleted after it stays chosen (the submission's lock_chosen then refuses it in words),
+    never validated against one list and then missing from the other."""
     data = post(mode="reference", reference_images=[str(picture.uuid), str(second.uuid)])
     form = InputsForm(data, project=project)
     Asset.objects.filter(pk=second.pk).delete()
-    assert not form.is_valid()
-    assert "reference_images" in form.errors
+    assert form.is_valid()
+    assert [asset.pk for _, asset in form.cleaned_data["chosen"]] == [picture.pk, second.pk]
 
 
 def test_values_of_another_mode_are_never_sent(
