@@ -28,6 +28,7 @@ from tests.generations.factories import (
     VendorAccountFactory,
 )
 from tests.generations.factories import finished_clip as clip
+from tests.generations.test_gallery_search import shown
 
 on_postgres = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the stored document is PostgreSQL's"
@@ -61,15 +62,6 @@ def expected_matches(text: str) -> list[tuple[int, float]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, [search._raw(found), search._raw(found)])
         return cursor.fetchall()
-
-
-def shown(client, q, **params):
-    html = client.get("/gallery/", {"q": q, **params}).content.decode()
-    return [
-        part.split("</a>")[0]
-        for part in html.split('<a class="clip-prompt" href="')[1:]
-        for part in [part.split('">', 1)[1]]
-    ], html
 
 
 # ---------------------------------------------------------------------------------------
