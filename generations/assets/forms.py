@@ -66,15 +66,6 @@ def take_uploads(data, files, project, user) -> dict[str, list[str]]:
     return refused
 
 
-def _any_slot_sent(data) -> bool:
-    """Whether `data` (a QueryDict, or a dict of values and lists) gives a slot a value."""
-    for slot in SLOT_KINDS:
-        values = data.getlist(slot) if hasattr(data, "getlist") else data.get(slot)
-        if any(values if isinstance(values, list | tuple) else [values]):
-            return True
-    return False
-
-
 class InputsForm(forms.Form):
     # Absent means text-to-video, as before there were modes.
     mode = forms.ChoiceField(choices=MODES, required=False)
@@ -89,7 +80,7 @@ class InputsForm(forms.Form):
         self.project = project
         # The slots' choices, the project's assets of each kind, read with the form unless
         # it is a submission with every slot empty (text-to-video): it never needs them.
-        if not self.is_bound or _any_slot_sent(self.data):
+        if not self.is_bound or any(self.raw(slot) for slot in SLOT_KINDS):
             for slot in SLOT_KINDS:
                 self.fields[slot].choices = self._choices(slot)
         self.refused = refused or {}
@@ -116,7 +107,9 @@ class InputsForm(forms.Form):
 
     def raw(self, name):
         if self.is_bound:
-            return self.data.getlist(name) if name in MULTI_SLOTS else self.data.get(name)
+            # As the field's widget reads it: a list for a slot of many, from a QueryDict
+            # or a plain dict.
+            return self[name].data
         return self.initial.get(name)
 
     @property
