@@ -164,3 +164,15 @@ def pytest_sessionfinish(session, exitstatus):
         for nodeid in _skipped_postgres_tests:
             print(f"  {nodeid}")
         session.exitstatus = 1
+
+
+@pytest.fixture
+def pool_of_its_size():
+    """The sweep's thread pool is made once per process, of SWEEP_THREADS threads: a test
+    that changes SWEEP_THREADS gets a pool of that size, and leaves none behind."""
+    from generations.lifecycle import sweeping
+
+    sweeping._pool.cache_clear()
+    yield
+    sweeping._pool().shutdown()
+    sweeping._pool.cache_clear()

@@ -1,7 +1,6 @@
 """Adversarial review of the written-SQL ledger, the written poll claim and release, the
 sweep's _Feed and the one-string common-words search (adv-final24)."""
 
-import threading
 import time
 from datetime import timedelta
 
@@ -17,6 +16,7 @@ from generations.studio import search
 from generations.vendors import ErrorKind, VendorError
 from tests.generations.factories import GenerationFactory, ProjectFactory
 from tests.generations.factories import finished_clip as clip
+from tests.threads import race
 
 USD = 1_000_000
 
@@ -24,15 +24,6 @@ on_postgres = pytest.mark.skipif(connection.vendor != "postgresql", reason="Post
 
 
 # --- The sweep's _Feed ------------------------------------------------------------
-
-
-@pytest.fixture
-def pool_of_its_size():
-    """The pool is made once per process, of SWEEP_THREADS threads: these tests change it."""
-    sweeping._pool.cache_clear()
-    yield
-    sweeping._pool().shutdown()
-    sweeping._pool.cache_clear()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -215,22 +206,7 @@ def test_racing_overages_never_draw_past_zero(team, member, operator):
     holds = [
         ledger.hold(team, member, None, 4 * USD, f"Job {i}", f"generation-{i}") for i in range(2)
     ]
-    start, results = threading.Barrier(2), [None, None]
-
-    def run(i):
-        try:
-            start.wait()
-            results[i] = ledger.capture(holds[i], 6 * USD, "ark", "BytePlus")
-        except Exception as exc:  # noqa: BLE001 (inspected below)
-            results[i] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    results = race(2, lambda i: ledger.capture(holds[i], 6 * USD, "ark", "BytePlus"))
     assert all(isinstance(r, Hold) for r in results), results
     final = [Hold.objects.get(pk=h.pk) for h in holds]
     assert sum(h.captured_amount for h in final) == 10 * USD

@@ -12,16 +12,7 @@ from generations.lifecycle import sweeping
 from generations.models import Generation
 from tests.generations.factories import GenerationFactory
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def pool_of_its_size():
-    """The pool is made once per process, of SWEEP_THREADS threads: these tests change it."""
-    sweeping._pool.cache_clear()
-    yield
-    sweeping._pool().shutdown()
-    sweeping._pool.cache_clear()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("pool_of_its_size")]
 
 
 def not_due(job, seconds=300):
