@@ -173,9 +173,10 @@ class _Feed:
     long by a busy machine would otherwise leave every check that came due meanwhile
     waiting for the next pass, seconds late. A thread waits for the next look while a
     step of the pass's own list runs on; the pass is done when a look finds nothing after
-    that list is done, or a look fails; no step starts after SWEEP_PASS_SECONDS. (A job is due again at once after its check
-    only when its vendor called back meanwhile: a vendor's Retry-After counts from at
-    least GENERATION_POLL_FIRST_SECONDS, see follow._after_failed_check.)
+    that list is done, or a look fails; no step starts after SWEEP_PASS_SECONDS. (A job
+    is due again at once after its check only when its vendor called back meanwhile: a
+    vendor's Retry-After counts from at least GENERATION_POLL_FIRST_SECONDS, see
+    follow._after_failed_check.)
 
     A lookup that fails (the database) is logged and not tried again in this pass: the
     pass's own list still runs, and the pass still waits for all its threads."""

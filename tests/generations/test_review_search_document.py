@@ -123,7 +123,7 @@ def test_the_document_is_the_rows_own_in_joins_subqueries_and_combinations(team)
     c = clip(project, "Fox again", remix_of=b)
     fox = search._ts_query(["fox"])
     G = Generation.objects
-    matches = G.annotate(document=search._vector()).filter(document=fox)
+    matches = G.annotate(document=search._Document()).filter(document=fox)
     tested = G.filter(search._tested(fox))
     assert set(matches.values_list("pk", flat=True)) == {a.pk, c.pk}
     # Nested subqueries (relabelled U0, V0 ...)

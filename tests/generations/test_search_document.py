@@ -84,7 +84,7 @@ def test_a_rare_word_in_a_long_history_and_its_next_page_read_the_document(
 
 def test_the_index_over_the_document_serves_a_search(project):
     clip(project, "A fox in the snow")
-    queryset = Generation.objects.annotate(document=search._vector()).filter(
+    queryset = Generation.objects.annotate(document=search._Document()).filter(
         document=search._ts_query(["fox"])
     )
     with connection.cursor() as cursor:
