@@ -66,14 +66,22 @@ def take_uploads(data, files, project, user) -> dict[str, list[str]]:
     return refused
 
 
+# A slot's value that is not one of the project's assets of its kind: deleted meanwhile,
+# of another project, or a tampered page. Said without the value (an id means nothing).
+NOT_IN_LIBRARY = {
+    "invalid_choice": "That file is no longer in this project’s asset library, or is not "
+    "one this slot takes: choose or upload another."
+}
+
+
 class InputsForm(forms.Form):
     # Absent means text-to-video, as before there were modes.
     mode = forms.ChoiceField(choices=MODES, required=False)
-    first_frame = forms.ChoiceField(required=False)
-    last_frame = forms.ChoiceField(required=False)
-    reference_images = forms.MultipleChoiceField(required=False)
-    reference_videos = forms.MultipleChoiceField(required=False)
-    reference_audio = forms.MultipleChoiceField(required=False)
+    first_frame = forms.ChoiceField(required=False, error_messages=NOT_IN_LIBRARY)
+    last_frame = forms.ChoiceField(required=False, error_messages=NOT_IN_LIBRARY)
+    reference_images = forms.MultipleChoiceField(required=False, error_messages=NOT_IN_LIBRARY)
+    reference_videos = forms.MultipleChoiceField(required=False, error_messages=NOT_IN_LIBRARY)
+    reference_audio = forms.MultipleChoiceField(required=False, error_messages=NOT_IN_LIBRARY)
 
     def __init__(self, data=None, *, project, initial=None, refused=None):
         super().__init__(data, initial=initial)

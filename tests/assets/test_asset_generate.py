@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from generations import lifecycle
 from generations.assets import services
+from generations.assets.forms import NOT_IN_LIBRARY
 from generations.assets.models import Asset, GenerationInput, Role
 from generations.assets.signed import SALT, read_token
 from generations.models import Generation
@@ -185,4 +186,5 @@ def test_a_text_submission_never_reads_the_projects_assets(
     data = form_data(project, mode="image", first_frame="0" * 32)
     page = member_client.post(reverse("generate"), data).content.decode()
     assert f'value="{picture.uuid}"' in page
-    assert "Select a valid choice" in page
+    assert NOT_IN_LIBRARY["invalid_choice"] in page
+    assert "Select a valid choice" not in page

@@ -9,7 +9,7 @@ from django.http import QueryDict
 from django.urls import reverse
 
 from generations.assets import services
-from generations.assets.forms import SLOT_KINDS, InputsForm
+from generations.assets.forms import NOT_IN_LIBRARY, SLOT_KINDS, InputsForm
 from generations.assets.models import Asset, GenerationInput, Role
 from generations.models import Generation
 from tests.assets.media import image_bytes, upload, wav_bytes
@@ -62,7 +62,7 @@ def test_an_asset_of_another_project_or_team_makes_no_job(
     ):
         response = member_client.post(reverse("generate"), data)
         assert response.status_code == 200
-        assert "Select a valid choice" in response.content.decode()
+        assert NOT_IN_LIBRARY["invalid_choice"] in response.content.decode()
     assert not Generation.objects.exists()
 
 
