@@ -22,15 +22,6 @@ USD = 1_000_000
 
 
 @pytest.fixture
-def pool_of_its_size():
-    """The pool is made once per process, of SWEEP_THREADS threads: these tests change it."""
-    sweeping._pool.cache_clear()
-    yield
-    sweeping._pool().shutdown()
-    sweeping._pool.cache_clear()
-
-
-@pytest.fixture
 def not_stopping():
     steps.stopping.clear()
     yield

@@ -128,12 +128,18 @@ class InputsForm(forms.Form):
     def chosen_now(self) -> list:
         """The (role, asset) pairs of the mode as the page stands, valid or not: for the
         live quote."""
+        return self._chosen(self.mode_value, self.raw)
+
+    def _chosen(self, mode, value_of) -> list:
+        """The (role, asset) pairs of `mode`'s slots, each slot's value given by
+        `value_of(slot)`: what the quote prices and what the job is made from alike."""
         chosen = []
-        for slot in MODE_SLOTS[self.mode_value]:
-            raw = self.raw(slot) or []
-            values = raw if isinstance(raw, list) else [raw]
+        for slot in MODE_SLOTS.get(mode, []):
             role = (SINGLE_SLOTS | MULTI_SLOTS)[slot]
-            chosen += [(role, self.by_uuid[v]) for v in values if v in self.by_uuid]
+            values = value_of(slot) or []
+            values = values if isinstance(values, list) else [values]
+            # The same asset sent twice in a slot (only a tampered post can) is one input.
+            chosen += [(role, self.by_uuid[v]) for v in dict.fromkeys(values) if v in self.by_uuid]
         return chosen
 
     def slots(self) -> list[dict]:
@@ -179,14 +185,7 @@ class InputsForm(forms.Form):
             # A slot of another mode is not sent: what it holds (perhaps an asset of the
             # project chosen before) must not stop this one.
             self._errors.pop(slot, None)
-        chosen = []
-        for slot in MODE_SLOTS.get(mode, []):
-            role = (SINGLE_SLOTS | MULTI_SLOTS)[slot]
-            values = data.get(slot) or []
-            values = values if isinstance(values, list) else [values] if values else []
-            # The same asset sent twice in a slot (only a tampered post can) is one input.
-            values = list(dict.fromkeys(values))
-            chosen += [(role, self.by_uuid[v]) for v in values if v in self.by_uuid]
+        chosen = self._chosen(mode, data.get)
         self._check_mode(mode, chosen)
         data["mode"] = mode
         data["chosen"] = chosen

@@ -222,6 +222,7 @@ class _Feed:
             self.refilled = time.monotonic()
             found = [pk for pk in self._lookup() if pk not in self.taken]
             self.taken.update(found)
+            self.seen.update(found)  # queued: not handed out again as called back
             return found
 
     def nothing_more(self, found) -> bool:
@@ -241,27 +242,37 @@ class _Feed:
                 self.own_left -= 1
 
     def next_step(self, waiting: SimpleQueue, on_time) -> tuple:
-        """(function, pk, one of the pass's own steps) for a thread; Empty when it is done."""
+        """(function, pk, one of the pass's own steps) for a thread; Empty when it is done,
+        or when the pass must end (a stop, or its time) however long a look took."""
         while True:
-            pk = self.called_back()
-            if pk is not None:
-                return check, pk, False
-            try:
-                return waiting.get_nowait()
-            except Empty:
-                pass
-            # Its own list is all taken: this thread takes what comes due meanwhile, and
-            # waits for the next look while a step of that list runs on.
-            found = self.came_due()
-            for pk in found or ():
-                waiting.put((check, pk, False))
-            try:
-                return waiting.get_nowait()
-            except Empty:
-                pass
-            if not on_time() or self.nothing_more(found):
+            step, found = self._ready(waiting)
+            if not on_time():
+                raise Empty  # what it found is left to the next pass, as the rest is
+            if step is not None:
+                return step
+            if self.nothing_more(found):
                 raise Empty
             time.sleep(self.REFILL_SECONDS / 2)
+
+    def _ready(self, waiting: SimpleQueue) -> tuple[tuple | None, list[int] | None]:
+        """A step to take now, if any, and what this thread's look for checks that came
+        due found (None when it did not look)."""
+        pk = self.called_back()
+        if pk is not None:
+            return (check, pk, False), None
+        try:
+            return waiting.get_nowait(), None
+        except Empty:
+            pass
+        # Its own list is all taken: this thread takes what comes due meanwhile, and
+        # waits for the next look while a step of that list runs on.
+        found = self.came_due()
+        for pk in found or ():
+            waiting.put((check, pk, False))
+        try:
+            return waiting.get_nowait(), found
+        except Empty:
+            return None, found
 
 
 def _run_on_pool(steps) -> None:
