@@ -120,6 +120,8 @@ def route(team, request, pinned: VendorAccount | None = None, accounts=None) -> 
             routing.routes.append(Route(found.account, found.credits, found.micros))
         else:
             routing.problems.extend(found.problems)
+    if len(routing.routes) < 2:
+        return routing  # nothing to order (a pinned vendor, or one that serves the request)
     if TeamRouting.policy_for(team) == RoutingPolicy.CHEAPEST:
         routing.routes.sort(key=lambda r: (r.micros, r.account.priority, r.account.pk))
     else:

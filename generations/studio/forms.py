@@ -5,8 +5,10 @@ projects, scenes and jobs in services.
 """
 
 from functools import cached_property
+from uuid import UUID
 
 from django import forms
+from django.db import connection
 from django.forms.utils import ErrorDict
 
 from billing.money.forms import DollarsField
@@ -26,6 +28,7 @@ from generations.studio.presenters import (
     options_for,
 )
 from generations.vendors import Family, VideoRequest
+from seedance_site import written
 
 
 def _pick(value, offered, preferred):
@@ -37,13 +40,39 @@ def _pick(value, offered, preferred):
     return offered[0] if offered else None
 
 
-# The form's own rows, read as written: built by the ORM, compiling these three plain
-# queries cost the page more than running them.
+# The form's own rows, read as written: built by the ORM, compiling these plain queries
+# cost the page more than running them.
 ENABLED_ACCOUNTS = """
 SELECT * FROM "generations_vendoraccount" WHERE enabled = %s ORDER BY priority, label
 """
-TEAM_PROJECTS = 'SELECT * FROM "generations_project" WHERE team_id = %s ORDER BY name'
+# Every project of the team, each row with a scene of the project asked for (by uuid):
+# the page, its live quote and a submission read both lists in one round trip.
+TEAM_PROJECTS_AND_SCENES = """
+SELECT {project}, {scene} FROM "generations_project" p
+LEFT JOIN "generations_scene" s ON s.project_id = p.id AND p.uuid = %s
+WHERE p.team_id = %s ORDER BY p.name, p.id, s.number
+"""
 PROJECT_SCENES = 'SELECT * FROM "generations_scene" WHERE project_id = %s ORDER BY number'
+
+
+def projects_and_scenes(team, asked) -> tuple[list[Project], list[Scene]]:
+    """The team's projects by name, and the scenes (by number) of the one whose uuid is
+    `asked` (a value as posted: anything, or nothing)."""
+    try:
+        uuid = UUID(str(asked)) if asked else None
+    except ValueError:
+        uuid = None
+    sql = TEAM_PROJECTS_AND_SCENES.format(
+        project=written.columns(Project, "p"), scene=written.columns(Scene, "s")
+    )
+    prepared = Project._meta.get_field("uuid").get_db_prep_value(uuid, connection)
+    projects, scenes = [], []
+    for project, scene in written.instances(sql, [prepared, team.pk], Project, Scene):
+        if not projects or projects[-1].pk != project.pk:
+            projects.append(project)
+        if scene is not None:
+            scenes.append(scene)
+    return projects, scenes
 
 
 class GenerateForm(forms.Form):
@@ -81,7 +110,7 @@ class GenerateForm(forms.Form):
         self.team = team
         self.user = user
         self.accounts = list(VendorAccount.objects.raw(ENABLED_ACCOUNTS, [True]))
-        self.projects = list(Project.objects.raw(TEAM_PROJECTS, [team.pk]))
+        self.projects, scenes = projects_and_scenes(team, self.raw("project"))
 
         family = self.raw("family") or Family.SEEDANCE_2
         try:
@@ -115,14 +144,14 @@ class GenerateForm(forms.Form):
         self.project_value = next(
             (p for p in self.projects if str(p.uuid) == str(self.raw("project") or "")), None
         )
-        if self.project_value is None and len(self.projects) == 1 and not data:
+        if self.project_value is not None:
+            self.scenes = scenes  # the one asked for: its scenes came with the projects
+        elif len(self.projects) == 1 and not data:
             self.project_value = self.projects[0]
             self.initial["project"] = str(self.project_value.uuid)
-        self.scenes = (
-            list(Scene.objects.raw(PROJECT_SCENES, [self.project_value.pk]))
-            if self.project_value
-            else []
-        )
+            self.scenes = list(Scene.objects.raw(PROJECT_SCENES, [self.project_value.pk]))
+        else:
+            self.scenes = []
         self.fields["scene"].choices = [("", "No scene")] + [
             (str(s.uuid), str(s)) for s in self.scenes
         ]

@@ -169,26 +169,30 @@ def test_submitting_reads_the_vendor_accounts_once_and_writes_the_job_row_once(
 
 
 # What a submission asks (inside a test's transaction, so its own transaction is a
-# savepoint too): the session, user and membership; the form's accounts, projects and
-# scenes (the project's assets only when a slot has a value: one query fewer for a
-# text-to-video job); the member's lock and rate; the team's routing
-# policy; the hold; the job's row and its event; the rate check's savepoint and its
-# release. 26 before the accounts were read once and the job's row written once; 24
-# before the jobs shared the rate check's transaction with no savepoint of their own;
-# 21 before the hold was one statement (its row, the usage rows, the two balances and
-# its transfer, on SQLite) with no savepoint of its own. SQLite: the hold's six and its
-# savepoint and release, and no lock statement (it has none; its writes take the file).
-SUBMIT_QUERIES = 13 if connection.vendor == "postgresql" else 19
+# savepoint too): the session, user and membership; the form's accounts, and its
+# projects with the chosen one's scenes (the project's assets only when a slot has a
+# value: one query fewer for a text-to-video job); the member's lock and rate; the hold;
+# the job's row and its event; the rate check's savepoint and its release. (The team's
+# routing policy only when two or more vendors could take the job: one here.) 26 before
+# the accounts were read once and the job's row written once; 24 before the jobs shared
+# the rate check's transaction with no savepoint of their own; 21 before the hold was
+# one statement (its row, the usage rows, the two balances and its transfer, on SQLite)
+# with no savepoint of its own; 13 before the projects and scenes were one query and the
+# policy was read only to order two routes. SQLite: the hold's six and its savepoint and
+# release, and no lock statement (it has none; its writes take the file).
+SUBMIT_QUERIES = 11 if connection.vendor == "postgresql" else 17
 
 
 def test_the_generate_page_asks_for_what_its_form_and_quote_show(member_client, world):
-    """The form's accounts and projects, the team's routing policy, the available balance
-    (not the month's spend, which the quote does not show) and the member's cap, after
-    the session, user and membership."""
+    """The form's accounts and projects, the available balance (not the month's spend,
+    which the quote does not show) and the member's cap, after the session, user and
+    membership. (The team's routing policy only orders two routes or more: one here.)"""
     member_client.get("/generate/")
     with CaptureQueriesContext(connection) as captured:
         assert member_client.get("/generate/").status_code == 200
     sql = [q["sql"] for q in captured]
     assert not [s for s in sql if "billing_dailyspend" in s]
     assert sum('FROM "generations_vendoraccount"' in s for s in sql) == 1
-    assert len(sql) == 7  # 9 while the quote read the month's spend and the user was read alone
+    # 9 while the quote read the month's spend and the user was read alone; 7 while it
+    # read the routing policy with one route to order.
+    assert len(sql) == 6

@@ -16,7 +16,8 @@ operator for the operators' pages) through Django's test client; the table gives
 median server time, its ratio to the login page on the same run, the queries of one
 request, and the CPU time of this process at the largest N (the rest is the database).
 Then 30 submissions of the Generate form give the submit path's p50 and p95.
-BENCH_PROFILE=<part of a page's name> prints where that page's time goes.
+BENCH_PROFILE=<part of a page's name> prints where that page's time goes; BENCH_SQL=1
+prints the statements of one submission.
 """
 
 import os
@@ -230,6 +231,9 @@ def measure_submit(client, project) -> tuple[float, float, int]:
         assert response.status_code == 302, response.content.decode()[:2000]
     with CaptureQueriesContext(connection) as queries:
         client.post(reverse("generate"), data)
+    if os.environ.get("BENCH_SQL"):  # what one submission asks, statement by statement
+        for query in queries.captured_queries:
+            print("  submit SQL:", " ".join(query["sql"].split())[:200])
     times.sort()
     return statistics.median(times), times[int(len(times) * 0.95) - 1], len(queries)
 
