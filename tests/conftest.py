@@ -74,6 +74,14 @@ def fresh_fragments():
 
 
 @pytest.fixture
+def queued(monkeypatch):
+    """Submissions go to a list instead of the django-q2 broker."""
+    sent = []
+    monkeypatch.setattr("generations.tasks.enqueue_submit", sent.append)
+    return sent
+
+
+@pytest.fixture
 def team(db):
     return TeamFactory(name="Northwind Pictures")
 

@@ -36,14 +36,6 @@ def spellings(value: uuidlib.UUID) -> dict[str, str]:
 
 
 @pytest.fixture
-def queued(monkeypatch):
-    """Submissions go to a list instead of the django-q2 broker."""
-    sent = []
-    monkeypatch.setattr("generations.tasks.enqueue_submit", sent.append)
-    return sent
-
-
-@pytest.fixture
 def studio(team, other_team, owner):
     VendorAccountFactory(protocol="kinovi", label="Kinovi main")
     ledger.grant(team, 100_000_000, by=owner, memo="Test budget", key="stop26-grant")

@@ -9,7 +9,6 @@ from tests.generations.conftest import (  # noqa: F401 (fixtures)
     funded,
     kinovi,
     project,
-    queued,
     sandbox,
 )
 

@@ -32,5 +32,6 @@ def picture(project, member, vendors):
     return services.add_upload(project, member, upload("still.png", image_bytes()))
 
 
-# The lifecycle's own fixtures: a team with money, submissions kept from the broker.
-from tests.generations.conftest import funded, queued  # noqa: E402, F401
+# The lifecycle's own fixture: a team with money (submissions kept from the broker:
+# `queued`, tests/conftest.py).
+from tests.generations.conftest import funded  # noqa: E402, F401

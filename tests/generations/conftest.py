@@ -50,14 +50,6 @@ def make_account(protocol, base, *, label=None, key="sk-sandbox-test", **fields)
 
 
 @pytest.fixture
-def queued(monkeypatch):
-    """Submissions go to a list instead of the django-q2 broker."""
-    sent = []
-    monkeypatch.setattr("generations.tasks.enqueue_submit", sent.append)
-    return sent
-
-
-@pytest.fixture
 def kinovi(db):
     return VendorAccountFactory(protocol="kinovi", label="Kinovi main")
 
