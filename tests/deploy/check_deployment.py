@@ -30,6 +30,7 @@ from billing import ledger
 from billing.models import Hold
 from billing.models.ledger import HoldStatus
 from generations import lifecycle
+from generations.lifecycle.steps import task_owner
 from generations.models import Clip, Generation, Project, State
 from generations.sandbox.models import SandboxTask
 from tests.deploy import stack
@@ -168,19 +169,45 @@ def settle_as_an_operator(operator) -> int:
         Generation.objects.filter(state=State.NEEDS_ATTENTION).select_related("vendor_account")
     )
     for generation in jobs:
-        taken = Generation.objects.exclude(vendor_task_id="").values_list("vendor_task_id")
-        task = (
-            SandboxTask.objects.filter(
-                protocol=generation.vendor_account.protocol, prompt=generation.prompt
-            )
-            .exclude(task_id__in=taken)
-            .first()
-        )
-        if task:
-            lifecycle.resolve_attach(generation, task.task_id, operator)
-        else:
-            lifecycle.resolve_failed(generation, operator)
+        _settle_one(generation, operator)
     return len(jobs)
+
+
+def _settle_one(generation, operator) -> None:
+    """As an operator would. The variants of one submission share their prompt, so the
+    vendor's task for this job is the one its own story names (a create accepted as that
+    task, whose saving the kill cut off), else one of that prompt no job has or names
+    (another variant's story may name one: the app refuses to attach it here). The
+    surviving cluster still follows callbacks, so a late one may attach a task between
+    the operator's look and their click: the app then says the task belongs to another
+    job, and the operator looks again."""
+    for _ in range(5):
+        generation.refresh_from_db()
+        if generation.state != State.NEEDS_ATTENTION:
+            return  # a callback found the job's task meanwhile
+        taken = Generation.objects.exclude(vendor_task_id="").values_list("vendor_task_id")
+        candidates = SandboxTask.objects.filter(
+            protocol=generation.vendor_account.protocol, prompt=generation.prompt
+        ).exclude(task_id__in=taken)
+        named = {event.data.get("vendor_task_id") for event in generation.events.all()}
+        task = next(
+            (
+                t
+                for t in sorted(candidates, key=lambda t: (t.task_id not in named, t.pk))
+                if task_owner(generation, t.task_id) is None
+            ),
+            None,
+        )
+        try:
+            if task:
+                lifecycle.resolve_attach(generation, task.task_id, operator)
+            else:
+                lifecycle.resolve_failed(generation, operator)
+            return
+        except lifecycle.ResolveRefused as refused:
+            print(f"\n{generation}: {refused}; looking again")
+            time.sleep(1)
+    raise AssertionError(f"{generation} could not be settled")
 
 
 def check_jobs_and_money(team) -> None:
