@@ -4,7 +4,7 @@ They only validate (and say what they offer); pricing lives in presenters, creat
 projects, scenes and jobs in services.
 """
 
-from functools import cached_property
+from functools import cache, cached_property
 from uuid import UUID
 
 from django import forms
@@ -55,6 +55,16 @@ WHERE p.team_id = %s ORDER BY p.name, p.id, s.number
 PROJECT_SCENES = 'SELECT * FROM "generations_scene" WHERE project_id = %s ORDER BY number'
 
 
+@cache
+def _projects_and_scenes_sql(vendor) -> str:
+    """TEAM_PROJECTS_AND_SCENES with its columns, built once per process (and database:
+    `vendor` is part of the cache key only); it is read on every live quote."""
+    del vendor
+    return TEAM_PROJECTS_AND_SCENES.format(
+        project=written.columns(Project, "p"), scene=written.columns(Scene, "s")
+    )
+
+
 def projects_and_scenes(team, asked) -> tuple[list[Project], list[Scene]]:
     """The team's projects by name, and the scenes (by number) of the one whose uuid is
     `asked` (a value as posted: anything, or nothing)."""
@@ -62,9 +72,7 @@ def projects_and_scenes(team, asked) -> tuple[list[Project], list[Scene]]:
         uuid = UUID(str(asked)) if asked else None
     except ValueError:
         uuid = None
-    sql = TEAM_PROJECTS_AND_SCENES.format(
-        project=written.columns(Project, "p"), scene=written.columns(Scene, "s")
-    )
+    sql = _projects_and_scenes_sql(connection.vendor)
     prepared = Project._meta.get_field("uuid").get_db_prep_value(uuid, connection)
     projects, scenes = [], []
     for project, scene in written.instances(sql, [prepared, team.pk], Project, Scene):

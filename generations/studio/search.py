@@ -82,6 +82,12 @@ def _tested(query):
     return _Tested(Func(_Document(), query, template="%(expressions)s", arg_joiner=" @@ "))
 
 
+def _indexed(queryset, query):
+    """The clips whose document matches `query`, as the GIN index can serve it (where
+    _tested hides the match from the planner, to keep a newest-first walk)."""
+    return queryset.annotate(document=_Document()).filter(document=query)
+
+
 def _has_lexemes(found: list[str]) -> bool:
     """False when every word is a stop word ("the", "of"): the tsquery would match nothing."""
     with connection.cursor() as cursor:
@@ -162,7 +168,7 @@ def matching(queryset, text: str, continuing: str = "") -> Found:
     if continuing == Order.BEST:
         if not _has_lexemes(found):
             return too_common
-        ranked = _best_first(queryset.annotate(document=_Document()).filter(document=query), query)
+        ranked = _best_first(_indexed(queryset, query), query)
         # Past RANKED_AT_MOST now: the ranked list cannot go on; the page says to search again.
         return ranked if ranked.clips is not None else Found([], Order.BEST)
     lexemes, read, hits = _probe(queryset, found)
@@ -172,9 +178,9 @@ def matching(queryset, text: str, continuing: str = "") -> Found:
         ranked = _best_first(queryset.filter(_tested(query)), query)
         if ranked.clips is not None:  # (more than RANKED_AT_MOST only when PROBE is larger)
             return ranked
-    if hits * DENSE >= read:  # common words: read newest first, testing each prompt
+    if hits * DENSE >= read:  # common words: read newest first, testing each document
         return Found(queryset.filter(_tested(query)), Order.NEWEST, read_newest_first=True)
-    matches = queryset.annotate(document=_Document()).filter(document=query)
+    matches = _indexed(queryset, query)
     ranked = None if continuing else _best_first(matches, query)
     return ranked if ranked and ranked.clips is not None else Found(matches, Order.NEWEST)
 
