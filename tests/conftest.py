@@ -175,6 +175,16 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 @pytest.fixture
+def not_stopping():
+    """The worker is not told to stop (a test that tells it is put back)."""
+    from generations.lifecycle import steps
+
+    steps.stopping.clear()
+    yield
+    steps.stopping.clear()
+
+
+@pytest.fixture
 def pool_of_its_size():
     """The sweep's thread pool is made once per process, of SWEEP_THREADS threads: a test
     that changes SWEEP_THREADS gets a pool of that size, and leaves none behind."""

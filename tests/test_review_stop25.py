@@ -21,13 +21,6 @@ USD = 1_000_000
 # --- The sweep's _Feed ------------------------------------------------------------
 
 
-@pytest.fixture
-def not_stopping():
-    steps.stopping.clear()
-    yield
-    steps.stopping.clear()
-
-
 def _due(job, seconds_ago=0.0):
     at = timezone.now() - timedelta(seconds=seconds_ago)
     Generation.objects.filter(pk=job.pk).update(next_check_at=at, claimed_at=None)

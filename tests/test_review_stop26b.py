@@ -47,6 +47,7 @@ from tests.generations.factories import (
     VendorAccountFactory,
 )
 from tests.generations.factories import finished_clip as clip
+from tests.test_review_stop25 import _recording
 
 USD = 1_000_000
 
@@ -293,25 +294,9 @@ def test_a_batch_row_never_puts_a_job_in_another_projects_or_teams_scene(
 # The sweep: what a pass leaves when it must stop is checked by the next.
 
 
-@pytest.fixture
-def not_stopping():
-    steps.stopping.clear()
-    yield
-    steps.stopping.clear()
-
-
 def _due(job, at=None):
     at = at or timezone.now() - timedelta(seconds=5)
     Generation.objects.filter(pk=job.pk).update(next_check_at=at, claimed_at=None)
-
-
-def _recording(ran):
-    def check(pk):
-        ran.append(pk)
-        later = timezone.now() + timedelta(minutes=5)
-        Generation.objects.filter(pk=pk).update(next_check_at=later, claimed_at=None)
-
-    return check
 
 
 @pytest.mark.django_db(transaction=True)
