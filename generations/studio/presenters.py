@@ -222,6 +222,12 @@ class QuoteSummary:
         return not self.reasons
 
     @property
+    def submit_key(self) -> str:
+        """What the submit button shows: a live quote redraws the button only when this
+        changed, so a click on it is never lost to a redraw (see generate_quote)."""
+        return f"{'ok' if self.ok else 'refused'}-{self.variants}"
+
+    @property
     def priced(self) -> bool:
         """Some vendor account can take the request as asked."""
         return bool(self.routing.routes)

@@ -1,5 +1,7 @@
 """The Generate page: options from the vendors, the live quote, submitting, remixing."""
 
+import re
+
 import pytest
 
 from billing import ledger
@@ -87,7 +89,7 @@ def test_the_live_quote_shows_dollars_credits_vendor_hold_and_balance(
 def test_the_quote_redraws_the_options_only_when_the_model_or_vendor_changed(
     member_client, kinovi, project
 ):
-    same = form_data(project, options_key=f"seedance-2.0||{project.uuid}")
+    same = form_data(project, options_key=f"seedance-2.0||{project.uuid}", submit_key="refused-1")
     html = member_client.post("/generate/quote/", same, HTTP_HX_REQUEST="true").content.decode()
     assert "hx-swap-oob" not in html
     changed = form_data(project, family="seedance-2.0-fast", options_key=same["options_key"])
@@ -95,6 +97,48 @@ def test_the_quote_redraws_the_options_only_when_the_model_or_vendor_changed(
     assert 'id="options" class="options" hx-swap-oob="true"' in html
     assert 'id="prompt-limits"' in html
     assert "This field is required" not in html
+
+
+def _submit_row(html):
+    """The submit row a quote's answer redraws, or None when it leaves the button be."""
+    match = re.search(r'<div id="submit-row".*?</div>', html, re.S)
+    return match and match.group(0)
+
+
+def test_the_quote_leaves_the_submit_button_be_while_what_it_shows_is_unchanged(
+    member_client, kinovi, project, funded
+):
+    """A click on Generate blurs the prompt, whose change event asks for a quote as the
+    press begins: a redrawn button under the press would lose the click."""
+    html = member_client.get(f"/generate/?project={project.uuid}").content.decode()
+    row = _submit_row(html)
+    assert 'name="submit_key" value="ok-1"' in row
+    assert "hx-swap-oob" not in row and "disabled" not in row
+    answer = member_client.post(
+        "/generate/quote/", form_data(project, submit_key="ok-1"), HTTP_HX_REQUEST="true"
+    ).content.decode()
+    assert 'id="quote"' in answer
+    assert _submit_row(answer) is None
+    assert "Generate clip" not in answer
+
+
+@pytest.mark.parametrize(
+    "change, shows",
+    [
+        ({"variants": "2"}, ("ok-2", "Generate 2 clips")),
+        ({"prompt": "x" * 4100}, ("refused-1", "disabled")),
+    ],
+)
+def test_the_quote_redraws_the_submit_button_when_what_it_shows_changed(
+    member_client, kinovi, project, funded, change, shows
+):
+    data = form_data(project, submit_key="ok-1", **change)
+    answer = member_client.post("/generate/quote/", data, HTTP_HX_REQUEST="true").content.decode()
+    row = _submit_row(answer)
+    assert 'hx-swap-oob="true"' in row
+    key, text = shows
+    assert f'name="submit_key" value="{key}"' in row
+    assert text in row
 
 
 def test_the_submit_button_is_disabled_with_the_reason_when_money_is_short(

@@ -105,10 +105,14 @@ def generate_quote(request):
     """The live quote as the form stands; the options too when the model or vendor changed."""
     form = GenerateForm(request.POST, team=request.team, user=request.user).hush()
     inputs = InputsForm(request.POST, project=form.project_value).hush()
+    quote = presenters.quote_for(form, inputs)
     context = {
         "form": form,
         "inputs": inputs,
-        "quote": presenters.quote_for(form, inputs),
+        "quote": quote,
         "oob": request.POST.get("options_key") != form.options_key,
+        # The button is redrawn only when what it shows changed: redrawn under a press
+        # (the prompt's change event fires as the press begins), the click would be lost.
+        "submit_oob": request.POST.get("submit_key") != quote.submit_key,
     }
     return render(request, "generations/generate.html#quote", context)
