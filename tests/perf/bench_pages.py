@@ -344,7 +344,11 @@ def profile(name, client, url, data=None):
     profiler.disable()
     print(f"\n\nProfile of {name}, {REPEATS} requests")
     stats = pstats.Stats(profiler)
-    stats.sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(45)
+    if os.environ.get("BENCH_DUMP"):  # a file for pstats or snakeviz
+        stats.dump_stats(os.environ["BENCH_DUMP"])
+    # BENCH_FILTER=<regex>: only the functions whose file and name match, e.g. "main/gen".
+    only = [os.environ["BENCH_FILTER"]] if os.environ.get("BENCH_FILTER") else []
+    stats.sort_stats(os.environ.get("BENCH_SORT", "cumulative")).print_stats(*only, 45)
     # Own time by where the code lives: the template engine, the ORM, the driver, ours.
     by_area: dict[str, float] = {}
     for (filename, _, _), (_, _, own, _, _) in stats.stats.items():
