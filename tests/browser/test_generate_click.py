@@ -27,17 +27,24 @@ def press(page, locator, milliseconds):
     page.mouse.up()
 
 
-@pytest.mark.parametrize("milliseconds", [60, 250])
-def test_one_press_on_generate_right_after_typing_makes_the_job(
-    chromium, studio, team, operator, milliseconds
-):
+def generate_page(chromium, studio, team, operator, budget):
+    """Mia signed in on the Generate page of a new project, Evolink's sandbox enabled and
+    `budget` micro-dollars granted: the page, the project, the page's script errors."""
     mia(team)
-    ledger.grant(team, 50_000_000, by=operator, memo="Budget", key="press")
+    ledger.grant(team, budget, by=operator, memo="Budget", key=f"press-{budget}")
     project = Project.objects.create(team=team, name="Harbour")
     make_account("evolink", studio)
     errors = []
     page = signed_in_as_mia(chromium, studio, errors)
     page.goto(f"{studio}/generate/?project={project.uuid}")
+    return page, project, errors
+
+
+@pytest.mark.parametrize("milliseconds", [60, 250])
+def test_one_press_on_generate_right_after_typing_makes_the_job(
+    chromium, studio, team, operator, milliseconds
+):
+    page, project, errors = generate_page(chromium, studio, team, operator, 50_000_000)
     button = page.get_by_role("button", name="Generate clip")
     expect(button).to_be_enabled()
 
@@ -53,13 +60,7 @@ def test_one_press_on_generate_right_after_typing_makes_the_job(
 
 def test_the_button_follows_the_quote_when_what_it_shows_changes(chromium, studio, team, operator):
     """Enough money for one clip ($0.79 at Evolink), not for two."""
-    mia(team)
-    ledger.grant(team, 1_000_000, by=operator, memo="Budget", key="press-variants")
-    project = Project.objects.create(team=team, name="Harbour")
-    make_account("evolink", studio)
-    errors = []
-    page = signed_in_as_mia(chromium, studio, errors)
-    page.goto(f"{studio}/generate/?project={project.uuid}")
+    page, _, errors = generate_page(chromium, studio, team, operator, 1_000_000)
     expect(page.get_by_role("button", name="Generate clip")).to_be_enabled()
 
     page.get_by_label("Variants").select_option("2")
