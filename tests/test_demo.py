@@ -120,9 +120,9 @@ def test_ctrl_c_stops_the_demo_web_server_and_every_worker_without_killing_any(t
             demo.kill()
     last = out.strip().splitlines()[-1]
     assert last.startswith("Stopped the web server and the worker cluster in "), out[-2000:]
+    # Within the 3 s grace: a child still running then would be killed and named here.
+    # (No bound on the seconds themselves: on a loaded machine a clean stop took 3.0 s.)
     assert "had to be killed" not in last
-    took = float(last.split(" in ")[1].split(" s")[0])
-    assert took < 3
     assert "sweep_generations" in out  # the sweeper really ran
     leftovers = subprocess.run(  # noqa: S603
         ["pgrep", "-f", f"runserver --noreload 127.0.0.1:{port}"],  # noqa: S607
