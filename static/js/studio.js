@@ -28,6 +28,34 @@
 
   on("input", "textarea[data-prompt-counter]", function (e, textarea) { updateCounter(textarea); });
 
+  // --- Generate: the submit button follows the quote without losing a press ----------------
+
+  // A quote that changes only the button's label (the variants) writes it into the button
+  // that is there: a button replaced between mouse down and up makes no click. A button
+  // that becomes disabled or enabled is replaced (a press on it should not count).
+  document.addEventListener("htmx:oobBeforeSwap", function (e) {
+    const row = e.detail.target;
+    const fresh = row && row.id === "submit-row" && e.detail.fragment.querySelector("#submit-row");
+    const button = fresh && row.querySelector("button");
+    const next = fresh && fresh.querySelector("button");
+    if (!button || !next || button.disabled !== next.disabled) return;
+    row.querySelector("input[name=submit_key]").value = fresh.querySelector("input[name=submit_key]").value;
+    button.textContent = next.textContent;
+    e.detail.shouldSwap = false;
+  });
+
+  // Back (or reload) to Generate: the browser puts back the choices as they were (the
+  // variants, the model...), but the quote and the button were drawn for the form the
+  // server sent. Ask for the quote of the form as it stands.
+  window.addEventListener("pageshow", function (e) {
+    const entry = performance.getEntriesByType("navigation")[0];
+    const again = entry && (entry.type === "back_forward" || entry.type === "reload");
+    if (!window.htmx || !(e.persisted || again)) return;
+    document.querySelectorAll("#generate-form .generate-grid").forEach(function (grid) {
+      window.htmx.trigger(grid, "change");
+    });
+  });
+
   // --- Gallery and takes: a muted preview on hover, focus or a first tap ---------------------
 
   const HOVER = window.matchMedia("(hover: hover)");
