@@ -79,18 +79,24 @@ def row_state(page):
     )
 
 
-def test_a_press_while_a_quote_relabels_the_button_makes_the_jobs(chromium, studio, team, operator):
-    """Defect (fixed): the quote for Variants 2 (ok-1 -> ok-2) answered between mouse down
-    and up replaced the button, and the press made no job. Fails without studio.js's
-    htmx:oobBeforeSwap listener."""
-    errors = []
-    page = generate_page(chromium, studio, team, operator, 50_000_000, errors)
+def two_clips_answered_under_a_press(page):
+    """Variants set to 2, the quote for it held back until the mouse is down on the
+    button, then answered: the mouse is still down when this returns."""
     held = hold_first_quote(page)
     page.get_by_label("Variants").select_option("2")
     wait_for(page, held)
     mouse_down_on(page, page.locator("#submit-row button"))
     with page.expect_response(lambda r: "/generate/quote/" in r.url):
         held[0].continue_()
+
+
+def test_a_press_while_a_quote_relabels_the_button_makes_the_jobs(chromium, studio, team, operator):
+    """Defect (fixed): the quote for Variants 2 (ok-1 -> ok-2) answered between mouse down
+    and up replaced the button, and the press made no job. Fails without studio.js's
+    htmx:oobBeforeSwap listener."""
+    errors = []
+    page = generate_page(chromium, studio, team, operator, 50_000_000, errors)
+    two_clips_answered_under_a_press(page)
     expect(page.locator("#submit-row button")).to_have_text("Generate 2 clips")
     page.mouse.up()
     page.wait_for_url(lambda url: "/jobs/" in url)
@@ -105,12 +111,7 @@ def test_a_press_while_a_quote_refuses_makes_nothing(chromium, studio, team, ope
     disabled button points at reasons that are on the page."""
     errors = []
     page = generate_page(chromium, studio, team, operator, ONE_CLIP, errors)
-    held = hold_first_quote(page)
-    page.get_by_label("Variants").select_option("2")
-    wait_for(page, held)
-    mouse_down_on(page, page.locator("#submit-row button"))
-    with page.expect_response(lambda r: "/generate/quote/" in r.url):
-        held[0].continue_()
+    two_clips_answered_under_a_press(page)
     page.mouse.up()
     page.wait_for_timeout(400)
     state = row_state(page)
