@@ -64,6 +64,7 @@ from tests.generations.clusters import (  # noqa: F401 - fixtures
 from tests.generations.conftest import PROTOCOLS, make_account, text_request
 from tests.perf import meter
 from tests.perf.processes import BIG_FILE, MEASURE, BigMP4, CpuClock, SandboxProcess, as_shipped
+from tests.perf.speed import LOOP, python_loop_ms
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -93,11 +94,12 @@ DATABASE = {"name": ""}
 
 @pytest.fixture(scope="module", autouse=True)
 def print_table():
-    load = os.getloadavg()
+    load, loop = os.getloadavg(), python_loop_ms()
     yield
     title = (
         f"Lifecycle benchmark on {DATABASE['name'] or connection.vendor}, {os.cpu_count()} cores"
-        f" (load average {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after)"
+        f" (load average {load[0]:.2f} before, {os.getloadavg()[0]:.2f} after; the machine's"
+        f" speed before: a {LOOP:,}-step Python loop in {loop:.0f} ms, tests/perf/speed.py)"
     )
     width = max(len(r[0]) for r in RESULTS) if RESULTS else 40
     print(f"\n\n{title}\n")

@@ -61,6 +61,7 @@ from tests.generations.factories import (
     sample_poster,
     stored,
 )
+from tests.perf.speed import LOOP, python_loop_ms
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -73,8 +74,10 @@ SUBMITS: dict[int, tuple[float, float, int, float]] = {}
 
 @pytest.fixture(scope="module", autouse=True)
 def print_table():
+    loop = python_loop_ms()
     yield
-    print(f"\n\nPages benchmark on {connection.vendor}, median of {REPEATS} requests\n")
+    print(f"\n\nPages benchmark on {connection.vendor}, median of {REPEATS} requests")
+    print(f"(the machine's speed before: a {LOOP:,}-step Python loop in {loop:.0f} ms)\n")
     header = " | ".join(f"N = {n:,}" for n in SIZES)
     print(f"| page | {header} | queries | web CPU, N = {SIZES[-1]:,} |")
     print("|---|" + "--:|" * len(SIZES) + "--:|--:|")
