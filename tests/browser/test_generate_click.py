@@ -18,23 +18,29 @@ from tests.generations.conftest import make_account
 pytestmark = pytest.mark.browser
 
 
-def press(page, locator, milliseconds):
-    """Press and release `locator` with the mouse, `milliseconds` apart."""
+def mouse_down_on(page, locator):
+    """The mouse pressed (not released) in the middle of `locator`."""
     box = locator.bounding_box()
     page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.mouse.down()
+
+
+def press(page, locator, milliseconds):
+    """Press and release `locator` with the mouse, `milliseconds` apart."""
+    mouse_down_on(page, locator)
     page.wait_for_timeout(milliseconds)
     page.mouse.up()
 
 
-def generate_page(chromium, studio, team, operator, budget):
+def generate_page(chromium, studio, team, operator, budget, errors=None):
     """Mia signed in on the Generate page of a new project, Evolink's sandbox enabled and
-    `budget` micro-dollars granted: the page, the project, the page's script errors."""
+    `budget` micro-dollars granted: the page, the project, the page's script errors (in
+    `errors` when given)."""
     mia(team)
     ledger.grant(team, budget, by=operator, memo="Budget", key=f"press-{budget}")
     project = Project.objects.create(team=team, name="Harbour")
     make_account("evolink", studio)
-    errors = []
+    errors = [] if errors is None else errors
     page = signed_in_as_mia(chromium, studio, errors)
     page.goto(f"{studio}/generate/?project={project.uuid}")
     return page, project, errors

@@ -19,10 +19,10 @@ from playwright.sync_api import expect
 from billing import ledger
 from billing.models import Hold
 from generations.assets.models import Asset
-from generations.models import Generation, Project
+from generations.models import Generation
 from tests.assets.media import image_bytes
-from tests.browser.test_assets_in_chromium import mia, signed_in_as_mia
-from tests.generations.conftest import make_account
+from tests.browser.test_generate_click import generate_page as open_generate
+from tests.browser.test_generate_click import mouse_down_on, press
 
 pytestmark = pytest.mark.browser
 QUOTE = "**/generate/quote/"
@@ -30,16 +30,14 @@ ONE_CLIP = 1_000_000  # $1.00: one Evolink clip is $0.79, two are not
 
 
 def generate_page(chromium, studio, team, operator, money, errors):
-    mia(team)
-    ledger.grant(team, money, by=operator, memo="Budget", key="stop27")
-    project = Project.objects.create(team=team, name="Harbour")
-    make_account("evolink", studio)
-    page = signed_in_as_mia(chromium, studio, errors)
-    page.goto(f"{studio}/generate/?project={project.uuid}")
+    """test_generate_click's Generate page with a prompt typed, the typing's quote and
+    the blur's quote answered."""
+    page, _, _ = open_generate(chromium, studio, team, operator, money, errors)
     expect(page.locator("#submit-row button")).to_be_enabled()
-    page.locator("#id_prompt").fill("Red dawn over the harbour, slow push in")
-    page.locator("#id_prompt").blur()
-    page.wait_for_timeout(700)  # the typing's and the blur's quotes have answered
+    with page.expect_response(lambda r: "/generate/quote/" in r.url):  # after the typing
+        page.locator("#id_prompt").fill("Red dawn over the harbour, slow push in")
+    with page.expect_response(lambda r: "/generate/quote/" in r.url):  # the prompt's change
+        page.locator("#id_prompt").blur()
     return page
 
 
@@ -57,15 +55,13 @@ def hold_first_quote(page):
     return held
 
 
-def wait_for(page, held, count=1):
-    while len(held) < count:
+def wait_for(page, held, count=1, seconds=15):
+    """Until `count` requests are held, for `seconds` at most."""
+    for _ in range(seconds * 100):
+        if len(held) >= count:
+            return
         page.wait_for_timeout(10)
-
-
-def mouse_down_on(page, locator):
-    box = locator.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    page.mouse.down()
+    raise AssertionError(f"{len(held)} of {count} requests held after {seconds} s")
 
 
 def row_state(page):
@@ -132,9 +128,7 @@ def test_one_press_right_after_changing_variants_makes_the_jobs_once(
     page = generate_page(chromium, studio, team, operator, 50_000_000, errors)
     page.locator("#id_prompt").fill("Red dawn over the harbour, slow push in, gulls")
     page.get_by_label("Variants").select_option("2")
-    mouse_down_on(page, page.locator("#submit-row button"))
-    page.wait_for_timeout(milliseconds)
-    page.mouse.up()
+    press(page, page.locator("#submit-row button"), milliseconds)
     page.wait_for_url(lambda url: "/jobs/" in url)
     page.wait_for_timeout(300)
     assert Generation.objects.filter(team=team).count() == 2
@@ -229,9 +223,7 @@ def test_one_press_right_after_a_file_is_taken_makes_one_job(
     page.locator("#id_first_frame_file").set_input_files(str(still))
     expect(page.locator(".slot-chosen")).to_contain_text("harbour.png")
     expect(page.locator("#submit-row button")).to_be_enabled()
-    mouse_down_on(page, page.locator("#submit-row button"))
-    page.wait_for_timeout(milliseconds)
-    page.mouse.up()
+    press(page, page.locator("#submit-row button"), milliseconds)
     page.wait_for_url(lambda url: "/jobs/" in url)
     page.wait_for_timeout(300)
     [generation] = Generation.objects.filter(team=team)
