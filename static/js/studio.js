@@ -38,8 +38,15 @@
     const fresh = row && row.id === "submit-row" && e.detail.fragment.querySelector("#submit-row");
     const button = fresh && row.querySelector("button");
     const next = fresh && fresh.querySelector("button");
+    const key = row && row.querySelector("input[name=submit_key]");
+    // The answer to a quote asked of a row that was redrawn since (a file's upload, a
+    // submission's answer redraws the form): it says what an older form did.
+    if (key && fresh && key.value !== fresh.dataset.was) {
+      e.detail.shouldSwap = false;
+      return;
+    }
     if (!button || !next || button.disabled !== next.disabled) return;
-    row.querySelector("input[name=submit_key]").value = fresh.querySelector("input[name=submit_key]").value;
+    key.value = fresh.querySelector("input[name=submit_key]").value;
     button.textContent = next.textContent;
     e.detail.shouldSwap = false;
   });

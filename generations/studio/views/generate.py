@@ -114,5 +114,7 @@ def generate_quote(request):
         # The button is redrawn only when what it shows changed: redrawn under a press
         # (the prompt's change event fires as the press begins), the click would be lost.
         "submit_oob": request.POST.get("submit_key") != quote.submit_key,
+        # The key the row had when asked: an answer for a row redrawn since is not written.
+        "posted_submit_key": request.POST.get("submit_key", ""),
     }
     return render(request, "generations/generate.html#quote", context)
