@@ -1,5 +1,7 @@
 """Generate: the form, its live quote, and submitting it."""
 
+import re
+
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -115,6 +117,15 @@ def generate_quote(request):
         # (the prompt's change event fires as the press begins), the click would be lost.
         "submit_oob": request.POST.get("submit_key") != quote.submit_key,
         # The key the row had when asked: an answer for a row redrawn since is not written.
-        "posted_submit_key": request.POST.get("submit_key", ""),
+        # Only a key this page could have drawn is echoed: nothing posted is reflected.
+        "posted_submit_key": _drawn_key(request.POST.get("submit_key", "")),
     }
     return render(request, "generations/generate.html#quote", context)
+
+
+SUBMIT_KEY = re.compile(r"(ok|refused)-[1-9][0-9]?", re.ASCII)
+
+
+def _drawn_key(posted: str) -> str:
+    """`posted` when it is a submit_key the page draws ("ok-1", "refused-2"), else ""."""
+    return posted if SUBMIT_KEY.fullmatch(posted) else ""
