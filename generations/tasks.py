@@ -20,11 +20,13 @@ from datetime import timedelta
 from functools import cache
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q
 from django.dispatch import receiver
 from django.utils import timezone
 from django_q.brokers import get_broker
+from django_q.brokers.orm import ORM
+from django_q.conf import Conf
 from django_q.models import Schedule
 from django_q.signals import post_execute_in_worker, post_spawn, pre_execute
 from django_q.tasks import async_task
@@ -57,8 +59,18 @@ def enqueue_submit(pk: int) -> None:
 
 @receiver(lifecycle.queued)
 def send_when_queued(sender, pk, **kwargs):
-    """A submitted job's rows and hold are committed: queue its send."""
-    enqueue_submit(pk)
+    """A submitted job's rows and hold are written, in a transaction not yet committed:
+    queue its send. A queue in the same database takes the task's row in that transaction
+    (it commits with the job, or neither does; no worker sees it before); Redis is told
+    once the transaction has committed, so no worker looks for a job not yet there."""
+    if _queue_is_the_database():
+        enqueue_submit(pk)
+    else:
+        transaction.on_commit(lambda: enqueue_submit(pk))
+
+
+def _queue_is_the_database() -> bool:
+    return isinstance(_broker(), ORM) and connection.alias == Conf.ORM
 
 
 def enqueue_check(pk: int) -> None:

@@ -231,6 +231,7 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["broker_class"] = "seedance_site.task_queue.WrittenORM"
 
 # The login throttle's counters (billing/teams/auth.py) must be shared by every web process:
 # Redis when there is one, else a table in the database (created by a billing

@@ -7,6 +7,7 @@ ordinary model instances, their values converted as the ORM converts them (a uui
 date and a flag read from SQLite are text and integers until then).
 """
 
+from contextlib import contextmanager
 from datetime import UTC
 from functools import cache
 from uuid import UUID
@@ -99,3 +100,19 @@ def _chain(steps, column):
         return value
 
     return convert
+
+
+@contextmanager
+def pipelined():
+    """Statements executed inside go to PostgreSQL without waiting for each answer (with
+    the transaction's BEGIN, when they open one): one round trip where each was one. The
+    server still runs them in order, each after the one before has finished. Only the
+    last result of a cursor can be read, once the block is left; an error in any of them
+    is raised there, as the error Django's own cursor would have raised. Elsewhere the
+    statements run as usual."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        yield

@@ -3,6 +3,7 @@ outsider from another team) and clients logged in as each."""
 
 import pytest
 from django.conf import settings
+from django.db import transaction
 
 from generations.sandbox import media as sandbox_media
 from tests.factories import MembershipFactory, TeamFactory, UserFactory
@@ -75,9 +76,13 @@ def fresh_fragments():
 
 @pytest.fixture
 def queued(monkeypatch):
-    """Submissions go to a list instead of the django-q2 broker."""
+    """Submissions go to a list instead of the django-q2 broker, as a worker sees them: the
+    database's queue takes a task in the job's transaction, so only a commit shows it."""
     sent = []
-    monkeypatch.setattr("generations.tasks.enqueue_submit", sent.append)
+    monkeypatch.setattr(
+        "generations.tasks.enqueue_submit",
+        lambda pk: transaction.on_commit(lambda: sent.append(pk)),
+    )
     return sent
 
 

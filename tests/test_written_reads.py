@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.models import Session
 from django.core.cache import caches
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -113,3 +113,27 @@ def test_a_session_keeps_what_a_request_puts_in_it(member, team):
     client.post(reverse("switch_team"), {"team": str(other.uuid), "next": "/"})
     assert client.get(reverse("team")).context["current_team"] == other
     assert get_user_model().objects.filter(pk=member.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pipelined_statements_give_the_last_answer_and_djangos_errors():
+    """What `written.pipelined` sends together is still run in order, the cursor gives the
+    last statement's answer once the block is left, and an error is Django's own."""
+    with transaction.atomic(), connection.cursor() as cursor:
+        with written.pipelined():
+            cursor.execute("CREATE TEMPORARY TABLE piped (n integer PRIMARY KEY)")
+            cursor.execute("INSERT INTO piped VALUES (1)")
+            cursor.execute("SELECT count(*) FROM piped")
+        assert cursor.fetchone()[0] == 1
+    with (
+        pytest.raises(IntegrityError),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+        written.pipelined(),
+    ):
+        cursor.execute("INSERT INTO piped VALUES (2)")
+        cursor.execute("INSERT INTO piped VALUES (2)")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM piped")  # the failed transaction left nothing
+        assert cursor.fetchone()[0] == 1
+        cursor.execute("DROP TABLE piped")

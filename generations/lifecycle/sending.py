@@ -38,7 +38,8 @@ class SubmitRefused(Exception):
     """The submission was refused before anything was created; the message says why."""
 
 
-# Sent when a job's rows and hold are committed; the task queue sends it to a vendor.
+# Sent when a job's rows and hold are written, inside their transaction: the task queue
+# sends it to a vendor. A receiver acts in that transaction or after its commit.
 queued = Signal()
 
 
@@ -139,7 +140,7 @@ def _hold_and_queue(generation, offer, member, inputs) -> None:
         f"{request.resolution}. Expected {ledger.dollars(offer.first.micros)} via "
         f"{offer.first.account.label}; {ledger.dollars(offer.hold_micros)} held.",
     )
-    transaction.on_commit(lambda pk=generation.pk: queued.send(Generation, pk=pk))
+    queued.send(Generation, pk=generation.pk)
 
 
 def _insert(generation) -> None:

@@ -182,21 +182,34 @@ def test_holding_a_members_place_does_not_block_money_moving_for_them(team, memb
     assert outcome == ["moved"]
 
 
+def test_a_refusal_is_decided_on_the_window_after_the_members_lock(member, project, monkeypatch):
+    """The count goes out with the lock (one round trip) and so counts from a moment
+    before the lock is surely ours; a submission that waited for another's lock is not
+    refused for clips that left the minute meanwhile: a refusal is read again behind it."""
+    started(member, project, 20, 59.5)  # all twenty leave the minute half a second from NOW
+    clock = iter([NOW, NOW + timedelta(seconds=1)])  # the lock took a second to get
+    monkeypatch.setattr(ratelimit.timezone, "now", lambda: next(clock))
+    with ratelimit.starting(member, 1):
+        pass  # not refused: behind the lock, none of the twenty is in the minute
+
+
+def test_a_refusal_behind_the_lock_still_counts_what_stayed(member, project, monkeypatch):
+    started(member, project, 20, 30)
+    clock = iter([NOW, NOW + timedelta(seconds=1)])
+    monkeypatch.setattr(ratelimit.timezone, "now", lambda: next(clock))
+    with pytest.raises(ratelimit.TooFast, match="wait 29 seconds"), ratelimit.starting(member, 1):
+        pass
+
+
 @pytest.mark.postgres
-def test_the_window_ends_when_the_members_lock_is_taken(member, monkeypatch):
-    """A submission that waited for another's lock counts the minute from when it got
-    it, not from when it began waiting (clips may have left the window meanwhile)."""
+def test_the_count_begins_after_the_members_lock_in_one_round_trip(member):
+    """Lock and count go to PostgreSQL together (with the BEGIN); the server still runs
+    the count after the lock is held, and the submission reads the count's answer."""
     from django.test.utils import CaptureQueriesContext
 
-    real_now, seen = timezone.now, []
-    with CaptureQueriesContext(connection) as captured:
-
-        def now():
-            seen.append([q["sql"] for q in captured.captured_queries])
-            return real_now()
-
-        monkeypatch.setattr(ratelimit.timezone, "now", now)
-        with ratelimit.starting(member, 1):
-            pass
-    assert seen, "the rate check never read the clock"
-    assert all(any("FOR NO KEY UPDATE" in sql for sql in before) for before in seen)
+    with CaptureQueriesContext(connection) as captured, ratelimit.starting(member, 1):
+        pass
+    statements = [q["sql"] for q in captured.captured_queries]
+    lock = next(i for i, sql in enumerate(statements) if "FOR NO KEY UPDATE" in sql)
+    count = next(i for i, sql in enumerate(statements) if "count(*)" in sql)
+    assert lock < count

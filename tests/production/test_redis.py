@@ -48,3 +48,34 @@ def test_sessions_are_read_from_redis_and_kept_in_the_database(client, django_us
     assert not [q for q in captured if "django_session" in q["sql"]]
     cache.clear()
     assert client.get("/account/password/").status_code == 200  # read back from the table
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_submission_is_queued_in_redis_only_once_committed(team, member, operator):
+    """Redis is outside the job's transaction: the send is queued after the commit (a
+    worker taking it earlier would find no job), and not at all when it rolls back."""
+    from django.db import transaction
+
+    from billing import ledger
+    from generations import lifecycle, tasks
+    from tests.generations.conftest import text_request
+    from tests.generations.factories import ProjectFactory, VendorAccountFactory
+
+    VendorAccountFactory(protocol="kinovi", label="Kinovi main")
+    ledger.grant(team, 50_000_000, by=operator, memo="Budget", key="budget")
+    project = ProjectFactory(team=team)
+    broker = tasks._broker()
+    assert isinstance(broker, Redis)
+    broker.purge_queue()
+    with transaction.atomic():
+        lifecycle.submit(team=team, member=member, project=project, request=text_request())
+        assert broker.queue_size() == 0
+    assert broker.queue_size() == 1
+    try:
+        with transaction.atomic():
+            lifecycle.submit(team=team, member=member, project=project, request=text_request())
+            raise RuntimeError("rolled back")
+    except RuntimeError:
+        pass
+    assert broker.queue_size() == 1
+    broker.purge_queue()
