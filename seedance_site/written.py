@@ -54,7 +54,27 @@ def instances(sql: str, params, *models) -> list[tuple]:
     with one instance of each model per row."""
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        return _built(cursor.fetchall(), models)
+
+
+def instances_together(*reads) -> list[list[tuple]]:
+    """`instances(sql, params, *models)` of each (sql, params, models) read, the reads
+    sent together (pipelined: one round trip on PostgreSQL)."""
+    cursors = [connection.cursor() for _ in reads]
+    try:
+        with pipelined():
+            for cursor, (sql, params, _) in zip(cursors, reads, strict=True):
+                cursor.execute(sql, params)
+        return [
+            _built(cursor.fetchall(), models)
+            for cursor, (_, _, models) in zip(cursors, reads, strict=True)
+        ]
+    finally:
+        for cursor in cursors:
+            cursor.close()
+
+
+def _built(rows, models) -> list[tuple]:
     widths = [len(model._meta.concrete_fields) for model in models]
     built = []
     for row in rows:

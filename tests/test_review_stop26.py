@@ -1,6 +1,7 @@
 """Adversarial review of stop 26: the Generate form reading the team's projects and the
-chosen project's scenes in one written query (projects_and_scenes), and route() reading
-the team's routing policy only when there are two routes or more to order.
+chosen project's scenes in one written query (now accounts_projects_and_scenes, read
+with the enabled accounts), and route() reading the team's routing policy only when
+there are two routes or more to order.
 
 Every attack here held: these tests pin the behaviour that must not change.
 """
@@ -17,7 +18,7 @@ from django.utils import timezone
 from billing import ledger
 from generations import routing
 from generations.models import Generation, RoutingPolicy, Scene, TeamRouting
-from generations.studio.forms import GenerateForm, projects_and_scenes
+from generations.studio.forms import GenerateForm, accounts_projects_and_scenes
 from tests.generations.conftest import form_data, text_request
 from tests.generations.factories import ProjectFactory, SceneFactory, VendorAccountFactory
 
@@ -63,7 +64,7 @@ def test_another_teams_project_in_any_spelling_brings_none_of_its_scenes(
 ):
     theirs = studio["theirs"]
     value = str(theirs.uuid) if spelling == "canonical" else spellings(theirs.uuid)[spelling]
-    projects, scenes = projects_and_scenes(team, value)
+    projects, scenes = accounts_projects_and_scenes(team, value)[1:]
     assert scenes == []  # the join is limited to the team's projects
     assert {p.team_id for p in projects} == {team.pk}
     assert theirs.pk not in {p.pk for p in projects}
@@ -81,7 +82,7 @@ def test_the_teams_own_project_written_otherwise_is_not_chosen_and_its_scenes_ar
     scenes that came with the projects must then be dropped, not offered."""
     a = studio["a"]
     value = spellings(a.uuid)[spelling]
-    _, scenes = projects_and_scenes(team, value)
+    _, scenes = accounts_projects_and_scenes(team, value)[1:]
     assert {s.project_id for s in scenes} == {a.pk}  # read, as documented
     form = bound(team, owner, form_data(a, project=value))
     assert form.project_value is None and form.scenes == []
@@ -104,7 +105,7 @@ def test_the_teams_own_project_written_otherwise_is_not_chosen_and_its_scenes_ar
     ids=["drop", "or", "uuid then or", "long", "long hex", "nul", "urn only", "braces"],
 )
 def test_hostile_project_values_read_the_teams_projects_and_no_scenes(team, owner, studio, value):
-    projects, scenes = projects_and_scenes(team, value)
+    projects, scenes = accounts_projects_and_scenes(team, value)[1:]
     assert scenes == []
     assert sorted(p.pk for p in projects) == sorted(studio[k].pk for k in ("a", "b", "c"))
     form = bound(team, owner, form_data(studio["a"], project=value))
@@ -114,7 +115,7 @@ def test_hostile_project_values_read_the_teams_projects_and_no_scenes(team, owne
 
 @pytest.mark.parametrize("value", [None, "", 0, ["x"], {"a": 1}, 12345, True])
 def test_non_text_project_values_are_nothing_asked(team, studio, value):
-    projects, scenes = projects_and_scenes(team, value)
+    projects, scenes = accounts_projects_and_scenes(team, value)[1:]
     assert len(projects) == 3 and scenes == []
 
 
@@ -217,7 +218,7 @@ def test_the_page_its_quote_and_a_submission_offer_the_same_scenes(
 def test_a_team_without_projects_asked_for_another_teams_reads_nothing(team, owner, other_team):
     theirs = ProjectFactory(team=other_team)
     SceneFactory(project=theirs, number=1)
-    assert projects_and_scenes(team, str(theirs.uuid)) == ([], [])
+    assert accounts_projects_and_scenes(team, str(theirs.uuid))[1:] == ([], [])
     form = GenerateForm(team=team, user=owner, initial={"project": str(theirs.uuid)})
     assert form.projects == [] and form.scenes == [] and form.project_value is None
 
@@ -248,7 +249,7 @@ def test_the_query_reads_uuids_as_stored_on_this_database(team):
         [stored] = cursor.fetchone()
     if connection.vendor == "sqlite":
         assert stored == project.uuid.hex
-    projects, scenes = projects_and_scenes(team, str(project.uuid))
+    projects, scenes = accounts_projects_and_scenes(team, str(project.uuid))[1:]
     assert projects == [project] and [s.project_id for s in scenes] == [project.pk]
     assert isinstance(projects[0].uuid, uuidlib.UUID)
     assert isinstance(scenes[0].uuid, uuidlib.UUID)

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from generations.models import Project, Scene
-from generations.studio.forms import GenerateForm, projects_and_scenes
+from generations.studio.forms import GenerateForm, accounts_projects_and_scenes
 from tests.factories import TeamFactory
 
 MANY = 130
@@ -40,30 +40,31 @@ def test_a_chosen_project_without_scenes_lists_every_project_and_no_scene(team, 
     """Held: the LEFT JOIN keeps a project without scenes, once, and offers no scene."""
     empty = next(p for p in many_projects if p.name == "p-000")
     with CaptureQueriesContext(connection) as queries:
-        projects, scenes = projects_and_scenes(team, str(empty.uuid))
+        projects, scenes = accounts_projects_and_scenes(team, str(empty.uuid))[1:]
     assert [p.name for p in projects] == [f"p-{n:03d}" for n in range(MANY)]
     assert scenes == []
-    assert len(joined(queries)) == len(queries.captured_queries) == 1
+    # The projects with their scenes in one query; the enabled accounts, read with it.
+    assert len(joined(queries)) == 1 and len(queries.captured_queries) == 2
 
 
 @pytest.mark.django_db
 def test_many_projects_and_the_chosen_ones_scenes_come_in_one_query(team, many_projects):
     """Held: more than a hundred projects, each once; the chosen one's scenes by number,
-    each with its project; still a single query."""
+    each with its project; still a single query (and the enabled accounts, sent with it)."""
     rich = next(p for p in many_projects if p.name == "p-064")
     with CaptureQueriesContext(connection) as queries:
-        projects, scenes = projects_and_scenes(team, rich.uuid)
+        projects, scenes = accounts_projects_and_scenes(team, rich.uuid)[1:]
     assert len(projects) == len({p.pk for p in projects}) == MANY
     assert [s.number for s in scenes] == [1, 2, 3]
     assert {s.project_id for s in scenes} == {rich.pk}
-    assert len(queries.captured_queries) == 1
+    assert len(queries.captured_queries) == 2
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("asked", [None, "", "not-a-uuid", str(uuid4())])
 def test_no_or_unknown_project_asked_gives_the_projects_and_no_scene(team, many_projects, asked):
     """Held: nothing asked, garbage, or a uuid of no project: every project, no scene."""
-    projects, scenes = projects_and_scenes(team, asked)
+    projects, scenes = accounts_projects_and_scenes(team, asked)[1:]
     assert len(projects) == MANY and scenes == []
 
 
@@ -73,7 +74,7 @@ def test_another_teams_project_with_scenes_gives_none_of_its_scenes(team, many_p
     other = TeamFactory(name="Other")
     theirs = Project.objects.create(team=other, name="Theirs")
     Scene.objects.create(project=theirs, number=1, title="Secret")
-    projects, scenes = projects_and_scenes(team, str(theirs.uuid))
+    projects, scenes = accounts_projects_and_scenes(team, str(theirs.uuid))[1:]
     assert theirs.pk not in {p.pk for p in projects}
     assert scenes == []
 

@@ -137,3 +137,34 @@ def test_pipelined_statements_give_the_last_answer_and_djangos_errors():
         cursor.execute("SELECT count(*) FROM piped")  # the failed transaction left nothing
         assert cursor.fetchone()[0] == 1
         cursor.execute("DROP TABLE piped")
+
+
+def test_the_generate_forms_reads_build_what_the_orm_builds(team):
+    """The enabled accounts (keys encrypted, by priority then label), the team's projects
+    and the asked project's scenes: read together, each instance as the ORM reads it."""
+    from generations.models import Project, Scene, VendorAccount
+    from generations.studio.forms import accounts_projects_and_scenes
+    from tests.generations.factories import VendorAccountFactory
+
+    VendorAccountFactory(protocol="kinovi", label="B", priority=2)
+    VendorAccountFactory(protocol="evolink", label="A", priority=2)
+    VendorAccountFactory(protocol="aigptimage", label="Z", priority=1)
+    VendorAccountFactory(protocol="seedance2_ink", label="Off", enabled=False)
+    chosen = Project.objects.create(team=team, name="Chosen")
+    Project.objects.create(team=team, name="Another")
+    Project.objects.create(team=TeamFactory(), name="Theirs")
+    Scene.objects.create(project=chosen, number=2, title="Two")
+    Scene.objects.create(project=chosen, number=1, title="One")
+
+    accounts, projects, scenes = accounts_projects_and_scenes(team, str(chosen.uuid))
+
+    expected = VendorAccount.objects.filter(enabled=True).order_by("priority", "label")
+    assert [a.label for a in accounts] == ["Z", "A", "B"]
+    assert [stored_values(a) for a in accounts] == [stored_values(a) for a in expected]
+    assert [a.masked_key for a in accounts] == [a.masked_key for a in expected]
+    assert [stored_values(p) for p in projects] == [
+        stored_values(p) for p in Project.objects.filter(team=team).order_by("name")
+    ]
+    assert [stored_values(s) for s in scenes] == [
+        stored_values(s) for s in chosen.scenes.order_by("number")
+    ]

@@ -43,7 +43,8 @@ def _pick(value, offered, preferred):
 # The form's own rows, read as written: built by the ORM, compiling these plain queries
 # cost the page more than running them.
 ENABLED_ACCOUNTS = """
-SELECT * FROM "generations_vendoraccount" WHERE enabled = %s ORDER BY priority, label
+SELECT {account} FROM "generations_vendoraccount" a WHERE a.enabled = %s
+ORDER BY a.priority, a.label
 """
 # Every project of the team, each row with a scene of the project asked for (by uuid):
 # the page, its live quote and a submission read both lists in one round trip.
@@ -56,31 +57,40 @@ PROJECT_SCENES = 'SELECT * FROM "generations_scene" WHERE project_id = %s ORDER 
 
 
 @cache
-def _projects_and_scenes_sql(vendor) -> str:
-    """TEAM_PROJECTS_AND_SCENES with its columns, built once per process (and database:
-    `vendor` is part of the cache key only); it is read on every live quote."""
+def _form_reads_sql(vendor) -> tuple[str, str]:
+    """ENABLED_ACCOUNTS and TEAM_PROJECTS_AND_SCENES with their columns, built once per
+    process and database (`vendor` is part of the cache key only): they are read on every
+    live quote."""
     del vendor
-    return TEAM_PROJECTS_AND_SCENES.format(
-        project=written.columns(Project, "p"), scene=written.columns(Scene, "s")
+    return (
+        ENABLED_ACCOUNTS.format(account=written.columns(VendorAccount, "a")),
+        TEAM_PROJECTS_AND_SCENES.format(
+            project=written.columns(Project, "p"), scene=written.columns(Scene, "s")
+        ),
     )
 
 
-def projects_and_scenes(team, asked) -> tuple[list[Project], list[Scene]]:
-    """The team's projects by name, and the scenes (by number) of the one whose uuid is
-    `asked` (a value as posted: anything, or nothing)."""
+def accounts_projects_and_scenes(team, asked) -> tuple[list, list[Project], list[Scene]]:
+    """The enabled vendor accounts (by priority), the team's projects by name, and the
+    scenes (by number) of the one whose uuid is `asked` (a value as posted: anything, or
+    nothing): two reads sent together."""
     try:
         uuid = UUID(str(asked)) if asked else None
     except ValueError:
         uuid = None
-    sql = _projects_and_scenes_sql(connection.vendor)
+    accounts_sql, projects_sql = _form_reads_sql(connection.vendor)
     prepared = Project._meta.get_field("uuid").get_db_prep_value(uuid, connection)
+    accounts, pairs = written.instances_together(
+        (accounts_sql, [True], (VendorAccount,)),
+        (projects_sql, [prepared, team.pk], (Project, Scene)),
+    )
     projects, scenes = [], []
-    for project, scene in written.instances(sql, [prepared, team.pk], Project, Scene):
+    for project, scene in pairs:
         if not projects or projects[-1].pk != project.pk:
             projects.append(project)
         if scene is not None:
             scenes.append(scene)
-    return projects, scenes
+    return [account for (account,) in accounts], projects, scenes
 
 
 class GenerateForm(forms.Form):
@@ -117,8 +127,9 @@ class GenerateForm(forms.Form):
         super().__init__(data, initial=initial)
         self.team = team
         self.user = user
-        self.accounts = list(VendorAccount.objects.raw(ENABLED_ACCOUNTS, [True]))
-        self.projects, scenes = projects_and_scenes(team, self.raw("project"))
+        self.accounts, self.projects, scenes = accounts_projects_and_scenes(
+            team, self.raw("project")
+        )
 
         family = self.raw("family") or Family.SEEDANCE_2
         try:
