@@ -66,7 +66,11 @@ def send_when_queued(sender, pk, **kwargs):
     if _queue_is_the_database():
         enqueue_submit(pk)
     else:
-        transaction.on_commit(lambda: enqueue_submit(pk))
+        # Robust: the job and its hold are committed whatever Redis answers; a failed
+        # enqueue is logged and the sweep hands the job out once its lease has passed,
+        # where an exception here made the member's submission a 500 page (and a second
+        # try, a second job).
+        transaction.on_commit(lambda: enqueue_submit(pk), robust=True)
 
 
 def _queue_is_the_database() -> bool:

@@ -187,17 +187,11 @@ def test_a_send_lost_after_the_commit_is_handed_out_by_the_sweep_after_a_lease(
     funded, member, project, kinovi, monkeypatch
 ):
     """Redis is told after the commit; when telling it fails, the job and its hold are
-    committed with no task. Nothing is lost for good: once a lease has passed the sweep
-    hands the never-tried job out itself."""
-
-    class Down:
-        list_key = "seedance"
-
-        def enqueue(self, package):
-            raise ConnectionError("Redis is down")
-
-    monkeypatch.setattr(tasks, "_broker", lambda: Down())
-    with pytest.raises(ConnectionError), ratelimit.starting(member, 1):
+    committed with no task, the failure is logged, not raised (the commit is done: an
+    exception would only turn the member's submission into an error page). Nothing is
+    lost for good: once a lease has passed the sweep hands the never-tried job out."""
+    monkeypatch.setattr(tasks, "_broker", lambda: RedisDown())
+    with ratelimit.starting(member, 1):
         submit(funded, member, project)
     [job] = Generation.objects.all()
     assert job.state == State.QUEUED and job.hold is not None
@@ -205,6 +199,26 @@ def test_a_send_lost_after_the_commit_is_handed_out_by_the_sweep_after_a_lease(
     assert sweeping._due_sends_and_saves(now, [], True)[0] == []  # its own task may come
     later = now + lease() + timedelta(seconds=1)
     assert sweeping._due_sends_and_saves(later, [], True)[0] == [job.pk]
+
+
+class RedisDown:
+    list_key = "seedance"
+
+    def enqueue(self, package):
+        raise ConnectionError("Redis is down")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_redis_down_at_the_commit_still_shows_the_member_their_queued_clip(
+    member_client, funded, project, kinovi, monkeypatch, caplog
+):
+    """The job is committed with its hold: the member is told it is queued (the sweep
+    sends it), not shown an error page that invites a second job and a second hold."""
+    monkeypatch.setattr(tasks, "_broker", lambda: RedisDown())
+    response = member_client.post("/generate/", generations_conftest.form_data(project))
+    assert response.status_code == 302 and response["Location"] == "/jobs/"
+    assert Generation.objects.get().state == State.QUEUED
+    assert "Redis is down" in caplog.text
 
 
 # --- The pipelined lock and count ------------------------------------------------------
