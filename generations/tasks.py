@@ -70,7 +70,20 @@ def send_when_queued(sender, pk, **kwargs):
         # enqueue is logged and the sweep hands the job out once its lease has passed,
         # where an exception here made the member's submission a 500 page (and a second
         # try, a second job).
-        transaction.on_commit(lambda: enqueue_submit(pk), robust=True)
+        transaction.on_commit(lambda: _send_after_commit(pk), robust=True)
+
+
+def _send_after_commit(pk: int) -> None:
+    """enqueue_submit, its failure logged with the job it leaves to the sweep (Django's
+    own log of a robust callback names a lambda, not the job)."""
+    try:
+        enqueue_submit(pk)
+    except Exception:
+        log.exception(
+            "Generation %s: its send could not be queued; the sweep hands it out once its "
+            "lease has passed",
+            pk,
+        )
 
 
 def _queue_is_the_database() -> bool:
