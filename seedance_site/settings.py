@@ -283,6 +283,10 @@ if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
 # Clips one member may start per minute, variants counted one by one.
 GENERATE_RATE_PER_MINUTE = envint("GENERATE_RATE_PER_MINUTE", 20)
 
+# How long an API submit's Idempotency-Key gives its first answer back; older, the key
+# names a new submit, and an hourly task forgets it.
+IDEMPOTENCY_KEY_HOURS = envint("IDEMPOTENCY_KEY_HOURS", 24)
+
 SANDBOX_ENABLED = envbool("SANDBOX_ENABLED", DEBUG)
 # The sandbox's address when another process serves it (the lifecycle benchmark runs it
 # apart, so its CPU is counted apart); empty means this app serves it at PUBLIC_BASE_URL.

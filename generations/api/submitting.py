@@ -3,8 +3,11 @@ and Idempotency-Key handling so a retried submit returns the first answer."""
 
 import hashlib
 import json
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from billing import ledger
 from generations import lifecycle
@@ -67,7 +70,8 @@ def idempotent(request, key: str, payload, answer) -> tuple[int, object]:
 
     The key's row is written in the transaction that creates the jobs, so a retry that
     races the first waits for it and then replays it; a failed submit keeps no row, so
-    its retry tries again.
+    its retry tries again. A key is kept IDEMPOTENCY_KEY_HOURS: used again later, it
+    names a new submit.
     """
     if len(key) > MAX_KEY_CHARS:
         raise ApiError(422, "invalid", "The Idempotency-Key is longer than 200 characters.")
@@ -75,6 +79,7 @@ def idempotent(request, key: str, payload, answer) -> tuple[int, object]:
         raise ApiError(422, "invalid", "The Idempotency-Key must be printable characters.")
     digest = body_hash(payload)
     with transaction.atomic():
+        expired(IdempotentSubmit.objects.filter(team=request.team, key=key)).delete()
         try:
             with transaction.atomic():
                 row = IdempotentSubmit.objects.create(
@@ -94,3 +99,18 @@ def idempotent(request, key: str, payload, answer) -> tuple[int, object]:
         row.response = json.loads(json.dumps(body, default=str))
         row.save(update_fields=["status", "response"])
     return status, body
+
+
+def expired(keys):
+    """The keys of `keys` past IDEMPOTENCY_KEY_HOURS."""
+    return keys.filter(created__lt=timezone.now() - timedelta(hours=settings.IDEMPOTENCY_KEY_HOURS))
+
+
+def forget_expired_keys(batch: int = 1000) -> int:
+    """Delete the keys past IDEMPOTENCY_KEY_HOURS, `batch` at a time; how many went."""
+    gone = 0
+    while True:
+        pks = list(expired(IdempotentSubmit.objects.all()).values_list("pk", flat=True)[:batch])
+        if not pks:
+            return gone
+        gone += IdempotentSubmit.objects.filter(pk__in=pks).delete()[0]

@@ -10,12 +10,13 @@ from django.dispatch import receiver
 from django_q.models import Schedule
 
 from generations import lifecycle
-from generations.api import webhooks
+from generations.api import submitting, webhooks
 from generations.tasks import queue_task
 
 log = logging.getLogger(__name__)
 
 DUE_SCHEDULE = "api-webhooks-due"
+KEYS_SCHEDULE = "api-idempotency-keys-expire"
 
 
 def enqueue_delivery(pk: int) -> None:
@@ -52,6 +53,10 @@ def deliver_due_webhooks() -> None:
     webhooks.deliver_due()
 
 
+def forget_expired_idempotency_keys() -> int:
+    return submitting.forget_expired_keys()
+
+
 def ensure_schedule() -> None:
     Schedule.objects.update_or_create(
         name=DUE_SCHEDULE,
@@ -59,6 +64,14 @@ def ensure_schedule() -> None:
             "func": "generations.api.tasks.deliver_due_webhooks",
             "schedule_type": Schedule.MINUTES,
             "minutes": 1,
+            "repeats": -1,
+        },
+    )
+    Schedule.objects.update_or_create(
+        name=KEYS_SCHEDULE,
+        defaults={
+            "func": "generations.api.tasks.forget_expired_idempotency_keys",
+            "schedule_type": Schedule.HOURLY,
             "repeats": -1,
         },
     )

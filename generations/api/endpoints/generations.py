@@ -52,7 +52,8 @@ def submit(
     """Validated as the Generate page validates; holds the quote for each variant.
 
     With an Idempotency-Key, a retry with the same body returns the first answer, and the
-    same key with another body is a 409."""
+    same key with another body is a 409, for 24 hours (IDEMPOTENCY_KEY_HOURS): after
+    that the key names a new submit."""
     demand_role(request, Role.MEMBER)
 
     def answer():
