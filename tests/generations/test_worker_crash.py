@@ -4,6 +4,7 @@ Runs on SQLite and on PostgreSQL. The clusters are `manage.py qcluster` processe
 the test database; the sandbox answers from this process's live server.
 """
 
+import threading
 import time
 from datetime import timedelta
 
@@ -17,6 +18,7 @@ from billing import ledger
 from billing.models import HoldStatus, Transfer, TransferKind
 from generations import lifecycle, tasks
 from generations.models import Generation, State, WorkerLease
+from generations.sandbox import faults as fault_rules
 from generations.sandbox import views as sandbox_views
 from generations.sandbox.engine import wait_for_background
 from generations.sandbox.models import SandboxTask
@@ -101,12 +103,25 @@ def test_every_job_survives_a_cluster_killed_at_each_step_of_its_life(
     # 1 and 2. One worker, busy sweeping; the sweep is inside a create call that the
     # vendor answers after 2 s. Meanwhile one job per vendor is submitted and enqueued, and the
     # cluster has taken the first of their tasks from the broker when it dies.
+    # The vendor (served by this process) notes the create call's arrival: the job's row
+    # names its account a moment before the request leaves, and a kill in that moment
+    # (seen on a loaded CI machine) is a kill before sending, not during the call.
+    sleep, reached = fault_rules.sleep, threading.Event()
+
+    def vendor_sleeps(seconds):
+        if seconds == 2:
+            reached.set()
+        sleep(seconds)
+
+    monkeypatch.setattr(fault_rules, "sleep", vendor_sleeps)
     cluster = restart(Q_WORKERS=1)
     sending = job("kinovi", "Slow to accept [[latency:2]]")
     wait_for(
-        lambda: state_of(sending)[0] == State.SUBMITTING and state_of(sending)[2],
+        lambda: (
+            state_of(sending)[0] == State.SUBMITTING and state_of(sending)[2] and reached.is_set()
+        ),
         10,
-        "the slow create call to start",
+        "the slow create call to reach the vendor",
         clusters=[cluster],
     )
     with transaction.atomic():
