@@ -31,6 +31,7 @@ from tests.api.conftest import ApiClient, token_for
 from tests.generations import conftest as generations_conftest
 from tests.generations.conftest import PROMPT, text_request
 from tests.generations.factories import GenerationFactory
+from tests.threads import race
 
 # The jobs' fixtures, from tests/generations/ (this file sits above it).
 funded = generations_conftest.funded
@@ -146,35 +147,23 @@ def test_a_worker_polling_the_queue_never_finds_a_task_before_its_job(
     found = []
 
     def submitting():
-        try:
-            with ratelimit.starting(member, 1):
-                submit(funded, member, project)
-                submitted.set()
-                time.sleep(0.6)  # a slow rest of the request, the transaction still open
-        finally:
-            connection.close()
+        with ratelimit.starting(member, 1):
+            submit(funded, member, project)
+            submitted.set()
+            time.sleep(0.6)  # a slow rest of the request, the transaction still open
 
     def polling():
-        try:
-            submitted.wait(10)
-            deadline = time.monotonic() + 10
-            while not stop.is_set() and time.monotonic() < deadline:
-                for row in OrmQ.objects.filter(lock__lt=timezone.now()):
-                    pk = row.task["args"][0]
-                    found.append(
-                        (pk, Generation.objects.filter(pk=pk, state=State.QUEUED).exists())
-                    )
-                if found:
-                    return
-                time.sleep(0.02)
-        finally:
-            connection.close()
+        submitted.wait(10)
+        deadline = time.monotonic() + 10
+        while not stop.is_set() and time.monotonic() < deadline:
+            for row in OrmQ.objects.filter(lock__lt=timezone.now()):
+                pk = row.task["args"][0]
+                found.append((pk, Generation.objects.filter(pk=pk, state=State.QUEUED).exists()))
+            if found:
+                return
+            time.sleep(0.02)
 
-    threads = [threading.Thread(target=submitting), threading.Thread(target=polling)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
+    assert race(2, lambda i: (submitting, polling)[i]()) == [None, None]
     stop.set()
     assert found and all(seen for _, seen in found), found
 

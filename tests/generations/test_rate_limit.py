@@ -154,12 +154,9 @@ def test_holding_a_members_place_does_not_block_money_moving_for_them(team, memb
     outcome = []
 
     def submitting():
-        try:
-            with ratelimit.starting(member, 1):
-                placed.set()
-                done.wait(timeout=20)
-        finally:
-            connection.close()
+        with ratelimit.starting(member, 1):
+            placed.set()
+            done.wait(timeout=20)
 
     def moving_money():
         try:
@@ -172,13 +169,8 @@ def test_holding_a_members_place_does_not_block_money_moving_for_them(team, memb
             outcome.append(repr(exc))
         finally:
             done.set()
-            connection.close()
 
-    threads = [threading.Thread(target=submitting), threading.Thread(target=moving_money)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    assert race(2, lambda i: (submitting, moving_money)[i]()) == [None, None]
     assert outcome == ["moved"]
 
 
