@@ -317,3 +317,16 @@ def test_the_hidden_key_is_not_put_back_by_the_browser(member_client, kinovi, pr
     )
     answer = quote(member_client, form_data(project, variants="2"), submit_key="ok-1")
     assert 'name="submit_key" value="refused-2" autocomplete="off"' in row_of(answer)
+
+
+@pytest.mark.parametrize(
+    "posted, echoed",
+    [("refused-4", "refused-4"), ("ok-2", "ok-2"), ("ok-5", ""), ("ok-12", ""), ("ok-0", "")],
+)
+def test_the_row_echoes_only_a_key_the_page_draws(
+    member_client, kinovi, project, money, posted, echoed
+):
+    """data-was repeats the posted key only when it is one a page draws (ok/refused, one to
+    MAX_VARIANTS clips: presenters.SUBMIT_KEYS), so no other posted text is written back."""
+    answer = quote(member_client, form_data(project), submit_key=posted)
+    assert f'data-was="{echoed}"' in row_of(answer)

@@ -39,6 +39,17 @@ PREFERRED = {"duration": 5, "aspect_ratio": "16:9", "resolution": "720p"}
 
 MAX_VARIANTS = 4
 
+
+def submit_key(ok: bool, variants: int) -> str:
+    return f"{'ok' if ok else 'refused'}-{variants}"
+
+
+# Every submit_key a page draws (the form keeps variants within 1..MAX_VARIANTS): a live
+# quote echoes a posted key only when it is one of these, so nothing posted is reflected.
+SUBMIT_KEYS = frozenset(
+    submit_key(ok, n) for ok in (True, False) for n in range(1, MAX_VARIANTS + 1)
+)
+
 # The longest prompt any vendor takes; each vendor's own limit is checked by its adapter.
 PROMPT_HARD_LIMIT = max(a.max_prompt_chars or 0 for a in REGISTRY.values()) or 20_000
 
@@ -225,7 +236,7 @@ class QuoteSummary:
     def submit_key(self) -> str:
         """What the submit button shows: a live quote redraws the button only when this
         changed, so a click on it is never lost to a redraw (see generate_quote)."""
-        return f"{'ok' if self.ok else 'refused'}-{self.variants}"
+        return submit_key(self.ok, self.variants)
 
     @property
     def priced(self) -> bool:

@@ -1,7 +1,5 @@
 """Generate: the form, its live quote, and submitting it."""
 
-import re
-
 from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -123,9 +121,6 @@ def generate_quote(request):
     return render(request, "generations/generate.html#quote", context)
 
 
-SUBMIT_KEY = re.compile(r"(ok|refused)-[1-9][0-9]?", re.ASCII)
-
-
 def _drawn_key(posted: str) -> str:
     """`posted` when it is a submit_key the page draws ("ok-1", "refused-2"), else ""."""
-    return posted if SUBMIT_KEY.fullmatch(posted) else ""
+    return posted if posted in presenters.SUBMIT_KEYS else ""
