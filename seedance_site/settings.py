@@ -286,6 +286,9 @@ GENERATE_RATE_PER_MINUTE = envint("GENERATE_RATE_PER_MINUTE", 20)
 # How long an API submit's Idempotency-Key gives its first answer back; older, the key
 # names a new submit, and an hourly task forgets it.
 IDEMPOTENCY_KEY_HOURS = envint("IDEMPOTENCY_KEY_HOURS", 24)
+# 0 or less would make every key expired once committed: each retry a new, charged submit.
+if IDEMPOTENCY_KEY_HOURS < 1:
+    raise ImproperlyConfigured("IDEMPOTENCY_KEY_HOURS must be 1 or more")
 
 SANDBOX_ENABLED = envbool("SANDBOX_ENABLED", DEBUG)
 # The sandbox's address when another process serves it (the lifecycle benchmark runs it

@@ -80,20 +80,28 @@ def idempotent(request, key: str, payload, answer) -> tuple[int, object]:
     digest = body_hash(payload)
     with transaction.atomic():
         expired(IdempotentSubmit.objects.filter(team=request.team, key=key)).delete()
-        try:
-            with transaction.atomic():
-                row = IdempotentSubmit.objects.create(
-                    team=request.team, key=key, body_hash=digest, status=0, response={}
-                )
-        except IntegrityError:
-            first = IdempotentSubmit.objects.get(team=request.team, key=key)
-            if first.body_hash != digest:
-                raise ApiError(
-                    409,
-                    "idempotency_key_reused",
-                    "This Idempotency-Key was used with a different request; use a new key.",
-                ) from None
-            return first.status, first.response
+        for attempt in (1, 2):
+            try:
+                with transaction.atomic():
+                    row = IdempotentSubmit.objects.create(
+                        team=request.team, key=key, body_hash=digest, status=0, response={}
+                    )
+                break
+            except IntegrityError:
+                first = IdempotentSubmit.objects.filter(team=request.team, key=key).first()
+                # Gone since the INSERT met it: the hourly task forgot it, expired by the
+                # worker's clock. As past its hours, the key names a new submit: once more.
+                if first is None and attempt == 1:
+                    continue
+                if first is None:
+                    raise
+                if first.body_hash != digest:
+                    raise ApiError(
+                        409,
+                        "idempotency_key_reused",
+                        "This Idempotency-Key was used with a different request; use a new key.",
+                    ) from None
+                return first.status, first.response
         status, body = answer()
         row.status = status
         row.response = json.loads(json.dumps(body, default=str))
