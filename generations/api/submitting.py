@@ -80,33 +80,42 @@ def idempotent(request, key: str, payload, answer) -> tuple[int, object]:
     digest = body_hash(payload)
     with transaction.atomic():
         expired(IdempotentSubmit.objects.filter(team=request.team, key=key)).delete()
-        for attempt in (1, 2):
-            try:
-                with transaction.atomic():
-                    row = IdempotentSubmit.objects.create(
-                        team=request.team, key=key, body_hash=digest, status=0, response={}
-                    )
-                break
-            except IntegrityError:
-                first = IdempotentSubmit.objects.filter(team=request.team, key=key).first()
-                # Gone since the INSERT met it: the hourly task forgot it, expired by the
-                # worker's clock. As past its hours, the key names a new submit: once more.
-                if first is None and attempt == 1:
-                    continue
-                if first is None:
-                    raise
-                if first.body_hash != digest:
-                    raise ApiError(
-                        409,
-                        "idempotency_key_reused",
-                        "This Idempotency-Key was used with a different request; use a new key.",
-                    ) from None
-                return first.status, first.response
+        row, first_use = _key_row(request.team, key, digest)
+        if not first_use:
+            if row.body_hash != digest:
+                raise ApiError(
+                    409,
+                    "idempotency_key_reused",
+                    "This Idempotency-Key was used with a different request; use a new key.",
+                )
+            return row.status, row.response
         status, body = answer()
         row.status = status
         row.response = json.loads(json.dumps(body, default=str))
         row.save(update_fields=["status", "response"])
     return status, body
+
+
+def _key_row(team, key: str, digest: str) -> tuple[IdempotentSubmit, bool]:
+    """(row, True): this request is the key's first use, its row written (waiting, if a
+    racing request holds the key, for that one to commit or roll back); (row, False): the
+    row of the key's first use."""
+    try:
+        with transaction.atomic():
+            return _new_key_row(team, key, digest), True
+    except IntegrityError:
+        first = IdempotentSubmit.objects.filter(team=team, key=key).first()
+        if first is not None:
+            return first, False
+    # Gone since the INSERT met it: the hourly task forgot it as past its hours (by its
+    # own clock). As any key past its hours, it names a new submit.
+    return _new_key_row(team, key, digest), True
+
+
+def _new_key_row(team, key: str, digest: str) -> IdempotentSubmit:
+    return IdempotentSubmit.objects.create(
+        team=team, key=key, body_hash=digest, status=0, response={}
+    )
 
 
 def expired(keys):
